@@ -1,0 +1,93 @@
+"""`seeknal compile`, `seeknal execute`, `seeknal run`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seeknal.cli.main import Context
+from seeknal.cli.output import RunPrinter, echo_warnings
+
+DEFAULT_PLAN = "target/plan.json"
+
+
+def _summary(plan: dict[str, Any], out: str | None) -> str:
+    counts = Counter(node["change"]["category"] for node in plan["nodes"].values())
+    parts = [f"{counts[c]} {c}" for c in ("added", "modified", "removed", "unchanged") if counts[c]]
+    work = len(plan["work"])
+    line = (
+        f"compiled {len(plan['nodes'])} nodes for environment '{plan['environment']}' "
+        f"({', '.join(parts) or 'no nodes'}); {work} snapshot{'s' if work != 1 else ''} to build"
+    )
+    if out:
+        line += f"\nwrote {out} (plan_id {plan['plan_id'][:12]})"
+    return line
+
+
+def _run_options(fn: Any) -> Any:
+    fn = click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
+                      help="Nodes built at the same time.")(fn)
+    fn = click.option("--quiet", "-q", is_flag=True, help="Print only failures and the result.")(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines (for CI).")(fn)
+    return fn
+
+
+def _execute(obj: Context, plan: dict[str, Any], *, threads: int, force: bool, quiet: bool,
+             as_json: bool) -> None:
+    from seeknal.runtime import execute_plan
+
+    printer = RunPrinter(quiet=quiet, as_json=as_json)
+    execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=printer)
+
+
+@click.command("compile")
+@click.option("--out", "-o", default=DEFAULT_PLAN, show_default=True,
+              help="Where to write the plan (relative to the project unless absolute).")
+@click.option("--env", "environment", default="prod", show_default=True,
+              help="Target environment to plan against.")
+@click.pass_obj
+def compile_cmd(obj: Context, out: str, environment: str) -> None:
+    """Compile the project into a canonical plan.json (reads state, writes only the plan)."""
+    from seeknal.compiler import compile_project, write_plan
+
+    result = compile_project(obj.project, environment=environment)
+    echo_warnings(result.warnings)
+    path = Path(out) if Path(out).is_absolute() else obj.project / out
+    write_plan(result.plan, path)
+    click.echo(_summary(result.plan, str(path)))
+
+
+@click.command()
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Execute even if the plan is stale.")
+@_run_options
+@click.pass_obj
+def execute(obj: Context, plan_path: Path, force: bool, threads: int, quiet: bool,
+            as_json: bool) -> None:
+    """Execute exactly the plan in PLAN: build its snapshots, then point the views at them."""
+    from seeknal.runtime import load_plan
+
+    plan = load_plan(plan_path)
+    _execute(obj, plan, threads=threads, force=force, quiet=quiet, as_json=as_json)
+
+
+@click.command()
+@click.option("--env", "environment", default="prod", show_default=True,
+              help="Target environment.")
+@_run_options
+@click.pass_obj
+def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool) -> None:
+    """Compile and execute in one step (also writes target/plan.json)."""
+    from seeknal.compiler import compile_project, write_plan
+    from seeknal.runtime import verify_plan
+
+    result = compile_project(obj.project, environment=environment)
+    echo_warnings(result.warnings)
+    write_plan(result.plan, obj.project / DEFAULT_PLAN)
+    if not quiet and not as_json:
+        click.echo(_summary(result.plan, None))
+    plan = verify_plan(result.plan)
+    _execute(obj, plan, threads=threads, force=False, quiet=quiet, as_json=as_json)

@@ -1,0 +1,102 @@
+"""`seeknal show`, `seeknal query`, `seeknal lineage`: look at what was built."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seeknal.cli.main import Context
+from seeknal.cli.output import print_table
+from seeknal.errors import PlanError, SeeknalError
+
+
+@contextmanager
+def _warehouse(obj: Context) -> Iterator[Any]:
+    from seeknal.compiler import load_config
+    from seeknal.engines.duckdb import DuckDBEngine
+
+    config = load_config(obj.project)
+    path = config.root / config.warehouse
+    if not path.exists():
+        raise PlanError(
+            f"no warehouse at {config.warehouse} yet",
+            hint="build it first with `seeknal run`",
+        )
+    engine = DuckDBEngine(path, file_search_path=config.root, read_only=True)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _view_of(node: str, environment: str) -> str:
+    kind, _, name = node.partition(".")
+    if not name:
+        raise SeeknalError(f"'{node}' is not a node id")
+    schema = kind if environment == "prod" else f"{kind}__{environment}"
+    return f'"{schema}"."{name}"'
+
+
+@click.command()
+@click.argument("node")
+@click.option("--limit", "-n", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--env", "environment", default="prod", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
+@click.pass_obj
+def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -> None:
+    """Show the first rows of NODE (e.g. transform.daily_revenue) in an environment."""
+    from seeknal.engines import EngineError
+
+    with _warehouse(obj) as engine:
+        try:
+            columns, rows = engine.query(f"SELECT * FROM {_view_of(node, environment)}", limit=limit)
+        except EngineError as exc:
+            raise PlanError(
+                f"cannot read {node} in environment '{environment}': {exc}",
+                hint="is the node built? `seeknal run` builds and promotes every node",
+            ) from None
+    print_table(columns, rows, as_json=as_json)
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--limit", "-n", type=click.IntRange(0), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
+@click.pass_obj
+def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
+    """Run a read-only SQL query against the warehouse (nodes are views: transform.x)."""
+    from seeknal.engines import EngineError
+
+    with _warehouse(obj) as engine:
+        try:
+            columns, rows = engine.query(sql, limit=limit)
+        except EngineError as exc:
+            raise PlanError(f"query failed: {exc}") from None
+    print_table(columns, rows, as_json=as_json)
+
+
+@click.command()
+@click.argument("target", metavar="NODE[.COLUMN]")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only what TARGET reads.")
+@click.option("--downstream", "direction", flag_value="downstream", help="Only what reads TARGET.")
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read lineage from a plan file instead of compiling the project.")
+@click.pass_obj
+def lineage(obj: Context, target: str, direction: str | None, plan_path: Path | None) -> None:
+    """Node or column lineage, e.g. `seeknal lineage transform.daily_revenue.revenue`."""
+    from seeknal.cli.graphview import lineage_lines
+
+    if plan_path is not None:
+        from seeknal.runtime import load_plan
+
+        plan = load_plan(plan_path)
+    else:
+        from seeknal.compiler import compile_project
+
+        plan = compile_project(obj.project).plan
+    for line in lineage_lines(plan, target, direction):
+        click.echo(line)

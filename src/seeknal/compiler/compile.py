@@ -1,0 +1,356 @@
+"""compile_project: run every pass over a project and return the plan.
+
+Pure: reads project files and state, writes nothing (``write_plan`` is separate), never
+opens the warehouse. Collects every error it can before failing, so one compile shows
+them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from seeknal.canonical import file_sha256, hash_value
+from seeknal.compiler.categorize import ChangeCategory, categorize_change, plan_work
+from seeknal.compiler.emit import build_plan
+from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
+from seeknal.compiler.graph import find_cycle, order_nodes
+from seeknal.compiler.lineage import output_columns
+from seeknal.compiler.load import LoadedProject, did_you_mean, load_project
+from seeknal.compiler.model import (
+    ColumnInfo,
+    CompiledNode,
+    Kind,
+    NodeSpec,
+    ProjectConfig,
+    snapshot_name,
+)
+from seeknal.compiler.render import RenderError, make_renderer
+from seeknal.compiler.sources import SourceError, load_sql, source_columns
+from seeknal.compiler.sql import (
+    ParsedSql,
+    SchemaMapping,
+    SqlError,
+    engine_sql,
+    normalized_sql,
+    parse_sql,
+    qualify_sql,
+)
+from seeknal.errors import CompileFailed, Diagnostic, SourceLocation, excerpt_of_file
+from seeknal.state import State, open_state
+
+
+@dataclass(frozen=True, slots=True)
+class CompileResult:
+    """The plan (a canonical dict, already schema-valid) and any warnings."""
+
+    plan: dict[str, Any]
+    config: ProjectConfig
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def read_state(config: ProjectConfig) -> State:
+    """The project's state, read-only."""
+    return open_state(config.state_backend, str(config.root / config.state_path)).read()
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Only ``seeknal_project.yml`` (for commands that need the warehouse or state path)."""
+    loaded = load_project(root)
+    errors = [d for d in loaded.diagnostics if d.severity == "error" and d.location and d.location.path == "seeknal_project.yml"]
+    if errors:
+        raise CompileFailed(_with_excerpts(loaded.config.root, errors))
+    return loaded.config
+
+
+def compile_project(
+    root: Path, *, environment: str = "prod", state: State | None = None
+) -> CompileResult:
+    """Compile the project at ``root`` against ``environment``'s state.
+
+    Raises:
+        CompileFailed: with every error found.
+
+    Example:
+        >>> result = compile_project(Path("shop"))  # doctest: +SKIP
+        >>> sorted(result.plan["nodes"])[:1]  # doctest: +SKIP
+        ['seed.country_codes']
+    """
+    loaded = load_project(root)
+    diags = loaded.diagnostics
+    config = loaded.config
+    specs = {spec.id: spec for spec in loaded.nodes}
+
+    parsed = _parse_transforms(loaded, specs, diags)
+    edges = {node_id: list(parsed[node_id].refs) if node_id in parsed else [] for node_id in specs}
+    cycle = find_cycle(edges)
+    if cycle is not None:
+        first = specs[cycle[0]]
+        diags.append(
+            Diagnostic(
+                f"dependency cycle: {' -> '.join(cycle)}",
+                first.at("transform" if "transform" in first.doc.data else "sql", key=True),
+                hint="a node cannot read itself, directly or through other nodes; break the cycle",
+            )
+        )
+    _raise_on_errors(config.root, diags)
+
+    compiled = _compile_nodes(loaded, specs, parsed, order_nodes(edges), diags)
+    _raise_on_errors(config.root, diags)
+
+    if state is None:
+        state = read_state(config)
+    previous = (state.environment(environment) or {}).get("nodes", {})
+    ordered = [compiled[node_id] for node_id in order_nodes(edges)]
+    categorized = [(node, categorize_change(node, previous.get(node.id))) for node in ordered]
+    removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
+    plan = build_plan(
+        config,
+        environment,
+        state.environment_hash(environment),
+        _source_hash(config.root, loaded.files),
+        categorized,
+        removed,
+        plan_work(ordered, state),
+    )
+    warnings = [d for d in diags if d.severity == "warning"]
+    return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))
+
+
+def _parse_transforms(
+    loaded: LoadedProject, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
+) -> dict[str, ParsedSql]:
+    try:
+        renderer = make_renderer(loaded.config.vars, loaded.macros)
+    except RenderError as exc:
+        diags.append(exc.diagnostic)
+        return {}
+    except Exception as exc:  # a macro file that does not compile
+        message = getattr(exc, "message", None) or str(exc)
+        lineno = getattr(exc, "lineno", None)
+        name = getattr(exc, "name", None) or "macros/"
+        diags.append(Diagnostic(f"macro error: {message}", SourceLocation(str(name), lineno)))
+        return {}
+    parsed: dict[str, ParsedSql] = {}
+    for spec in specs.values():
+        if spec.kind is not Kind.TRANSFORM or spec.sql is None:
+            continue
+        try:
+            rendered = renderer.render(spec.sql)
+            result = parse_sql(rendered, spec.sql, loaded.config.dialect, specs)
+        except RenderError as exc:
+            diags.append(exc.diagnostic)
+            continue
+        except SqlError as exc:
+            diags.extend(exc.diagnostics)
+            continue
+        if spec.id in result.refs:
+            diags.append(
+                Diagnostic(
+                    f"dependency cycle: {spec.id} -> {spec.id}",
+                    spec.sql.find(spec.name),
+                    hint="a node cannot read its own output",
+                )
+            )
+            continue
+        _check_inputs(spec, result, diags)
+        parsed[spec.id] = result
+    return parsed
+
+
+def _check_inputs(spec: NodeSpec, parsed: ParsedSql, diags: list[Diagnostic]) -> None:
+    if spec.inputs is None:
+        return
+    assert spec.sql is not None
+    listed = set(spec.inputs)
+    for ref in parsed.refs:
+        if ref not in listed:
+            diags.append(
+                Diagnostic(
+                    f"the SQL reads '{ref}' but `inputs` does not list it",
+                    spec.sql.find(ref.split(".", 1)[1]),
+                    hint=f"add `- ref: {ref}` under inputs (at {spec.at('inputs')}), or remove `inputs` to derive it from the SQL",
+                )
+            )
+    for index, ref in enumerate(spec.inputs):
+        if ref not in parsed.refs:
+            diags.append(
+                Diagnostic(
+                    f"input '{ref}' is listed but the SQL does not read it",
+                    spec.at("inputs", index),
+                    hint="remove it from `inputs`, or use it in the SQL",
+                    severity="warning",
+                )
+            )
+
+
+def _compile_nodes(
+    loaded: LoadedProject,
+    specs: Mapping[str, NodeSpec],
+    parsed: Mapping[str, ParsedSql],
+    order: list[str],
+    diags: list[Diagnostic],
+) -> dict[str, CompiledNode]:
+    config = loaded.config
+    dialect = config.dialect
+    schema: SchemaMapping = {}
+    compiled: dict[str, CompiledNode] = {}
+    connection: duckdb.DuckDBPyConnection | None = None
+    file_hashes: dict[str, str] = {}
+    for node_id in order:
+        spec = specs[node_id]
+        try:
+            if spec.kind is Kind.TRANSFORM:
+                result = parsed[node_id]
+                if any(ref not in compiled for ref in result.refs):
+                    continue  # an upstream node failed; its error is already reported
+                node = _compile_transform(spec, result, schema, compiled, dialect)
+            else:
+                if connection is None and not spec.columns:
+                    connection = duckdb.connect(":memory:")
+                node = _compile_source(spec, config, connection, file_hashes)
+        except (SqlError, SourceError) as exc:
+            diags.extend(exc.diagnostics if isinstance(exc, SqlError) else [exc.diagnostic])
+            continue
+        compiled[node_id] = node
+        schema.setdefault(spec.kind.value, {})[spec.name] = {
+            c.name: c.type or "UNKNOWN" for c in node.columns
+        }
+    if connection is not None:
+        connection.close()
+    return compiled
+
+
+def _compile_source(
+    spec: NodeSpec,
+    config: ProjectConfig,
+    connection: duckdb.DuckDBPyConnection | None,
+    file_hashes: dict[str, str],
+) -> CompiledNode:
+    columns = source_columns(spec, config.root, config.dialect, connection)
+    sql = load_sql(spec, columns, config.dialect)
+    file_sha = None
+    if spec.data_path is not None:
+        file_sha = file_hashes.setdefault(spec.data_path, file_sha256(config.root / spec.data_path))
+    definition: dict[str, Any] = {
+        "kind": spec.kind.value,
+        "materialized": spec.materialized.value,
+        "sql": sql,
+    }
+    if spec.kind is Kind.SEED:
+        # A seed's rows are part of the project: new content, new snapshot.
+        definition["content"] = file_sha
+    fingerprint = data_fingerprint(definition, {})
+    descriptions = {c.name: c.description for c in spec.columns if c.description}
+    return CompiledNode(
+        spec=spec,
+        depends_on=(),
+        raw_sql=None,
+        normalized_sql=sql,
+        engine_sql=sql,
+        columns=tuple(ColumnInfo(c.name, c.type, (), c.description) for c in columns),
+        data_fingerprint=fingerprint,
+        metadata_fingerprint=metadata_fingerprint(spec.description, spec.owner, spec.tags, descriptions),
+        data_version=data_version(fingerprint, file_sha, {}),
+        data_file=(spec.data_path, file_sha) if spec.data_path and file_sha else None,
+    )
+
+
+def _compile_transform(
+    spec: NodeSpec,
+    parsed: ParsedSql,
+    schema: SchemaMapping,
+    compiled: Mapping[str, CompiledNode],
+    dialect: str,
+) -> CompiledNode:
+    assert spec.sql is not None
+    qualified = qualify_sql(parsed, schema, dialect, spec.sql)
+    columns = output_columns(qualified, schema, dialect)
+    _check_columns(spec, columns)
+    normalized = normalized_sql(qualified, dialect)
+    upstream = {ref: compiled[ref] for ref in parsed.refs}
+
+    def physical(node_id: str) -> tuple[str, str]:
+        kind, rest = upstream[node_id].snapshot.split(".", 1)
+        return kind, rest
+
+    definition = {
+        "kind": spec.kind.value,
+        "materialized": spec.materialized.value,
+        "sql": normalized,
+    }
+    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
+    described = {c.name: c.description for c in spec.columns if c.description}
+    columns = [
+        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name)) for c in columns
+    ]
+    return CompiledNode(
+        spec=spec,
+        depends_on=parsed.refs,
+        raw_sql=spec.sql.text,
+        normalized_sql=normalized,
+        engine_sql=engine_sql(parsed, physical, dialect, "duckdb"),
+        columns=tuple(columns),
+        data_fingerprint=fingerprint,
+        metadata_fingerprint=metadata_fingerprint(spec.description, spec.owner, spec.tags, described),
+        data_version=data_version(fingerprint, None, {r: n.data_version for r, n in upstream.items()}),
+    )
+
+
+def _check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
+    assert spec.sql is not None
+    seen: set[str] = set()
+    for column in columns:
+        if column.name in seen:
+            raise SqlError(
+                [
+                    Diagnostic(
+                        f"the query returns two columns named '{column.name}'",
+                        spec.sql.find(column.name),
+                        hint="give one of them an alias, or use SELECT * EXCLUDE (...)",
+                    )
+                ]
+            )
+        seen.add(column.name)
+    for declared in spec.columns:
+        if declared.name not in seen:
+            raise SqlError(
+                [
+                    Diagnostic(
+                        f"column '{declared.name}' is declared but the query does not return it",
+                        spec.at("columns", declared.name, key=True),
+                        hint=did_you_mean(declared.name, seen)
+                        or "the query returns: " + ", ".join(c.name for c in columns),
+                    )
+                ]
+            )
+
+
+def _source_hash(root: Path, files: Mapping[str, Path]) -> str:
+    return hash_value({rel: file_sha256(path) for rel, path in sorted(files.items())})
+
+
+def _with_excerpts(root: Path, diags: list[Diagnostic]) -> list[Diagnostic]:
+    out = []
+    for d in diags:
+        if d.excerpt is None and d.location is not None and d.location.line is not None:
+            d = Diagnostic(d.message, d.location, d.hint, d.severity, excerpt_of_file(root, d.location))
+        out.append(d)
+    return out
+
+
+def _raise_on_errors(root: Path, diags: list[Diagnostic]) -> None:
+    if any(d.severity == "error" for d in diags):
+        raise CompileFailed(_with_excerpts(root, _sorted(diags)))
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    def key(d: Diagnostic) -> tuple[str, int, int]:
+        loc = d.location
+        return (loc.path, loc.line or 0, loc.col or 0) if loc else ("", 0, 0)
+
+    return sorted(diags, key=key)

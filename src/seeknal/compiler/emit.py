@@ -1,0 +1,104 @@
+"""Pass 8: the plan artifact — a canonical, schema-valid dict and its file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from seeknal import schemas
+from seeknal.canonical import canonical_json, compute_plan_id
+from seeknal.compiler.categorize import ChangeCategory, WorkItem
+from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
+
+PLAN_SCHEMA_VERSION = 1
+
+
+def node_entry(node: CompiledNode, category: ChangeCategory) -> dict[str, Any]:
+    spec = node.spec
+    entry: dict[str, Any] = {
+        "kind": spec.kind.value,
+        "materialized": spec.materialized.value,
+        "depends_on": list(node.depends_on),
+        "file": spec.file,
+        "sql": {"raw": node.raw_sql, "normalized": node.normalized_sql, "engine": node.engine_sql},
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "lineage": [{"node": n, "column": col} for n, col in c.lineage],
+                **({"description": c.description} if c.description else {}),
+            }
+            for c in node.columns
+        ],
+        "fingerprint": {"data": node.data_fingerprint, "metadata": node.metadata_fingerprint},
+        "data_version": node.data_version,
+        "snapshot": node.snapshot,
+        "change": {"category": category.value},
+    }
+    if spec.description is not None:
+        entry["description"] = spec.description
+    if spec.owner is not None:
+        entry["owner"] = spec.owner
+    if spec.tags:
+        entry["tags"] = list(spec.tags)
+    if node.data_file is not None:
+        entry["data_file"] = {"path": node.data_file[0], "sha256": node.data_file[1]}
+    return entry
+
+
+def build_plan(
+    config: ProjectConfig,
+    environment: str,
+    base_state: str | None,
+    source_hash: str,
+    nodes: Sequence[tuple[CompiledNode, ChangeCategory]],
+    removed: Mapping[str, Mapping[str, Any]],
+    work: Sequence[WorkItem],
+) -> dict[str, Any]:
+    """Assemble the plan dict, compute ``plan_id`` and validate it against the schema."""
+    entries: dict[str, Any] = {node.id: node_entry(node, cat) for node, cat in nodes}
+    for node_id, record in removed.items():
+        entries[node_id] = {
+            "kind": record["kind"],
+            "snapshot": record["snapshot"],
+            "change": {"category": ChangeCategory.REMOVED.value},
+        }
+    plan: dict[str, Any] = {
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "project": config.name,
+        "environment": environment,
+        "base_state": base_state,
+        "source_hash": source_hash,
+        "dialect": config.dialect,
+        "target": {
+            "engine": "duckdb",
+            "warehouse": config.warehouse,
+            "state": {"backend": config.state_backend, "path": config.state_path},
+        },
+        "nodes": dict(sorted(entries.items())),
+        "work": [
+            {"node": w.node, "snapshot": w.snapshot, "reason": w.reason.value} for w in work
+        ],
+        "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
+    }
+    plan["plan_id"] = compute_plan_id(plan)
+    errors = schemas.iter_errors("plan", plan)
+    if errors:  # a bug in the compiler, never the user's fault
+        raise AssertionError(f"compiler produced an invalid plan: {errors[0].message}")
+    return plan
+
+
+def write_plan(plan: Mapping[str, Any], path: Path) -> None:
+    """Write the canonical plan atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(canonical_json(plan))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

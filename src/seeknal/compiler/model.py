@@ -1,0 +1,161 @@
+"""In-memory values the compiler passes hand to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from seeknal.compiler.yamlfile import YamlDocument
+from seeknal.errors import SourceLocation
+
+
+class Kind(StrEnum):
+    SOURCE = "source"
+    TRANSFORM = "transform"
+    SEED = "seed"
+
+
+class Materialized(StrEnum):
+    TABLE = "table"
+    VIEW = "view"
+
+
+class SourceFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSON = "json"
+    TABLE = "table"
+
+
+NODE_KINDS = frozenset(k.value for k in Kind)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    """``seeknal_project.yml``, with defaults applied. Paths are relative to ``root``."""
+
+    root: Path
+    name: str
+    dialect: str = "duckdb"
+    vars: dict[str, Any] = field(default_factory=dict)
+    warehouse: str = "target/warehouse.duckdb"
+    state_backend: str = "file"
+    state_path: str = "target/state"
+    file: str = "seeknal_project.yml"
+
+
+@dataclass(frozen=True, slots=True)
+class SqlText:
+    """SQL text and where its first line sits in a project file.
+
+    ``line_offset`` is added to a 1-based SQL line to get the file line; ``col_offset`` to
+    a 1-based SQL column (inline block scalars are indented).
+    """
+
+    text: str
+    file: str
+    line_offset: int = 0
+    col_offset: int = 0
+
+    def locate(self, line: int | None, col: int | None = None) -> SourceLocation:
+        if line is None:
+            return SourceLocation(self.file, self.line_offset + 1 if self.line_offset else 1)
+        return SourceLocation(
+            self.file,
+            line + self.line_offset,
+            None if col is None else col + self.col_offset,
+        )
+
+    def find(self, needle: str) -> SourceLocation:
+        """Location of the first occurrence of ``needle`` in the SQL (or its first line)."""
+        idx = self.text.find(needle)
+        if idx < 0:
+            return self.locate(1, 1)
+        line = self.text.count("\n", 0, idx) + 1
+        col = idx - (self.text.rfind("\n", 0, idx) + 1) + 1
+        return self.locate(line, col)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredColumn:
+    name: str
+    type: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One node file after validation. ``doc`` keeps positions for later diagnostics."""
+
+    kind: Kind
+    name: str
+    doc: YamlDocument
+    description: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    inputs: tuple[str, ...] | None = None
+    columns: tuple[DeclaredColumn, ...] = ()
+    materialized: Materialized = Materialized.TABLE
+    source_format: SourceFormat | None = None
+    table: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    data_path: str | None = None
+    sql: SqlText | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    @property
+    def file(self) -> str:
+        return self.doc.path
+
+    def at(self, *path: str | int, key: bool = False) -> SourceLocation:
+        return self.doc.location(path, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """An output column: name, SQL type when known, and the upstream columns it reads."""
+
+    name: str
+    type: str | None
+    lineage: tuple[tuple[str, str], ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledNode:
+    """Everything the plan says about one node."""
+
+    spec: NodeSpec
+    depends_on: tuple[str, ...]
+    raw_sql: str | None
+    normalized_sql: str
+    engine_sql: str
+    columns: tuple[ColumnInfo, ...]
+    data_fingerprint: str
+    metadata_fingerprint: str
+    data_version: str
+    data_file: tuple[str, str] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def snapshot(self) -> str:
+        return snapshot_name(self.spec.kind, self.spec.name, self.data_fingerprint)
+
+
+def snapshot_name(kind: str, name: str, data_fingerprint: str) -> str:
+    """``seeknal__<kind>.<name>__<hash12>``: the physical name of one node version."""
+    return f"seeknal__{kind}.{name}__{data_fingerprint[:12]}"
+
+
+def view_name(node_id: str, environment: str) -> str:
+    """The environment's view of a node: ``kind.name`` in prod, ``kind__env.name`` elsewhere."""
+    kind, name = node_id.split(".", 1)
+    return node_id if environment == "prod" else f"{kind}__{environment}.{name}"

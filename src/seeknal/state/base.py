@@ -1,0 +1,101 @@
+"""The state protocol and the pieces every backend shares.
+
+State is one document (see ``schemas/state.schema.json``):
+
+- ``snapshots``: every snapshot built, with the ``data_version`` it was built from;
+- ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
+  columns, normalized SQL) — the compiler compares a new project against this;
+- ``history``: plans applied per environment (timestamps live here, never in a hash).
+
+An environment's state hash is the sha256 of its canonical ``environments[env]`` record.
+A plan stores the hash it was compiled against (``base_state``); the runtime refuses a
+plan whose hash no longer matches. Building snapshots does not change any environment's
+hash, so a run that failed half-way can be resumed by executing the same plan again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from seeknal.canonical import hash_value
+
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A read-only view of the whole state document."""
+
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def environment(self, name: str) -> dict[str, Any] | None:
+        """The record of environment ``name``, or None when it was never applied."""
+        return self.environments.get(name)
+
+    def environment_hash(self, name: str) -> str | None:
+        """Hash of environment ``name``'s record; None for a new environment."""
+        return environment_hash(self.environments.get(name))
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "format_version": STATE_FORMAT_VERSION,
+            "snapshots": self.snapshots,
+            "environments": self.environments,
+            "history": self.history,
+        }
+
+
+def empty_state() -> State:
+    return State()
+
+
+def environment_hash(record: dict[str, Any] | None) -> str | None:
+    """The staleness key: sha256 of an environment's canonical record (None if absent)."""
+    return None if record is None else hash_value(record)
+
+
+def environment_record(plan: dict[str, Any]) -> dict[str, Any]:
+    """The environment record a plan leaves behind once applied (only what is hashed)."""
+    nodes: dict[str, Any] = {}
+    for node_id, node in plan["nodes"].items():
+        if node["change"]["category"] == "removed":
+            continue
+        nodes[node_id] = {
+            "kind": node["kind"],
+            "materialized": node["materialized"],
+            "snapshot": node["snapshot"],
+            "fingerprint": node["fingerprint"],
+            "data_version": node["data_version"],
+            "columns": [{"name": c["name"], "type": c["type"]} for c in node["columns"]],
+            "sql": node["sql"]["normalized"],
+        }
+    return {"nodes": nodes}
+
+
+class StateBackend(Protocol):
+    """Where state lives. The compiler only calls ``read``; the runtime also writes."""
+
+    def read(self) -> State:
+        """The current state (an empty one when nothing was ever recorded)."""
+        ...
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Exclusive lock for one run; raises StateError at once if another run holds it."""
+        ...
+
+    def record_snapshot(self, name: str, record: dict[str, Any]) -> None:
+        """Record that snapshot ``name`` was built (atomically, durably)."""
+        ...
+
+    def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
+        """Point environment ``env`` at ``record`` and append ``plan_id`` to its history."""
+        ...
+
+
+def iter_snapshot_names(state: State) -> Iterator[str]:
+    yield from sorted(state.snapshots)

@@ -172,7 +172,7 @@ def _check_inputs(spec: NodeSpec, parsed: ParsedSql, diags: list[Diagnostic]) ->
             diags.append(
                 Diagnostic(
                     f"the SQL reads '{ref}' but `inputs` does not list it",
-                    spec.sql.find(ref.split(".", 1)[1]),
+                    spec.sql.find(ref if ref in spec.sql.text else ref.split(".", 1)[1]),
                     hint=f"add `- ref: {ref}` under inputs (at {spec.at('inputs')}), or remove `inputs` to derive it from the SQL",
                 )
             )
@@ -181,7 +181,7 @@ def _check_inputs(spec: NodeSpec, parsed: ParsedSql, diags: list[Diagnostic]) ->
             diags.append(
                 Diagnostic(
                     f"input '{ref}' is listed but the SQL does not read it",
-                    spec.at("inputs", index),
+                    spec.at("inputs", index, "ref"),
                     hint="remove it from `inputs`, or use it in the SQL",
                     severity="warning",
                 )

@@ -134,13 +134,12 @@ def _resolve_tables(
             table.replace(new)
             table = new
         elif isinstance(fn, exp.Func) or not isinstance(fn, exp.Identifier):
-            name = fn.sql() if fn is not None else ""
-            fname = fn.name if isinstance(fn, exp.Func) else ""
-            if isinstance(fn, exp.Anonymous) and FILE_READERS.match(fname):
+            fname = fn.sql(dialect="duckdb").split("(", 1)[0].strip() if fn is not None else ""
+            if FILE_READERS.match(fname):
                 diags.append(
                     Diagnostic(
-                        f"a transform cannot read files directly ({fname})",
-                        origin.find(fname),
+                        f"a transform cannot read files directly ({fname.lower()})",
+                        origin.find(fname) if fname in origin.text else origin.find(fname.lower()),
                         hint="declare the file as a source node and ref() it",
                     )
                 )
@@ -154,14 +153,32 @@ def _resolve_tables(
                 continue
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
-        node_id = f"{db}.{table.name}"
-        if db.lower() in NODE_KINDS and node_id not in known_nodes:
-            node_id = f"{db.lower()}.{table.name}"
-        if node_id not in known_nodes:
+        node_id = _match_node(table, known_nodes)
+        if node_id is None:
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
+        # Spell the ref exactly as the node id, so every later pass compares ids.
+        kind, name = node_id.split(".", 1)
+        table.set("db", exp.to_identifier(kind))
+        table.set("this", exp.to_identifier(name))
         refs.add(node_id)
     return refs, diags
+
+
+def _match_node(table: exp.Table, known_nodes: Mapping[str, object]) -> str | None:
+    """The node a table reference names; unquoted identifiers match case-insensitively."""
+    written = f"{table.db}.{table.name}"
+    if written in known_nodes:
+        return written
+    db_quoted = bool(table.args["db"].args.get("quoted"))
+    name_quoted = bool(table.this.args.get("quoted"))
+    matches = [
+        node_id
+        for node_id in known_nodes
+        if (node_id.split(".", 1)[0] == table.db or (not db_quoted and node_id.split(".", 1)[0] == table.db.lower()))
+        and (node_id.split(".", 1)[1] == table.name or (not name_quoted and node_id.split(".", 1)[1].lower() == table.name.lower()))
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _unknown_table(
@@ -182,7 +199,8 @@ def _unknown_table(
         hint = "no node has this id; node ids are `kind.name` from the files under seeknal/"
     else:
         hint = "read other nodes as kind.name (e.g. source.orders); declare outside tables as `kind: source` with `source: table`"
-    return Diagnostic(message, origin.find(table.name), hint=hint)
+    where = origin.find(written) if written in origin.text else origin.find(table.name)
+    return Diagnostic(message, where, hint=hint)
 
 
 def qualify_sql(
@@ -250,8 +268,43 @@ def _columns_of(schema: SchemaMapping, node_id: str) -> list[str]:
 
 
 def normalized_sql(qualified: exp.Query, dialect: str) -> str:
-    """Canonical text for hashing: comment-free, quoted, qualified, pretty."""
-    return qualified.sql(dialect=dialect, pretty=True, comments=False)
+    """Canonical text for hashing: comment-free, quoted, qualified, pretty.
+
+    Redundant parentheses are dropped only where they cannot change meaning (see
+    ``_strip_redundant_parens``); the tree is otherwise as the user wrote it.
+    """
+    return _strip_redundant_parens(qualified.copy()).sql(dialect=dialect, pretty=True, comments=False)
+
+
+_ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Star)
+_DELIMITING = (exp.Where, exp.Having, exp.Qualify, exp.Paren, exp.Alias, exp.Tuple)
+
+
+def _strip_redundant_parens(tree: exp.Expression) -> exp.Expression:
+    """Remove parentheses around an atom, or that are the whole of a delimited slot.
+
+    The generator does not re-add parentheses by precedence, so only removals whose
+    context already delimits the expression are safe: ``(a + b) * c`` keeps its parens.
+    """
+    for paren in list(tree.find_all(exp.Paren)):
+        inner = paren.this
+        parent = paren.parent
+        if isinstance(inner, exp.Query | exp.Subquery):
+            continue
+        atom = isinstance(inner, _ATOMS) or (
+            isinstance(inner, exp.Func) and not isinstance(inner, exp.Binary | exp.Unary | exp.Connector)
+        )
+        delimited = isinstance(parent, _DELIMITING) or (
+            isinstance(parent, exp.Select) and paren.arg_key == "expressions"
+        ) or (
+            isinstance(parent, exp.Join) and paren.arg_key == "on"
+        ) or (
+            isinstance(parent, exp.Func)
+            and not isinstance(parent, exp.Binary | exp.Unary | exp.Connector | exp.Predicate)
+        )
+        if atom or delimited:
+            paren.replace(inner)
+    return tree
 
 
 def engine_sql(
@@ -269,11 +322,9 @@ def engine_sql(
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or not table.db:
             continue
-        node_id = f"{table.db.lower()}.{table.name}"
+        node_id = f"{table.db}.{table.name}"
         if node_id not in parsed.refs:
-            node_id = f"{table.db}.{table.name}"
-            if node_id not in parsed.refs:
-                continue
+            continue
         schema_name, table_name = physical(node_id)
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
         table.replace(

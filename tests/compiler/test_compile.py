@@ -1,0 +1,123 @@
+"""compile_project end to end on fixture projects: plan snapshots and error snapshots."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from seeknal.canonical import canonical_json, compute_plan_id
+from seeknal.compiler import compile_project
+from seeknal.errors import CompileFailed
+from seeknal.schemas import iter_errors
+from tests.conftest import EXAMPLE, FIXTURES, copy_project
+
+BROKEN = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("broken_"))
+
+
+@pytest.mark.parametrize("name", ["minimal", "shop"])
+def test_plan_snapshot(name: str, tmp_path: Path, snapshot) -> None:  # type: ignore[no-untyped-def]
+    source = EXAMPLE if name == "shop" else FIXTURES / name
+    project = copy_project(source, tmp_path / name)
+    plan = compile_project(project).plan
+    assert iter_errors("plan", plan) == []
+    assert plan["plan_id"] == compute_plan_id(plan)
+    assert canonical_json(plan) == snapshot
+
+
+def test_plan_is_byte_identical_whatever_the_directory_or_file_order(tmp_path: Path) -> None:
+    first = copy_project(EXAMPLE, tmp_path / "a")
+    # Recreate the project with files written in reverse order, elsewhere.
+    second = tmp_path / "elsewhere" / "b"
+    files = sorted((p for p in first.rglob("*") if p.is_file()), reverse=True)
+    for path in files:
+        dest = second / path.relative_to(first)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    assert canonical_json(compile_project(first).plan) == canonical_json(compile_project(second).plan)
+
+
+def test_compile_writes_nothing(shop: Path) -> None:
+    before = sorted(str(p) for p in shop.rglob("*"))
+    compile_project(shop)
+    assert sorted(str(p) for p in shop.rglob("*")) == before
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_broken_project_error_text(name: str, snapshot) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CompileFailed) as info:
+        compile_project(FIXTURES / name)
+    text = info.value.render()
+    assert text.splitlines()[0].startswith("seeknal/")
+    assert ": error: " in text.splitlines()[0]
+    assert "hint: " in text
+    assert text == snapshot
+
+
+def test_every_error_is_reported_in_one_run(shop: Path) -> None:
+    stg = shop / "seeknal/transforms/stg_orders.yml"
+    stg.write_text(stg.read_text().replace("ref('source.orders')", "ref('source.ordrs')"))
+    (shop / "seeknal/sources/extra.yml").write_text("kind: source\nname: extra\nsource: csv\ntable: data/nope.csv\n")
+    (shop / "seeknal/transforms/bad.yml").write_text("kind: transform\nname: bad\nmaterialised: view\ntransform: SELECT 1\n")
+    with pytest.raises(CompileFailed) as info:
+        compile_project(shop)
+    messages = [d.message for d in info.value.errors]
+    assert len(messages) == 3, messages
+    assert any("source.ordrs" in m for m in messages)
+    assert any("nope.csv" in m for m in messages)
+    assert any("materialised" in m for m in messages)
+
+
+def test_inline_sql_error_points_at_yaml_line(shop: Path) -> None:
+    path = shop / "seeknal/transforms/payment_methods.yml"
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("transform: |"))
+    lines[start + 2] = lines[start + 2] + " )))"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CompileFailed) as info:
+        compile_project(shop)
+    location = info.value.errors[0].location
+    assert location is not None
+    assert (location.path, location.line) == ("seeknal/transforms/payment_methods.yml", start + 3)
+
+
+def test_unused_input_is_a_warning(minimal: Path) -> None:
+    (minimal / "seeknal/seeds.yml").write_text("kind: seed\nname: other\npath: data/orders.csv\n")
+    transform = minimal / "seeknal/transforms/customer_totals.yml"
+    transform.write_text(
+        transform.read_text().replace("  - ref: source.orders\n", "  - ref: source.orders\n  - ref: seed.other\n")
+    )
+    result = compile_project(minimal)
+    assert [(w.message, str(w.location)) for w in result.warnings] == [
+        (
+            "input 'seed.other' is listed but the SQL does not read it",
+            "seeknal/transforms/customer_totals.yml:5:10",
+        )
+    ]
+
+
+def test_changed_source_file_rebuilds_dependents_under_the_same_snapshot(shop: Path) -> None:
+    from seeknal.state import State, environment_record
+
+    plan = compile_project(shop).plan
+    built = {
+        n["snapshot"]: {"node": i, "kind": n["kind"], "materialized": n["materialized"], "data_version": n["data_version"]}
+        for i, n in plan["nodes"].items()
+    }
+    state = State(snapshots=built, environments={"prod": environment_record(plan)})
+    again = compile_project(shop, state=state).plan
+    assert again["work"] == []
+    assert {n["change"]["category"] for n in again["nodes"].values()} == {"unchanged"}
+
+    csv = shop / "data/orders.csv"
+    rows = csv.read_text().splitlines()
+    csv.write_text("\n".join([*rows, rows[-1].replace(rows[-1].split(",")[0], "99999", 1)]) + "\n")
+    changed = compile_project(shop, state=state).plan
+    reasons = {w["node"]: w["reason"] for w in changed["work"]}
+    assert reasons["source.orders"] == "source_data_changed"
+    assert "transform.stg_orders" not in reasons or plan["nodes"]["transform.stg_orders"]["materialized"] == "table"
+    assert set(reasons.values()) == {"source_data_changed"}
+    assert {n["snapshot"] for n in changed["nodes"].values()} == {n["snapshot"] for n in plan["nodes"].values()}
+    views = [i for i, n in changed["nodes"].items() if n["materialized"] == "view"]
+    assert all(v not in reasons for v in views)

@@ -70,6 +70,8 @@ def execute(obj: Context, plan_path: Path, force: bool, threads: int, quiet: boo
     """Execute exactly the plan in PLAN: build its snapshots, then point the views at them."""
     from seeknal.runtime import load_plan
 
+    if not plan_path.is_absolute() and not plan_path.exists() and (obj.project / plan_path).exists():
+        plan_path = obj.project / plan_path  # relative to the project, like `compile --out`
     plan = load_plan(plan_path)
     _execute(obj, plan, threads=threads, force=force, quiet=quiet, as_json=as_json)
 

@@ -1,0 +1,177 @@
+"""End-to-end: compile, execute, run on real DuckDB files through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from tests.cli.conftest import invoke, run_process, tables_of, tree_state
+from tests.conftest import FIXTURES, copy_project
+
+
+def test_compile_twice_is_byte_identical(shop: Path) -> None:
+    assert invoke(shop, "compile").exit_code == 0
+    first = (shop / "target/plan.json").read_bytes()
+    assert invoke(shop, "compile", "--out", "target/again.json").exit_code == 0
+    assert (shop / "target/again.json").read_bytes() == first
+    assert not (shop / "target/warehouse.duckdb").exists()
+    assert not (shop / "target/state").exists()
+
+
+def test_run_builds_every_node_and_matches_plain_duckdb(shop: Path) -> None:
+    result = run_process(shop, "run")
+    assert result.returncode == 0, result.stderr
+    assert "built    transform.daily_revenue" in result.stdout
+    tables = tables_of(shop / "target/warehouse.duckdb")
+    plan = json.loads((shop / "target/plan.json").read_text())
+    assert sorted(tables) == sorted(plan["nodes"])
+    # The same numbers straight from the CSV with plain DuckDB.
+    con = duckdb.connect()
+    expected = con.execute(
+        "SELECT CAST(ordered_at AS DATE) d, COUNT(*) FROM read_csv_auto(?) "
+        "WHERE status <> 'cancelled' AND CAST(ordered_at AS DATE) >= DATE '2024-01-01' GROUP BY 1 ORDER BY 1",
+        [str(shop / "data/orders.csv")],
+    ).fetchall()
+    got = [(row[0], row[1]) for row in tables["transform.daily_revenue"]]
+    assert got == expected
+
+
+def test_second_run_builds_nothing_and_says_so(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    state_before = tree_state(shop / "target/state")
+    second = run_process(shop, "run")
+    assert second.returncode == 0
+    assert "0 snapshots to build" in second.stdout
+    assert "nothing to do" in second.stdout
+    assert "  built  " not in second.stdout
+    assert tree_state(shop / "target/state") == state_before
+
+
+def test_execute_runs_exactly_the_compiled_plan(shop: Path) -> None:
+    assert invoke(shop, "compile").exit_code == 0
+    result = run_process(shop, "execute", "target/plan.json", "--json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    built = sorted(e["node"] for e in events if e["event"] == "node_built")
+    plan = json.loads((shop / "target/plan.json").read_text())
+    assert built == sorted(w["node"] for w in plan["work"])
+    assert all("seconds" in e for e in events if e["event"] == "node_built")
+
+
+def test_tampered_plan_is_refused_and_changes_nothing(shop: Path) -> None:
+    assert invoke(shop, "compile").exit_code == 0
+    path = shop / "target/plan.json"
+    plan = json.loads(path.read_text())
+    node = plan["nodes"]["transform.daily_revenue"]
+    node["sql"]["engine"] = node["sql"]["engine"].replace("SUM(amount)", "SUM(amount) * 100")
+    path.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+    result = run_process(shop, "execute", "target/plan.json")
+    assert result.returncode == 2
+    assert "modified after it was compiled" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (shop / "target/warehouse.duckdb").exists()
+    assert not (shop / "target/state").exists()
+
+
+def test_newer_schema_version_is_refused(shop: Path) -> None:
+    assert invoke(shop, "compile").exit_code == 0
+    path = shop / "target/plan.json"
+    plan = json.loads(path.read_text())
+    plan["schema_version"] = 99
+    path.write_text(json.dumps(plan))
+    result = run_process(shop, "execute", "target/plan.json")
+    assert result.returncode == 2
+    assert "schema_version 99" in result.stderr
+
+
+def test_stale_plan_is_refused_unless_forced(shop: Path) -> None:
+    assert invoke(shop, "compile", "--out", "target/old.json").exit_code == 0
+    stg = shop / "seeknal/transforms/payment_methods.yml"
+    stg.write_text(stg.read_text().replace("COUNT(*) AS payment_count", "COUNT(*) AS payment_count, 1 AS one"))
+    assert run_process(shop, "run").returncode == 0
+    warehouse = shop / "target/warehouse.duckdb"
+    before = (tables_of(warehouse), tree_state(shop / "target/state"))
+    stale = run_process(shop, "execute", "target/old.json")
+    assert stale.returncode == 2
+    assert "stale" in stale.stderr
+    assert (tables_of(warehouse), tree_state(shop / "target/state")) == before
+    forced = run_process(shop, "execute", "target/old.json", "--force")
+    assert forced.returncode == 0, forced.stderr
+    con = duckdb.connect(str(warehouse), read_only=True)
+    columns = [d[0] for d in con.execute("SELECT * FROM transform.payment_methods").description]
+    assert "one" not in columns
+
+
+def test_changed_source_file_rebuilds_dependent_tables(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    csv = shop / "data/orders.csv"
+    lines = csv.read_text().splitlines()
+    fields = lines[-1].split(",")
+    fields[0] = "100000"
+    csv.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
+    result = run_process(shop, "run")
+    assert result.returncode == 0, result.stderr
+    assert "source_data_changed" in result.stdout
+    count = duckdb.connect(str(shop / "target/warehouse.duckdb"), read_only=True).execute(
+        "SELECT COUNT(*) FROM source.orders").fetchone()
+    assert count == (len(lines),)
+
+
+def test_broken_project_exits_2_and_touches_nothing(tmp_path: Path) -> None:
+    project = copy_project(FIXTURES / "broken_unknown_ref", tmp_path / "p")
+    before = tree_state(project)
+    result = run_process(project, "run")
+    assert result.returncode == 2
+    assert result.stderr.startswith("seeknal/transforms/customer_totals.yml:5:")
+    assert "hint: did you mean 'source.orders'?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_state(project) == before
+
+
+def test_failing_node_keeps_completed_work_and_the_next_run_resumes(shop: Path) -> None:
+    bad = shop / "seeknal/transforms/payment_methods.yml"
+    original = bad.read_text()
+    # Valid SQL that fails at run time: a division by zero on an integer cast.
+    bad.write_text(original.replace("COUNT(*) AS payment_count", "CAST('x' || p.method AS INTEGER) AS payment_count"))
+    first = run_process(shop, "run")
+    assert first.returncode == 1
+    assert "transform.payment_methods" in first.stderr
+    assert "Traceback" not in first.stderr
+    assert not (shop / "target/warehouse.duckdb").exists() or "transform.payment_methods" not in tables_of(
+        shop / "target/warehouse.duckdb"
+    )
+    bad.write_text(original)
+    second = run_process(shop, "run")
+    assert second.returncode == 0, second.stderr
+    assert "built    transform.payment_methods" in second.stdout
+    assert "built    transform.daily_revenue" not in second.stdout  # kept from the failed run
+
+
+def test_show_query_and_lineage(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    shown = invoke(shop, "show", "transform.daily_revenue", "--limit", "3")
+    assert shown.exit_code == 0, shown.output
+    assert "3 rows" in shown.output
+    queried = invoke(shop, "query", "SELECT COUNT(*) AS n FROM source.orders", "--json")
+    assert json.loads(queried.output) == [{"n": 100}]
+    lineage = invoke(shop, "lineage", "transform.daily_revenue.revenue", "--upstream")
+    assert lineage.exit_code == 0
+    assert "source.orders.amount" in lineage.output
+    unknown = invoke(shop, "lineage", "transform.daily_revenu")
+    assert unknown.exit_code == 2
+    assert "did you mean 'transform.daily_revenue'" in unknown.output
+
+
+def test_init_creates_a_project_that_compiles(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from seeknal.cli.main import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(tmp_path / "blank")]).exit_code == 0
+    assert (tmp_path / "blank/seeknal_project.yml").exists()
+    again = runner.invoke(cli, ["init", str(tmp_path / "blank")])
+    assert again.exit_code == 2
+    assert "not empty" in again.output

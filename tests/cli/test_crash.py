@@ -1,0 +1,78 @@
+"""SIGKILL a real `seeknal run` at several points; re-running must give the same tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import SEEKNAL, run_process, tables_of
+from tests.conftest import EXAMPLE, copy_project
+
+HEAVY = """kind: transform
+name: heavy_{i}
+materialized: table
+transform: |
+  SELECT a.order_id, COUNT(*) AS n, SUM(b.amount + c.amount + d.amount) AS s
+  FROM source.orders a, source.orders b, source.orders c, source.orders d
+  WHERE b.customer_id <> {i}
+  GROUP BY a.order_id
+"""
+
+
+def slow_shop(dest: Path) -> Path:
+    project = copy_project(EXAMPLE, dest)
+    for i in range(3):
+        (project / f"seeknal/transforms/heavy_{i}.yml").write_text(HEAVY.format(i=i))
+    return project
+
+
+def recorded_snapshots(project: Path) -> int:
+    try:
+        doc = json.loads((project / "target/state/state.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return len(doc.get("snapshots", {}))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:
+    project = slow_shop(tmp_path_factory.mktemp("ref") / "shop")
+    result = run_process(project, "run", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    return tables_of(project / "target/warehouse.duckdb")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [0, 2, 5, 9])
+def test_kill_then_rerun_gives_the_same_tables(
+    kill_after: int, tmp_path: Path, reference: dict[str, list[tuple[object, ...]]]
+) -> None:
+    project = slow_shop(tmp_path / "shop")
+    proc = subprocess.Popen(
+        [SEEKNAL, "--project", str(project), "run", "--threads", "1", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    if kill_after == 0:
+        time.sleep(0.4)  # mid-compile or mid-first-build
+    else:
+        while recorded_snapshots(project) < kill_after and time.monotonic() < deadline:
+            time.sleep(0.005)
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if kill_after and killed:
+        assert recorded_snapshots(project) < 12, "the run finished before it could be killed"
+    rerun = run_process(project, "run", "--threads", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    assert tables_of(project / "target/warehouse.duckdb") == reference
+    # And a third run has nothing left to do.
+    assert "nothing to do" in run_process(project, "run").stdout

@@ -89,7 +89,9 @@ def test_newer_schema_version_is_refused(shop: Path) -> None:
 def test_stale_plan_is_refused_unless_forced(shop: Path) -> None:
     assert invoke(shop, "compile", "--out", "target/old.json").exit_code == 0
     stg = shop / "seeknal/transforms/payment_methods.yml"
-    stg.write_text(stg.read_text().replace("COUNT(*) AS payment_count", "COUNT(*) AS payment_count, 1 AS one"))
+    stg.write_text(
+        stg.read_text().replace("COUNT(*) AS payment_count", "COUNT(*) AS payment_count, 1 AS one")
+    )
     assert run_process(shop, "run").returncode == 0
     warehouse = shop / "target/warehouse.duckdb"
     before = (tables_of(warehouse), tree_state(shop / "target/state"))
@@ -114,8 +116,11 @@ def test_changed_source_file_rebuilds_dependent_tables(shop: Path) -> None:
     result = run_process(shop, "run")
     assert result.returncode == 0, result.stderr
     assert "source_data_changed" in result.stdout
-    count = duckdb.connect(str(shop / "target/warehouse.duckdb"), read_only=True).execute(
-        "SELECT COUNT(*) FROM source.orders").fetchone()
+    count = (
+        duckdb.connect(str(shop / "target/warehouse.duckdb"), read_only=True)
+        .execute("SELECT COUNT(*) FROM source.orders")
+        .fetchone()
+    )
     assert count == (len(lines),)
 
 
@@ -134,14 +139,18 @@ def test_failing_node_keeps_completed_work_and_the_next_run_resumes(shop: Path) 
     bad = shop / "seeknal/transforms/payment_methods.yml"
     original = bad.read_text()
     # Valid SQL that fails at run time: a division by zero on an integer cast.
-    bad.write_text(original.replace("COUNT(*) AS payment_count", "CAST('x' || p.method AS INTEGER) AS payment_count"))
+    bad.write_text(
+        original.replace(
+            "COUNT(*) AS payment_count", "CAST('x' || p.method AS INTEGER) AS payment_count"
+        )
+    )
     first = run_process(shop, "run")
     assert first.returncode == 1
     assert "transform.payment_methods" in first.stderr
     assert "Traceback" not in first.stderr
-    assert not (shop / "target/warehouse.duckdb").exists() or "transform.payment_methods" not in tables_of(
+    assert not (
         shop / "target/warehouse.duckdb"
-    )
+    ).exists() or "transform.payment_methods" not in tables_of(shop / "target/warehouse.duckdb")
     bad.write_text(original)
     second = run_process(shop, "run")
     assert second.returncode == 0, second.stderr

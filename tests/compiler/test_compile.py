@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import EXAMPLE, FIXTURES, copy_project
 
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.compiler import compile_project
 from seeknal.errors import CompileFailed
 from seeknal.schemas import iter_errors
-from tests.conftest import EXAMPLE, FIXTURES, copy_project
 
 BROKEN = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("broken_"))
 
@@ -35,7 +35,9 @@ def test_plan_is_byte_identical_whatever_the_directory_or_file_order(tmp_path: P
         dest = second / path.relative_to(first)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
-    assert canonical_json(compile_project(first).plan) == canonical_json(compile_project(second).plan)
+    assert canonical_json(compile_project(first).plan) == canonical_json(
+        compile_project(second).plan
+    )
 
 
 def test_compile_writes_nothing(shop: Path) -> None:
@@ -58,8 +60,12 @@ def test_broken_project_error_text(name: str, snapshot) -> None:  # type: ignore
 def test_every_error_is_reported_in_one_run(shop: Path) -> None:
     stg = shop / "seeknal/transforms/stg_orders.yml"
     stg.write_text(stg.read_text().replace("ref('source.orders')", "ref('source.ordrs')"))
-    (shop / "seeknal/sources/extra.yml").write_text("kind: source\nname: extra\nsource: csv\ntable: data/nope.csv\n")
-    (shop / "seeknal/transforms/bad.yml").write_text("kind: transform\nname: bad\nmaterialised: view\ntransform: SELECT 1\n")
+    (shop / "seeknal/sources/extra.yml").write_text(
+        "kind: source\nname: extra\nsource: csv\ntable: data/nope.csv\n"
+    )
+    (shop / "seeknal/transforms/bad.yml").write_text(
+        "kind: transform\nname: bad\nmaterialised: view\ntransform: SELECT 1\n"
+    )
     with pytest.raises(CompileFailed) as info:
         compile_project(shop)
     messages = [d.message for d in info.value.errors]
@@ -86,7 +92,9 @@ def test_unused_input_is_a_warning(minimal: Path) -> None:
     (minimal / "seeknal/seeds.yml").write_text("kind: seed\nname: other\npath: data/orders.csv\n")
     transform = minimal / "seeknal/transforms/customer_totals.yml"
     transform.write_text(
-        transform.read_text().replace("  - ref: source.orders\n", "  - ref: source.orders\n  - ref: seed.other\n")
+        transform.read_text().replace(
+            "  - ref: source.orders\n", "  - ref: source.orders\n  - ref: seed.other\n"
+        )
     )
     result = compile_project(minimal)
     assert [(w.message, str(w.location)) for w in result.warnings] == [
@@ -102,7 +110,12 @@ def test_changed_source_file_rebuilds_dependents_under_the_same_snapshot(shop: P
 
     plan = compile_project(shop).plan
     built = {
-        n["snapshot"]: {"node": i, "kind": n["kind"], "materialized": n["materialized"], "data_version": n["data_version"]}
+        n["snapshot"]: {
+            "node": i,
+            "kind": n["kind"],
+            "materialized": n["materialized"],
+            "data_version": n["data_version"],
+        }
         for i, n in plan["nodes"].items()
     }
     state = State(snapshots=built, environments={"prod": environment_record(plan)})
@@ -116,8 +129,13 @@ def test_changed_source_file_rebuilds_dependents_under_the_same_snapshot(shop: P
     changed = compile_project(shop, state=state).plan
     reasons = {w["node"]: w["reason"] for w in changed["work"]}
     assert reasons["source.orders"] == "source_data_changed"
-    assert "transform.stg_orders" not in reasons or plan["nodes"]["transform.stg_orders"]["materialized"] == "table"
+    assert (
+        "transform.stg_orders" not in reasons
+        or plan["nodes"]["transform.stg_orders"]["materialized"] == "table"
+    )
     assert set(reasons.values()) == {"source_data_changed"}
-    assert {n["snapshot"] for n in changed["nodes"].values()} == {n["snapshot"] for n in plan["nodes"].values()}
+    assert {n["snapshot"] for n in changed["nodes"].values()} == {
+        n["snapshot"] for n in plan["nodes"].values()
+    }
     views = [i for i, n in changed["nodes"].items() if n["materialized"] == "view"]
     assert all(v not in reasons for v in views)

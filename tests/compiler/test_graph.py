@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,7 +36,9 @@ def test_order_does_not_depend_on_insertion_order(edges: dict[str, list[str]]) -
 
 
 @given(dags(), st.data())
-def test_any_back_edge_is_found_as_a_cycle(edges: dict[str, list[str]], data: st.DataObject) -> None:
+def test_any_back_edge_is_found_as_a_cycle(
+    edges: dict[str, list[str]], data: st.DataObject
+) -> None:
     names = sorted(edges)
     if len(names) < 2:
         return
@@ -48,5 +52,5 @@ def test_any_back_edge_is_found_as_a_cycle(edges: dict[str, list[str]], data: st
     cycle = find_cycle(edges)
     assert cycle is not None
     assert cycle[0] == cycle[-1]
-    for upstream, downstream in zip(cycle, cycle[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(cycle):
         assert upstream in edges[downstream]

@@ -69,7 +69,9 @@ def test_derived_table_and_scalar_subquery() -> None:
 
 def test_types_are_inferred_where_known() -> None:
     tree = qualify(
-        sqlglot.parse_one("SELECT SUM(amount) AS s, COUNT(*) AS n FROM source.orders", dialect="duckdb"),
+        sqlglot.parse_one(
+            "SELECT SUM(amount) AS s, COUNT(*) AS n FROM source.orders", dialect="duckdb"
+        ),
         schema=SCHEMA,
         dialect="duckdb",
     )

@@ -69,7 +69,10 @@ def test_engine_sql_points_refs_at_snapshots_and_keeps_the_users_sql() -> None:
         NODES,
     )
     sql = engine_sql(
-        parsed, lambda node: ("seeknal__" + node.split(".")[0], node.split(".")[1] + "__abc"), "duckdb", "duckdb"
+        parsed,
+        lambda node: ("seeknal__" + node.split(".")[0], node.split(".")[1] + "__abc"),
+        "duckdb",
+        "duckdb",
     )
     assert '"seeknal__source"."orders__abc" AS orders' in sql
     assert '"seeknal__source"."customers__abc" AS c' in sql

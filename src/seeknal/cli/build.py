@@ -28,15 +28,23 @@ def _summary(plan: dict[str, Any], out: str | None) -> str:
 
 
 def _run_options(fn: Any) -> Any:
-    fn = click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
-                      help="Nodes built at the same time.")(fn)
+    fn = click.option(
+        "--threads",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="Nodes built at the same time.",
+    )(fn)
     fn = click.option("--quiet", "-q", is_flag=True, help="Print only failures and the result.")(fn)
-    fn = click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines (for CI).")(fn)
+    fn = click.option(
+        "--json", "as_json", is_flag=True, help="Print events as JSON lines (for CI)."
+    )(fn)
     return fn
 
 
-def _execute(obj: Context, plan: dict[str, Any], *, threads: int, force: bool, quiet: bool,
-             as_json: bool) -> None:
+def _execute(
+    obj: Context, plan: dict[str, Any], *, threads: int, force: bool, quiet: bool, as_json: bool
+) -> None:
     from seeknal.runtime import execute_plan
 
     printer = RunPrinter(quiet=quiet, as_json=as_json)
@@ -44,10 +52,20 @@ def _execute(obj: Context, plan: dict[str, Any], *, threads: int, force: bool, q
 
 
 @click.command("compile")
-@click.option("--out", "-o", default=DEFAULT_PLAN, show_default=True,
-              help="Where to write the plan (relative to the project unless absolute).")
-@click.option("--env", "environment", default="prod", show_default=True,
-              help="Target environment to plan against.")
+@click.option(
+    "--out",
+    "-o",
+    default=DEFAULT_PLAN,
+    show_default=True,
+    help="Where to write the plan (relative to the project unless absolute).",
+)
+@click.option(
+    "--env",
+    "environment",
+    default="prod",
+    show_default=True,
+    help="Target environment to plan against.",
+)
 @click.pass_obj
 def compile_cmd(obj: Context, out: str, environment: str) -> None:
     """Compile the project into a canonical plan.json (reads state, writes only the plan)."""
@@ -65,20 +83,24 @@ def compile_cmd(obj: Context, out: str, environment: str) -> None:
 @click.option("--force", is_flag=True, help="Execute even if the plan is stale.")
 @_run_options
 @click.pass_obj
-def execute(obj: Context, plan_path: Path, force: bool, threads: int, quiet: bool,
-            as_json: bool) -> None:
+def execute(
+    obj: Context, plan_path: Path, force: bool, threads: int, quiet: bool, as_json: bool
+) -> None:
     """Execute exactly the plan in PLAN: build its snapshots, then point the views at them."""
     from seeknal.runtime import load_plan
 
-    if not plan_path.is_absolute() and not plan_path.exists() and (obj.project / plan_path).exists():
+    if (
+        not plan_path.is_absolute()
+        and not plan_path.exists()
+        and (obj.project / plan_path).exists()
+    ):
         plan_path = obj.project / plan_path  # relative to the project, like `compile --out`
     plan = load_plan(plan_path)
     _execute(obj, plan, threads=threads, force=force, quiet=quiet, as_json=as_json)
 
 
 @click.command()
-@click.option("--env", "environment", default="prod", show_default=True,
-              help="Target environment.")
+@click.option("--env", "environment", default="prod", show_default=True, help="Target environment.")
 @_run_options
 @click.pass_obj
 def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool) -> None:

@@ -53,7 +53,9 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
 
     with _warehouse(obj) as engine:
         try:
-            columns, rows = engine.query(f"SELECT * FROM {_view_of(node, environment)}", limit=limit)
+            columns, rows = engine.query(
+                f"SELECT * FROM {_view_of(node, environment)}", limit=limit
+            )
         except EngineError as exc:
             raise PlanError(
                 f"cannot read {node} in environment '{environment}': {exc}",
@@ -83,8 +85,12 @@ def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
 @click.argument("target", metavar="NODE[.COLUMN]")
 @click.option("--upstream", "direction", flag_value="upstream", help="Only what TARGET reads.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what reads TARGET.")
-@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read lineage from a plan file instead of compiling the project.")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read lineage from a plan file instead of compiling the project.",
+)
 @click.pass_obj
 def lineage(obj: Context, target: str, direction: str | None, plan_path: Path | None) -> None:
     """Node or column lineage, e.g. `seeknal lineage transform.daily_revenue.revenue`."""

@@ -29,8 +29,12 @@ def init(directory: Path, example: bool) -> None:
     if example:
         source = resources.files("seeknal").joinpath("examples/shop")
         with resources.as_file(source) as path:
-            shutil.copytree(path, directory, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("target", "__pycache__"))
+            shutil.copytree(
+                path,
+                directory,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("target", "__pycache__"),
+            )
     else:
         name = "".join(c if c.isalnum() or c == "_" else "_" for c in directory.resolve().name)
         for rel, text in SKELETON.items():

@@ -5,7 +5,6 @@ Commands import the compiler and runtime lazily, so `seeknal --help` stays fast.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -23,6 +23,7 @@ class RunPrinter:
     def __init__(self, *, quiet: bool = False, as_json: bool = False) -> None:
         self.quiet = quiet
         self.as_json = as_json
+        self.idle = False
 
     def __call__(self, event: Any) -> None:
         kind = str(event.kind)
@@ -31,7 +32,15 @@ class RunPrinter:
                 "event": kind,
                 **{
                     k: getattr(event, k)
-                    for k in ("node", "snapshot", "seconds", "rows", "reason", "message", "environment")
+                    for k in (
+                        "node",
+                        "snapshot",
+                        "seconds",
+                        "rows",
+                        "reason",
+                        "message",
+                        "environment",
+                    )
                     if getattr(event, k) is not None
                 },
             }
@@ -51,16 +60,24 @@ class RunPrinter:
             click.echo(f"  FAILED   {event.node:<40} {event.seconds or 0:.2f}s", err=True)
         elif kind == "node_skipped":
             click.echo(f"  skipped  {event.node:<40} (upstream {event.reason} failed)", err=True)
-        elif kind in ("promoted", "nothing_to_do", "run_finished", "run_started"):
-            if event.message:
-                click.echo(event.message)
+        elif kind == "nothing_to_do":
+            self.idle = True
+            click.echo(event.message)
+        elif kind == "run_finished" and self.idle:
+            return  # "nothing to do" already said it all
+        elif kind in ("promoted", "run_finished", "run_started") and event.message:
+            click.echo(event.message)
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, as_json: bool = False) -> None:
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, as_json: bool = False
+) -> None:
     """Query results as a rich table (or JSON rows)."""
     if as_json:
         click.echo(
-            json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2)
+            json.dumps(
+                [dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2
+            )
         )
         return
     from rich.console import Console

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from seeknal.canonical import file_sha256, hash_value
-from seeknal.compiler.categorize import ChangeCategory, categorize_change, plan_work
+from seeknal.compiler.categorize import categorize_change, plan_work
 from seeknal.compiler.emit import build_plan
 from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
 from seeknal.compiler.graph import find_cycle, order_nodes
@@ -27,7 +27,6 @@ from seeknal.compiler.model import (
     Kind,
     NodeSpec,
     ProjectConfig,
-    snapshot_name,
 )
 from seeknal.compiler.render import RenderError, make_renderer
 from seeknal.compiler.sources import SourceError, load_sql, source_columns
@@ -61,7 +60,11 @@ def read_state(config: ProjectConfig) -> State:
 def load_config(root: Path) -> ProjectConfig:
     """Only ``seeknal_project.yml`` (for commands that need the warehouse or state path)."""
     loaded = load_project(root)
-    errors = [d for d in loaded.diagnostics if d.severity == "error" and d.location and d.location.path == "seeknal_project.yml"]
+    errors = [
+        d
+        for d in loaded.diagnostics
+        if d.severity == "error" and d.location and d.location.path == "seeknal_project.yml"
+    ]
     if errors:
         raise CompileFailed(_with_excerpts(loaded.config.root, errors))
     return loaded.config
@@ -254,7 +257,9 @@ def _compile_source(
         engine_sql=sql,
         columns=tuple(ColumnInfo(c.name, c.type, (), c.description) for c in columns),
         data_fingerprint=fingerprint,
-        metadata_fingerprint=metadata_fingerprint(spec.description, spec.owner, spec.tags, descriptions),
+        metadata_fingerprint=metadata_fingerprint(
+            spec.description, spec.owner, spec.tags, descriptions
+        ),
         data_version=data_version(fingerprint, file_sha, {}),
         data_file=(spec.data_path, file_sha) if spec.data_path and file_sha else None,
     )
@@ -285,9 +290,7 @@ def _compile_transform(
     }
     fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
     described = {c.name: c.description for c in spec.columns if c.description}
-    columns = [
-        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name)) for c in columns
-    ]
+    columns = [ColumnInfo(c.name, c.type, c.lineage, described.get(c.name)) for c in columns]
     return CompiledNode(
         spec=spec,
         depends_on=parsed.refs,
@@ -296,8 +299,12 @@ def _compile_transform(
         engine_sql=engine_sql(parsed, physical, dialect, "duckdb"),
         columns=tuple(columns),
         data_fingerprint=fingerprint,
-        metadata_fingerprint=metadata_fingerprint(spec.description, spec.owner, spec.tags, described),
-        data_version=data_version(fingerprint, None, {r: n.data_version for r, n in upstream.items()}),
+        metadata_fingerprint=metadata_fingerprint(
+            spec.description, spec.owner, spec.tags, described
+        ),
+        data_version=data_version(
+            fingerprint, None, {r: n.data_version for r, n in upstream.items()}
+        ),
     )
 
 
@@ -338,7 +345,9 @@ def _with_excerpts(root: Path, diags: list[Diagnostic]) -> list[Diagnostic]:
     out = []
     for d in diags:
         if d.excerpt is None and d.location is not None and d.location.line is not None:
-            d = Diagnostic(d.message, d.location, d.hint, d.severity, excerpt_of_file(root, d.location))
+            d = Diagnostic(
+                d.message, d.location, d.hint, d.severity, excerpt_of_file(root, d.location)
+            )
         out.append(d)
     return out
 

@@ -79,9 +79,7 @@ def build_plan(
             "state": {"backend": config.state_backend, "path": config.state_path},
         },
         "nodes": dict(sorted(entries.items())),
-        "work": [
-            {"node": w.node, "snapshot": w.snapshot, "reason": w.reason.value} for w in work
-        ],
+        "work": [{"node": w.node, "snapshot": w.snapshot, "reason": w.reason.value} for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
     }
     plan["plan_id"] = compute_plan_id(plan)

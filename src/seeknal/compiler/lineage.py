@@ -83,7 +83,7 @@ class _Tracer:
         self.memo[key] = frozenset(result)
         return self.memo[key]
 
-    def trace_expression(self, scope: Scope, expression: exp.Expression) -> set[tuple[str, str]]:
+    def trace_expression(self, scope: Scope, expression: exp.Expr) -> set[tuple[str, str]]:
         result: set[tuple[str, str]] = set()
         for node in expression.walk(bfs=False):
             if isinstance(node, exp.Column) and _owner(node) is scope.expression:
@@ -103,7 +103,7 @@ class _Tracer:
             if source is not None:
                 if isinstance(source, Scope):
                     target = source
-                    names = target.expression.named_selects
+                    names = _named_selects(target)
                     index = names.index(column.name) if column.name in names else -1
                     return set(self.trace_output(target, column.name, index))
                 if isinstance(source, exp.Table) and source.db:
@@ -113,7 +113,7 @@ class _Tracer:
         return set()
 
 
-def _owner(node: exp.Expression) -> exp.Expression | None:
+def _owner(node: exp.Expr) -> exp.Expr | None:
     """The innermost query that contains ``node`` (its own scope's expression)."""
     parent = node.parent
     while parent is not None and (
@@ -123,7 +123,7 @@ def _owner(node: exp.Expression) -> exp.Expression | None:
     return parent
 
 
-def _projection(select: exp.Select, name: str, index: int) -> exp.Expression | None:
+def _projection(select: exp.Select, name: str, index: int) -> exp.Expr | None:
     selects = select.selects
     if 0 <= index < len(selects) and selects[index].alias_or_name == name:
         return selects[index]
@@ -134,5 +134,10 @@ def _projection(select: exp.Select, name: str, index: int) -> exp.Expression | N
 
 
 def _name_at(scope: Scope, index: int, default: str) -> str:
-    names = scope.expression.named_selects
+    names = _named_selects(scope)
     return names[index] if 0 <= index < len(names) else default
+
+
+def _named_selects(scope: Scope) -> list[str]:
+    expression = scope.expression
+    return list(expression.named_selects) if isinstance(expression, exp.Query) else []

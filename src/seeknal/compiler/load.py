@@ -162,17 +162,21 @@ def schema_diagnostic(doc: YamlDocument, err: ValidationError, schema_name: str)
         key = extras[0] if extras else "?"
         hint = did_you_mean(key, allowed) or "allowed keys: " + ", ".join(sorted(allowed))
         what = f"a {kind} node" if kind and not path else "this mapping"
-        return Diagnostic(f"unknown key '{key}' in {what}", doc.location((*path, key), key=True), hint=hint)
+        return Diagnostic(
+            f"unknown key '{key}' in {what}", doc.location((*path, key), key=True), hint=hint
+        )
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
-        hint = {
+        required_hint: str | None = {
             "name": "every node needs `name:`; its id is `kind.name`",
             "kind": "every node needs `kind:` (source, transform or seed)",
             "table": "a source needs `table:` (a file path relative to the project, or a table name)",
             "source": "a source needs `source:` (csv, parquet, json or table)",
             "path": "a seed needs `path:` to a CSV file in the project",
         }.get(missing)
-        return Diagnostic(f"missing required key '{missing}'", doc.location(path), hint=hint)
+        return Diagnostic(
+            f"missing required key '{missing}'", doc.location(path), hint=required_hint
+        )
     if err.validator == "oneOf" and path == () and kind == "transform":
         both = "transform" in data and "sql" in data
         msg = "a transform has both `transform:` and `sql:`" if both else "a transform needs SQL"
@@ -182,13 +186,12 @@ def schema_diagnostic(doc: YamlDocument, err: ValidationError, schema_name: str)
             hint="write the SQL inline under `transform: |`, or name a .sql file with `sql:`",
         )
     if err.validator == "enum":
-        allowed = ", ".join(str(v) for v in err.validator_value)
+        choices = ", ".join(str(v) for v in err.validator_value)
         field_name = path[-1] if path else "value"
-        hint = did_you_mean(str(err.instance), [str(v) for v in err.validator_value])
         return Diagnostic(
-            f"invalid {field_name} {err.instance!r}: expected one of {allowed}",
+            f"invalid {field_name} {err.instance!r}: expected one of {choices}",
             doc.location(path),
-            hint=hint,
+            hint=did_you_mean(str(err.instance), [str(v) for v in err.validator_value]),
         )
     if err.validator == "pattern":
         field_name = path[-1] if path else "value"
@@ -327,7 +330,11 @@ def _project_file(
         )
         return None
     if not target.is_file():
-        candidates = [relpath(root, p) for p in target.parent.glob("*") if p.is_file()] if target.parent.is_dir() else []
+        candidates = (
+            [relpath(root, p) for p in target.parent.glob("*") if p.is_file()]
+            if target.parent.is_dir()
+            else []
+        )
         hint = did_you_mean(inside, candidates)
         if hint is None:
             where = "this YAML file" if beside else "the project directory"

@@ -81,7 +81,9 @@ def source_columns(
                     )
                 )
             try:
-                out.append(DeclaredColumn(col.name, normalize_type(col.type, dialect), col.description))
+                out.append(
+                    DeclaredColumn(col.name, normalize_type(col.type, dialect), col.description)
+                )
             except (ParseError, ValueError):
                 raise SourceError(
                     Diagnostic(
@@ -92,7 +94,9 @@ def source_columns(
                 ) from None
         return out
     assert connection is not None and spec.data_path is not None
-    reader = reader_sql(spec).replace(_literal(spec.data_path), _literal(str(root / spec.data_path)), 1)
+    reader = reader_sql(spec).replace(
+        _literal(spec.data_path), _literal(str(root / spec.data_path)), 1
+    )
     try:
         rows = connection.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except duckdb.Error as exc:
@@ -105,13 +109,16 @@ def source_columns(
                 hint="check the file's format, or declare `columns:` with types",
             )
         ) from None
-    return [DeclaredColumn(str(name), normalize_type(str(dtype), "duckdb")) for name, dtype, *_ in rows]
+    return [
+        DeclaredColumn(str(name), normalize_type(str(dtype), "duckdb")) for name, dtype, *_ in rows
+    ]
 
 
 def load_sql(spec: NodeSpec, columns: Iterable[DeclaredColumn], dialect: str) -> str:
     """SELECT that loads the node with exactly the planned columns and types."""
     items = ",\n  ".join(
-        f"CAST({quote_identifier(c.name)} AS {c.type}) AS {quote_identifier(c.name)}" for c in columns
+        f"CAST({quote_identifier(c.name)} AS {c.type}) AS {quote_identifier(c.name)}"
+        for c in columns
     )
     text = f"SELECT\n  {items}\nFROM {reader_sql(spec)}"
     # Round-trip through sqlglot so the text is canonical in the target dialect.

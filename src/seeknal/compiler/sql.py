@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -27,7 +28,7 @@ from seeknal.errors import Diagnostic
 FILE_READERS = re.compile(r"^(read_|.*_scan$|glob$|sniff_csv$)", re.IGNORECASE)
 
 # {db: {table: {column: type}}}, sqlglot's nested schema form.
-SchemaMapping = dict[str, dict[str, dict[str, str]]]
+SchemaMapping = dict[str, Any]
 
 
 class SqlError(Exception):
@@ -97,7 +98,7 @@ def parse_sql(
 
 
 def _resolve_tables(
-    tree: exp.Expression, origin: SqlText, known_nodes: Mapping[str, object]
+    tree: exp.Expr, origin: SqlText, known_nodes: Mapping[str, object]
 ) -> tuple[set[str], list[Diagnostic]]:
     refs: set[str] = set()
     diags: list[Diagnostic] = []
@@ -147,16 +148,16 @@ def _resolve_tables(
         if table.args.get("catalog") is not None:
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
-        db = table.db
-        if not db:
+        if not table.db:
             if table.name.lower() in cte_names:
                 continue
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
-        node_id = _match_node(table, known_nodes)
-        if node_id is None:
+        matched = _match_node(table, known_nodes)
+        if matched is None:
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
+        node_id = matched
         # Spell the ref exactly as the node id, so every later pass compares ids.
         kind, name = node_id.split(".", 1)
         table.set("db", exp.to_identifier(kind))
@@ -175,8 +176,14 @@ def _match_node(table: exp.Table, known_nodes: Mapping[str, object]) -> str | No
     matches = [
         node_id
         for node_id in known_nodes
-        if (node_id.split(".", 1)[0] == table.db or (not db_quoted and node_id.split(".", 1)[0] == table.db.lower()))
-        and (node_id.split(".", 1)[1] == table.name or (not name_quoted and node_id.split(".", 1)[1].lower() == table.name.lower()))
+        if (
+            node_id.split(".", 1)[0] == table.db
+            or (not db_quoted and node_id.split(".", 1)[0] == table.db.lower())
+        )
+        and (
+            node_id.split(".", 1)[1] == table.name
+            or (not name_quoted and node_id.split(".", 1)[1].lower() == table.name.lower())
+        )
     ]
     return matches[0] if len(matches) == 1 else None
 
@@ -240,9 +247,7 @@ def _optimize_diagnostic(
     pos = _POSITION.search(message)
     if match:
         column = match.group(1)
-        visible = sorted(
-            {c for ref in parsed.refs for c in _columns_of(schema, ref)}
-        )
+        visible = sorted({c for ref in parsed.refs for c in _columns_of(schema, ref)})
         close = difflib.get_close_matches(column, visible, n=1, cutoff=0.6)
         if close:
             hint = f"did you mean '{close[0]}'?"
@@ -273,14 +278,16 @@ def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     Redundant parentheses are dropped only where they cannot change meaning (see
     ``_strip_redundant_parens``); the tree is otherwise as the user wrote it.
     """
-    return _strip_redundant_parens(qualified.copy()).sql(dialect=dialect, pretty=True, comments=False)
+    return _strip_redundant_parens(qualified.copy()).sql(
+        dialect=dialect, pretty=True, comments=False
+    )
 
 
 _ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Star)
 _DELIMITING = (exp.Where, exp.Having, exp.Qualify, exp.Paren, exp.Alias, exp.Tuple)
 
 
-def _strip_redundant_parens(tree: exp.Expression) -> exp.Expression:
+def _strip_redundant_parens(tree: exp.Expr) -> exp.Expr:
     """Remove parentheses around an atom, or that are the whole of a delimited slot.
 
     The generator does not re-add parentheses by precedence, so only removals whose
@@ -292,15 +299,17 @@ def _strip_redundant_parens(tree: exp.Expression) -> exp.Expression:
         if isinstance(inner, exp.Query | exp.Subquery):
             continue
         atom = isinstance(inner, _ATOMS) or (
-            isinstance(inner, exp.Func) and not isinstance(inner, exp.Binary | exp.Unary | exp.Connector)
+            isinstance(inner, exp.Func)
+            and not isinstance(inner, exp.Binary | exp.Unary | exp.Connector)
         )
-        delimited = isinstance(parent, _DELIMITING) or (
-            isinstance(parent, exp.Select) and paren.arg_key == "expressions"
-        ) or (
-            isinstance(parent, exp.Join) and paren.arg_key == "on"
-        ) or (
-            isinstance(parent, exp.Func)
-            and not isinstance(parent, exp.Binary | exp.Unary | exp.Connector | exp.Predicate)
+        delimited = (
+            isinstance(parent, _DELIMITING)
+            or (isinstance(parent, exp.Select) and paren.arg_key == "expressions")
+            or (isinstance(parent, exp.Join) and paren.arg_key == "on")
+            or (
+                isinstance(parent, exp.Func)
+                and not isinstance(parent, exp.Binary | exp.Unary | exp.Connector | exp.Predicate)
+            )
         )
         if atom or delimited:
             paren.replace(inner)

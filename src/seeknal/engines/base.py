@@ -1,0 +1,156 @@
+"""The engine protocol: what the runtime asks of a warehouse, and how names become SQL.
+
+An engine only ever sees two kinds of relation names, both ``schema.name``:
+
+- a snapshot, ``seeknal__transform.orders__0123456789ab``: the physical table or view
+  one node version is built into;
+- an environment view, ``transform.orders`` (prod) or ``transform__dev.orders``: what
+  users query; it selects from a snapshot.
+
+Every identifier an engine puts into SQL goes through :func:`quote_identifier`, so a
+name is never pasted raw into a statement.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from seeknal.errors import RUN_FAILED, SeeknalError
+
+
+class Materialization(enum.StrEnum):
+    """How a snapshot is stored in the warehouse."""
+
+    TABLE = "table"
+    VIEW = "view"
+
+
+class EngineError(SeeknalError):
+    """A statement the warehouse refused, or a warehouse that cannot be opened.
+
+    Engines translate their driver's exceptions into this, so the runtime can tell a
+    failing node (recorded, the run goes on) from a bug (propagates).
+    """
+
+    exit_code = RUN_FAILED
+
+    def __init__(self, message: str, *, sql: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.sql = sql
+        self.hint = hint
+
+    def render(self) -> str:
+        out = f"error: {self}"
+        if self.hint:
+            out += f"\nhint: {self.hint}"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an engine can do; the runtime picks its strategy from these, never from a name.
+
+    Attributes:
+        transactional_ddl: CREATE/DROP can be rolled back, so a build or a promotion is
+            all-or-nothing.
+        create_or_replace_table: ``CREATE OR REPLACE TABLE ... AS`` exists (otherwise a
+            build must drop then create inside its transaction).
+        create_or_replace_view: ``CREATE OR REPLACE VIEW`` exists.
+        concurrent_builds: several worker threads may build snapshots at the same time.
+    """
+
+    transactional_ddl: bool
+    create_or_replace_table: bool
+    create_or_replace_view: bool
+    concurrent_builds: bool
+
+
+def quote_identifier(name: str) -> str:
+    """Quote one identifier for SQL: double quotes, embedded quotes doubled.
+
+    Example:
+        >>> quote_identifier('or"ders')
+        '"or""ders"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Quote a string literal for SQL: single quotes, embedded quotes doubled.
+
+    Example:
+        >>> quote_literal("it's")
+        "'it''s'"
+    """
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A schema-qualified relation name, e.g. ``seeknal__source.orders__0123456789ab``."""
+
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, qualified: str) -> Relation:
+        """Split ``schema.name`` at the first dot (names may not contain one, schemas never do).
+
+        Example:
+            >>> Relation.parse("transform__dev.orders")
+            Relation(schema='transform__dev', name='orders')
+        """
+        schema, dot, name = qualified.partition(".")
+        if not dot or not schema or not name:
+            raise EngineError(
+                f"relation name {qualified!r} is not schema-qualified",
+                hint="relation names look like 'schema.name'",
+            )
+        return cls(schema, name)
+
+    @property
+    def sql(self) -> str:
+        """The quoted ``"schema"."name"`` to put in a statement."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+class Engine(Protocol):
+    """One warehouse connection, safe to call from several worker threads.
+
+    Every method that writes runs in one transaction of the engine (when
+    ``capabilities.transactional_ddl``), so a crash leaves either the old or the new
+    relation, never half of one.
+    """
+
+    name: str
+    capabilities: Capabilities
+
+    def ensure_schemas(self, names: Iterable[str]) -> None:
+        """Create every schema in ``names`` that does not exist yet."""
+        ...
+
+    def build_snapshot(self, snapshot: str, sql: str, materialized: Materialization) -> int | None:
+        """(Re)build ``snapshot`` from ``sql``; the row count of a table, None for a view."""
+        ...
+
+    def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        """Point each view at its snapshot and drop the ``drop`` views, all at once."""
+        ...
+
+    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a read query; return its column names and (at most ``limit``) rows."""
+        ...
+
+    def relation_exists(self, name: str) -> bool:
+        """Whether the table or view ``schema.name`` exists."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection; the engine cannot be used afterwards."""
+        ...

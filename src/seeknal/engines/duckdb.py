@@ -1,0 +1,233 @@
+"""The DuckDB engine: one database file, one cursor per worker thread."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from seeknal.engines.base import (
+    Capabilities,
+    EngineError,
+    Materialization,
+    Relation,
+    quote_identifier,
+    quote_literal,
+)
+
+_TABLE_TYPES = {"BASE TABLE": Materialization.TABLE, "VIEW": Materialization.VIEW}
+
+
+class DuckDBEngine:
+    """A DuckDB database file, used by the runtime from several threads.
+
+    DuckDB lets one connection hand out cursors (each its own session); every worker
+    thread gets one, because a DuckDB connection object must not be shared between
+    threads. ``file_search_path`` is a per-session setting, so it is set on every cursor:
+    plans carry only project-relative paths (``read_csv('data/orders.csv')``).
+
+    Args:
+        database_path: The database file; parent directories are created.
+        file_search_path: The project directory relative file names resolve against.
+        read_only: Open for reading only (``seeknal show``/``query``); DuckDB then lets
+            other processes read the file at the same time.
+
+    Example:
+        >>> engine = DuckDBEngine(":memory:", file_search_path="/tmp")
+        >>> engine.query("SELECT 42 AS answer")
+        (['answer'], [(42,)])
+        >>> engine.close()
+    """
+
+    name = "duckdb"
+    capabilities = Capabilities(
+        transactional_ddl=True,
+        create_or_replace_table=True,
+        create_or_replace_view=True,
+        concurrent_builds=True,
+    )
+
+    def __init__(
+        self,
+        database_path: str | Path,
+        *,
+        file_search_path: str | Path,
+        read_only: bool = False,
+    ) -> None:
+        self._search_path = str(file_search_path)
+        if "," in self._search_path:
+            # DuckDB splits file_search_path at commas; there is no escape for one.
+            raise EngineError(
+                f"the project directory {self._search_path!r} contains a comma",
+                hint="DuckDB cannot resolve relative file names under such a path; move the project",
+            )
+        database = str(database_path)
+        if database != ":memory:" and not read_only:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(database, read_only=read_only)
+        except duckdb.Error as exc:
+            raise EngineError(
+                f"cannot open the DuckDB warehouse {database}: {exc}",
+                hint="another process may have it open for writing; close it and run again",
+            ) from exc
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self._closed = False
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            if self._closed:
+                raise EngineError("the DuckDB engine was closed")
+            cursor = self._con.cursor()
+            cursor.execute(f"SET file_search_path = {quote_literal(self._search_path)}")
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def _transaction(self, statements: Iterable[str]) -> list[Any]:
+        """Run ``statements`` in one transaction; the first row of each, for CTAS counts."""
+        cursor = self._cursor()
+        results: list[Any] = []
+        current = "BEGIN TRANSACTION"
+        try:
+            cursor.execute(current)
+            for current in statements:
+                cursor.execute(current)
+                results.append(cursor.fetchone() if cursor.description else None)
+            current = "COMMIT"
+            cursor.execute(current)
+        except duckdb.Error as exc:
+            # The failed statement may already have ended the transaction.
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            raise EngineError(_message(exc), sql=current) from exc
+        return results
+
+    def _relation_type(self, relation: Relation) -> Materialization | None:
+        # DuckDB resolves identifiers case-insensitively, so the catalog lookup does too.
+        row = (
+            self._cursor()
+            .execute(
+                "SELECT table_type FROM information_schema.tables"
+                " WHERE lower(table_schema) = lower(?) AND lower(table_name) = lower(?)"
+                " AND table_catalog = current_database()",
+                [relation.schema, relation.name],
+            )
+            .fetchone()
+        )
+        return None if row is None else _TABLE_TYPES.get(row[0], Materialization.TABLE)
+
+    def ensure_schemas(self, names: Iterable[str]) -> None:
+        """Create the schemas up front, serially: concurrent CREATE SCHEMA can conflict."""
+        statements = [
+            f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(n)}" for n in sorted(set(names))
+        ]
+        if statements:
+            self._transaction(statements)
+
+    def build_snapshot(self, snapshot: str, sql: str, materialized: Materialization) -> int | None:
+        """Build ``snapshot`` from ``sql`` in one transaction; re-running gives the same relation.
+
+        Args:
+            snapshot: ``schema.name`` of the snapshot; the schema must exist.
+            sql: The SELECT the snapshot holds, in DuckDB's dialect.
+            materialized: ``table`` (rows are computed now) or ``view``.
+
+        Returns:
+            The number of rows of a table; None for a view.
+
+        Raises:
+            EngineError: DuckDB refused a statement (the transaction was rolled back).
+        """
+        relation = Relation.parse(snapshot)
+        statements = []
+        existing = self._relation_type(relation)
+        if existing is not None and existing != materialized:
+            # CREATE OR REPLACE cannot turn a table into a view or back.
+            keyword = "TABLE" if existing == Materialization.TABLE else "VIEW"
+            statements.append(f"DROP {keyword} {relation.sql}")
+        body = sql.strip().rstrip(";")
+        if materialized == Materialization.TABLE:
+            statements.append(f"CREATE OR REPLACE TABLE {relation.sql} AS\n{body}")
+        else:
+            statements.append(f"CREATE OR REPLACE VIEW {relation.sql} AS\n{body}")
+        results = self._transaction(statements)
+        if materialized == Materialization.VIEW:
+            return None
+        row = results[-1]
+        return int(row[0]) if row else 0
+
+    def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        """Point every view at its snapshot and drop ``drop``, in one transaction.
+
+        Args:
+            views: Environment view name -> snapshot name, e.g.
+                ``{"transform.orders": "seeknal__transform.orders__0123456789ab"}``.
+            drop: Views of removed nodes; missing ones are ignored.
+
+        Raises:
+            EngineError: DuckDB refused a statement; no view changed.
+        """
+        targets = {Relation.parse(v): Relation.parse(s) for v, s in sorted(views.items())}
+        dropped = [Relation.parse(v) for v in sorted(set(drop) - set(views))]
+        schemas = sorted({r.schema for r in targets})
+        statements = [f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(s)}" for s in schemas]
+        statements += [f"DROP VIEW IF EXISTS {r.sql}" for r in dropped]
+        statements += [
+            f"CREATE OR REPLACE VIEW {view.sql} AS SELECT * FROM {snapshot.sql}"
+            for view, snapshot in targets.items()
+        ]
+        if statements:
+            self._transaction(statements)
+
+    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run ``sql`` and return ``(column names, rows)``, at most ``limit`` rows.
+
+        Raises:
+            EngineError: DuckDB refused the query.
+        """
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql)
+            if cursor.description is None:
+                return [], []
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+        except duckdb.Error as exc:
+            raise EngineError(_message(exc), sql=sql) from exc
+        return columns, rows
+
+    def relation_exists(self, name: str) -> bool:
+        """Whether the table or view ``schema.name`` exists."""
+        return self._relation_type(Relation.parse(name)) is not None
+
+    def close(self) -> None:
+        """Close every cursor, then the connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        for cursor in cursors:
+            cursor.close()
+        self._con.close()
+
+
+def _message(exc: duckdb.Error) -> str:
+    # DuckDB appends a caret excerpt ("LINE 1: ...") of its own; the runtime shows the
+    # SQL itself, so keep only the message and its hints (e.g. "Candidate bindings").
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip():
+            kept.append(line.rstrip())
+    return "\n".join(kept) or type(exc).__name__

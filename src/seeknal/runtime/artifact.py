@@ -1,0 +1,216 @@
+"""Reading and verifying the plan artifact: the runtime trusts nothing it did not check.
+
+Checks run from the cheapest and most telling to the most thorough: the version first
+(a newer plan would fail schema validation with a confusing message), then the schema,
+then the integrity hash, then the references between sections that the schema cannot
+express.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+
+from seeknal import schemas
+from seeknal.canonical import compute_plan_id
+from seeknal.errors import PlanError
+
+PLAN_SCHEMA_VERSION = 1
+_SHOWN_ERRORS = 3
+_RECOMPILE = "compile it again with `seeknal compile`"
+
+
+def load_plan(path: str | Path) -> dict[str, Any]:
+    """Read ``plan.json`` and verify it (see :func:`verify_plan`).
+
+    Args:
+        path: The plan file.
+
+    Returns:
+        The plan, as a dict exactly as stored.
+
+    Raises:
+        PlanError: Unreadable, not JSON, too new, schema-invalid, tampered or inconsistent.
+
+    Example:
+        >>> plan = load_plan("target/plan.json")  # doctest: +SKIP
+        >>> plan["environment"]  # doctest: +SKIP
+        'prod'
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(
+            f"{path}: no such plan file", hint="create one with `seeknal compile`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read {path}: {exc}", hint=_RECOMPILE) from exc
+    try:
+        plan = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"{path}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
+            hint=_RECOMPILE,
+        ) from exc
+    return verify_plan(plan)
+
+
+def verify_plan(plan: Any) -> dict[str, Any]:
+    """Check an in-memory plan exactly as :func:`load_plan` checks a file.
+
+    Args:
+        plan: A parsed plan document.
+
+    Returns:
+        ``plan`` itself, now known to be a valid, untampered plan of a readable version.
+
+    Raises:
+        PlanError: Too new, schema-invalid, tampered, or referring to missing nodes.
+
+    Example:
+        >>> verify_plan({"schema_version": 2})
+        Traceback (most recent call last):
+        ...
+        seeknal.errors.PlanError: plan.json has schema_version 2; this seeknal reads up to 1
+    """
+    if not isinstance(plan, dict):
+        raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
+    version = plan.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > PLAN_SCHEMA_VERSION:
+        raise PlanError(
+            f"plan.json has schema_version {version}; this seeknal reads up to "
+            f"{PLAN_SCHEMA_VERSION}",
+            hint="upgrade seeknal",
+        )
+    errors = schemas.iter_errors("plan", plan)
+    if errors:
+        raise PlanError(_describe_errors(errors), hint=_RECOMPILE)
+    if compute_plan_id(plan) != plan["plan_id"]:
+        raise PlanError(
+            "plan.json was modified after it was compiled (plan_id does not match its content)",
+            hint=_RECOMPILE,
+        )
+    _check_references(plan)
+    return plan
+
+
+def json_path(error: ValidationError) -> str:
+    """Where a validation error is, as a JSON path: ``$.nodes['source.orders'].sql``.
+
+    Example:
+        >>> from jsonschema.exceptions import ValidationError
+        >>> json_path(ValidationError("bad", path=["nodes", "source.orders", "depends_on", 0]))
+        "$.nodes['source.orders'].depends_on[0]"
+    """
+    out = "$"
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _describe_errors(errors: list[ValidationError]) -> str:
+    lines = ["plan.json does not match the plan schema:"]
+    for error in errors[:_SHOWN_ERRORS]:
+        deepest = _closest_branch_error(error)
+        message = deepest.message
+        if len(message) > 160:
+            message = message[:157] + "..."
+        lines.append(f"  at {json_path(deepest)}: {message}")
+    if len(errors) > _SHOWN_ERRORS:
+        lines.append(f"  … and {len(errors) - _SHOWN_ERRORS} more")
+    return "\n".join(lines)
+
+
+def _closest_branch_error(error: ValidationError) -> ValidationError:
+    """For a oneOf failure, the first error of the branch the instance nearly matched.
+
+    "... is not valid under any of the given schemas" dumps a whole node; the branch
+    with the fewest errors (a node whose ``kind`` is wrong, rather than a removed node
+    with ten extra fields) names the field the user should look at.
+    """
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        closest = min(branches.values(), key=len)
+        error = min(closest, key=lambda e: [str(p) for p in e.absolute_path])
+    return error
+
+
+def _check_references(plan: dict[str, Any]) -> None:
+    """Cross-section references the schema cannot express; a failure is a compiler bug."""
+    nodes = plan["nodes"]
+    problems: list[str] = []
+    for node_id, node in sorted(nodes.items()):
+        problems += [
+            f"node {node_id} depends on {dep}, which is not in the plan"
+            for dep in node.get("depends_on", ())
+            if dep not in nodes
+        ]
+    for item in plan["work"]:
+        node = nodes.get(item["node"])
+        if node is None or node["change"]["category"] == "removed":
+            problems.append(f"work item {item['node']} names no node to build")
+        elif node["snapshot"] != item["snapshot"]:
+            problems.append(
+                f"work item {item['node']} builds {item['snapshot']}, "
+                f"but the node's snapshot is {node['snapshot']}"
+            )
+    work_nodes = [item["node"] for item in plan["work"]]
+    problems += [f"node {n} appears twice in the work list" for n in _duplicates(work_nodes)]
+    cycle = _find_cycle(nodes)
+    if cycle:
+        problems.append("nodes depend on each other in a cycle: " + " -> ".join(cycle))
+    if problems:
+        raise PlanError(
+            "plan.json is inconsistent: " + "; ".join(problems[:_SHOWN_ERRORS]),
+            hint="this is a bug in the compiler that wrote it; please report it",
+        )
+
+
+def _duplicates(items: Iterable[str]) -> list[str]:
+    return sorted(item for item, count in Counter(items).items() if count > 1)
+
+
+def _find_cycle(nodes: dict[str, Any]) -> list[str] | None:
+    """A dependency cycle as a list of node ids (first repeated at the end), or None."""
+    done: set[str] = set()
+    for start in sorted(nodes):
+        if start in done:
+            continue
+        # Iterative DFS: a deep pipeline must not hit Python's recursion limit.
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, Iterable[str]]] = [(start, iter(_deps(nodes, start)))]
+        path.append(start)
+        on_path.add(start)
+        while stack:
+            current, children = stack[-1]
+            child = next(iter(children), None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                on_path.discard(current)
+                done.add(current)
+            elif child in on_path:
+                return [*path[path.index(child) :], child]
+            elif child not in done and child in nodes:
+                stack.append((child, iter(_deps(nodes, child))))
+                path.append(child)
+                on_path.add(child)
+    return None
+
+
+def _deps(nodes: dict[str, Any], node_id: str) -> list[str]:
+    return sorted(nodes[node_id].get("depends_on", ()))

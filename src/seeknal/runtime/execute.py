@@ -1,0 +1,391 @@
+"""Execute a plan: check it is still applicable, build its snapshots, promote its views.
+
+The order of side effects is what makes a run safe to repeat:
+
+1. the state lock is taken before anything writes;
+2. staleness is decided before the warehouse is even opened, so a refused plan leaves
+   no trace;
+3. each snapshot is committed in the engine, then recorded in state: a crash in between
+   repeats that build next time, and ``CREATE OR REPLACE`` makes the repeat harmless;
+4. views are promoted only when every snapshot was built, so an environment never
+   points at half a plan.
+
+Executing the same plan again after a failure (or a crash) therefore resumes it: the
+snapshots state already records are reused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seeknal.engines import open_engine
+from seeknal.engines.base import Engine, EngineError, Materialization, Relation
+from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
+from seeknal.runtime.artifact import verify_plan
+from seeknal.runtime.events import Event, EventKind, RunResult
+from seeknal.runtime.promote import promote_environment
+from seeknal.runtime.scheduler import Progress, run_in_dag_order
+from seeknal.runtime.staleness import stale_reasons
+from seeknal.state import open_state
+from seeknal.state.base import State, StateBackend
+
+EXCERPT_LINES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One snapshot to build, with everything the build needs from the plan."""
+
+    node: str
+    snapshot: str
+    reason: str
+    kind: str
+    materialized: Materialization
+    sql: str
+    data_version: str
+
+    def record(self, rows: int | None) -> dict[str, Any]:
+        """The state record of this snapshot once built."""
+        return {
+            "node": self.node,
+            "kind": self.kind,
+            "materialized": self.materialized.value,
+            "data_version": self.data_version,
+            "rows": rows,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    """What one build did: rows on success, the engine's refusal on failure."""
+
+    seconds: float
+    rows: int | None = None
+    error: EngineError | None = None
+
+
+def execute_plan(
+    plan: dict[str, Any],
+    project_dir: Path,
+    *,
+    threads: int = 4,
+    force: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+) -> RunResult:
+    """Run ``plan`` against its target warehouse and state, then promote its environment.
+
+    Args:
+        plan: The plan (verified again here: nothing unverified ever runs).
+        project_dir: The project the plan was compiled from; the plan's warehouse,
+            state and data file paths are relative to it.
+        threads: Snapshots built at the same time.
+        force: Run even when the plan is stale.
+        on_event: Called with every :class:`Event`, always in the calling thread.
+
+    Returns:
+        What the run built, reused and whether it promoted.
+
+    Raises:
+        PlanError: The plan is invalid or tampered with.
+        StaleError: The environment or a data file changed since the plan was compiled.
+        StateError: The state is unreadable, or another run holds its lock.
+        ExecutionError: Some nodes failed; the others were built and recorded, nothing
+            was promoted, and executing the plan again resumes the run.
+        EngineError: The warehouse cannot be opened or promotion failed.
+
+    Example:
+        >>> result = execute_plan(load_plan("target/plan.json"), Path("."))  # doctest: +SKIP
+        >>> result.built  # doctest: +SKIP
+        ('source.orders', 'transform.daily_revenue')
+    """
+    if threads < 1:
+        raise SeeknalError(f"threads must be at least 1, not {threads}")
+    plan = verify_plan(plan)
+    emit = on_event or _ignore
+    started = time.monotonic()
+    project_dir = Path(project_dir).resolve()
+    env = plan["environment"]
+    target = plan["target"]
+    state = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
+    with state.lock():
+        current = state.read()
+        reasons = stale_reasons(plan, current, project_dir)
+        if reasons and not force:
+            raise StaleError(
+                "plan is stale: " + "; ".join(reasons), hint="compile again, or pass --force"
+            )
+        emit(
+            Event(
+                EventKind.RUN_STARTED,
+                environment=env,
+                message=f"executing plan {plan['plan_id'][:12]} on environment '{env}'"
+                + (f" (forced past: {'; '.join(reasons)})" if reasons else ""),
+            )
+        )
+        engine = open_engine(
+            target["engine"], project_dir / target["warehouse"], file_search_path=project_dir
+        )
+        try:
+            built, reused, failures, skipped = _build_work(
+                plan, engine, state, current, threads, emit
+            )
+            if failures:
+                _finish(emit, env, started, f"{len(failures)} node(s) failed")
+                raise ExecutionError(failures, skipped)
+            promoted = promote_environment(engine, state, plan)
+        finally:
+            engine.close()
+    if promoted:
+        emit(
+            Event(
+                EventKind.PROMOTED,
+                environment=env,
+                message=f"environment '{env}' now has {len(plan['promotion'])} view(s)",
+            )
+        )
+    elif not built:
+        emit(
+            Event(
+                EventKind.NOTHING_TO_DO,
+                environment=env,
+                message=f"nothing to do: environment '{env}' is up to date",
+            )
+        )
+    seconds = _finish(emit, env, started, f"built {len(built)}, reused {len(reused)}")
+    return RunResult(
+        environment=env,
+        plan_id=plan["plan_id"],
+        built=tuple(sorted(built)),
+        reused=tuple(sorted(reused)),
+        promoted=promoted,
+        seconds=seconds,
+    )
+
+
+def work_items(plan: dict[str, Any]) -> list[WorkItem]:
+    """The plan's work list, each item joined with its node."""
+    items = []
+    for entry in plan["work"]:
+        node = plan["nodes"][entry["node"]]
+        items.append(
+            WorkItem(
+                node=entry["node"],
+                snapshot=entry["snapshot"],
+                reason=entry["reason"],
+                kind=node["kind"],
+                materialized=Materialization(node["materialized"]),
+                sql=node["sql"]["engine"],
+                data_version=node["data_version"],
+            )
+        )
+    return items
+
+
+def work_upstream(plan: dict[str, Any], work: set[str]) -> dict[str, set[str]]:
+    """For each work node, the nearest work nodes upstream of it.
+
+    Dependencies pass through nodes without work: if ``a`` (work) feeds ``b`` (no work)
+    which feeds ``c`` (work), ``c`` still waits for ``a``.
+
+    Example:
+        >>> nodes = {"a": {"depends_on": []}, "b": {"depends_on": ["a"]},
+        ...          "c": {"depends_on": ["b"]}}
+        >>> work_upstream({"nodes": nodes}, {"a", "c"})
+        {'a': set(), 'c': {'a'}}
+    """
+    nodes = plan["nodes"]
+    nearest: dict[str, set[str]] = {}
+    # Upstream before downstream (the plan is verified acyclic), without recursion:
+    # a long chain of nodes must not hit Python's recursion limit.
+    for node_id in _dependency_order(nodes):
+        found: set[str] = set()
+        for dep in nodes[node_id].get("depends_on", ()):
+            found |= {dep} if dep in work else nearest[dep]
+        nearest[node_id] = found
+    return {node_id: nearest[node_id] for node_id in sorted(work)}
+
+
+def _dependency_order(nodes: Mapping[str, Any]) -> list[str]:
+    """Node ids, every node after all of its dependencies (Kahn's algorithm)."""
+    waiting = {n: set(node.get("depends_on", ())) for n, node in nodes.items()}
+    dependents: dict[str, list[str]] = {n: [] for n in nodes}
+    for node_id, deps in waiting.items():
+        for dep in deps:
+            dependents[dep].append(node_id)
+    order = sorted(n for n, deps in waiting.items() if not deps)
+    for node_id in order:  # the list grows while it is walked
+        for child in dependents[node_id]:
+            waiting[child].discard(node_id)
+            if not waiting[child]:
+                order.append(child)
+    return order
+
+
+def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:
+    """The first ``lines`` lines of ``sql``, with a marker when there are more.
+
+    Example:
+        >>> sql_excerpt("SELECT 1\\nFROM t\\nWHERE x", lines=2)
+        'SELECT 1\\nFROM t\\n...'
+    """
+    all_lines = sql.strip().splitlines()
+    head = all_lines[:lines]
+    return "\n".join(head + (["..."] if len(all_lines) > lines else []))
+
+
+def _build_work(
+    plan: dict[str, Any],
+    engine: Engine,
+    state: StateBackend,
+    current: State,
+    threads: int,
+    emit: Callable[[Event], None],
+) -> tuple[list[str], list[str], list[NodeFailure], list[str]]:
+    """Reuse what state already holds, build the rest; return built, reused, failures, skipped."""
+    env = plan["environment"]
+    items = work_items(plan)
+    to_build: dict[str, WorkItem] = {}
+    reused: list[str] = []
+    for item in items:
+        if _already_built(item, current, engine):
+            reused.append(item.node)
+            emit(
+                Event(
+                    EventKind.NODE_REUSED,
+                    node=item.node,
+                    snapshot=item.snapshot,
+                    reason="already_built",
+                    environment=env,
+                    message=f"{item.node}: reusing {item.snapshot}, built by an earlier run",
+                )
+            )
+        else:
+            to_build[item.node] = item
+    engine.ensure_schemas(Relation.parse(i.snapshot).schema for i in to_build.values())
+
+    def build(node_id: str) -> BuildOutcome:
+        return _build_one(engine, state, to_build[node_id])
+
+    built: list[str] = []
+    failed: list[tuple[WorkItem, EngineError]] = []
+    skipped_by: dict[str, list[str]] = {}
+    ticks = run_in_dag_order(
+        list(to_build),
+        work_upstream(plan, set(to_build)),
+        build,
+        succeeded=lambda outcome: outcome.error is None,
+        threads=threads,
+    )
+    for tick in ticks:
+        item = to_build[tick.node]
+        if tick.progress == Progress.STARTED:
+            emit(_started(item, env))
+        elif tick.progress == Progress.SKIPPED:
+            skipped_by.setdefault(tick.cause or "", []).append(item.node)
+            emit(
+                Event(
+                    EventKind.NODE_SKIPPED,
+                    node=item.node,
+                    snapshot=item.snapshot,
+                    reason=tick.cause,
+                    environment=env,
+                    message=f"{item.node}: skipped, upstream {tick.cause} failed",
+                )
+            )
+        elif tick.outcome is not None and tick.outcome.error is None:
+            built.append(item.node)
+            emit(_built(item, tick.outcome, env))
+        elif tick.outcome is not None and tick.outcome.error is not None:
+            failed.append((item, tick.outcome.error))
+            emit(_failed(item, tick.outcome, env))
+    failures = [
+        NodeFailure(
+            item.node,
+            str(error),
+            sql_excerpt(item.sql),
+            skipped=tuple(sorted(skipped_by.get(item.node, ()))),
+        )
+        for item, error in failed
+    ]
+    skipped = sorted(n for nodes in skipped_by.values() for n in nodes)
+    return built, reused, failures, skipped
+
+
+def _already_built(item: WorkItem, current: State, engine: Engine) -> bool:
+    record = current.snapshots.get(item.snapshot)
+    # The relation check catches a warehouse deleted or replaced behind state's back.
+    return (
+        record is not None
+        and record["data_version"] == item.data_version
+        and record["materialized"] == item.materialized.value
+        and engine.relation_exists(item.snapshot)
+    )
+
+
+def _build_one(engine: Engine, state: StateBackend, item: WorkItem) -> BuildOutcome:
+    """Runs in a worker thread: engine commit first, then the state record."""
+    started = time.monotonic()
+    try:
+        rows = engine.build_snapshot(item.snapshot, item.sql, item.materialized)
+    except EngineError as exc:
+        return BuildOutcome(seconds=time.monotonic() - started, error=exc)
+    state.record_snapshot(item.snapshot, item.record(rows))
+    return BuildOutcome(seconds=time.monotonic() - started, rows=rows)
+
+
+def _started(item: WorkItem, env: str) -> Event:
+    return Event(
+        EventKind.NODE_STARTED,
+        node=item.node,
+        snapshot=item.snapshot,
+        reason=item.reason,
+        environment=env,
+        message=f"{item.node}: building {item.materialized.value} {item.snapshot} ({item.reason})",
+    )
+
+
+def _built(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
+    rows = "" if outcome.rows is None else f", {outcome.rows} row(s)"
+    return Event(
+        EventKind.NODE_BUILT,
+        node=item.node,
+        snapshot=item.snapshot,
+        seconds=outcome.seconds,
+        rows=outcome.rows,
+        reason=item.reason,
+        environment=env,
+        message=f"{item.node}: built {item.materialized.value} in {outcome.seconds:.2f}s{rows}",
+    )
+
+
+def _failed(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
+    return Event(
+        EventKind.NODE_FAILED,
+        node=item.node,
+        snapshot=item.snapshot,
+        seconds=outcome.seconds,
+        reason=item.reason,
+        environment=env,
+        message=f"{item.node}: failed: {outcome.error}",
+    )
+
+
+def _finish(emit: Callable[[Event], None], env: str, started: float, summary: str) -> float:
+    seconds = time.monotonic() - started
+    emit(
+        Event(
+            EventKind.RUN_FINISHED,
+            seconds=seconds,
+            environment=env,
+            message=f"run finished in {seconds:.2f}s: {summary}",
+        )
+    )
+    return seconds
+
+
+def _ignore(event: Event) -> None:
+    del event

@@ -1,0 +1,66 @@
+"""Promotion: point an environment's views at the plan's snapshots, in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seeknal.engines.base import Engine
+from seeknal.state.base import StateBackend, environment_record
+
+PROD = "prod"
+
+
+def view_name(node_id: str, environment: str) -> str:
+    """The view users query for ``node_id`` in ``environment``.
+
+    In prod the view's name is the node id itself; other environments get their own
+    schema per kind, so every environment can coexist in one warehouse.
+
+    Example:
+        >>> view_name("transform.orders", "prod")
+        'transform.orders'
+        >>> view_name("transform.orders", "dev")
+        'transform__dev.orders'
+    """
+    kind, _, name = node_id.partition(".")
+    return node_id if environment == PROD else f"{kind}__{environment}.{name}"
+
+
+def removed_views(plan: dict[str, Any]) -> list[str]:
+    """Views of the nodes this plan removes from its environment, sorted."""
+    env = plan["environment"]
+    return sorted(
+        view_name(node_id, env)
+        for node_id, node in plan["nodes"].items()
+        if node["change"]["category"] == "removed"
+        and view_name(node_id, env) not in plan["promotion"]
+    )
+
+
+def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any]) -> bool:
+    """Apply the plan's promotion unless the environment already is what the plan leaves.
+
+    The engine commits first, then state records it: a crash in between leaves the
+    views right and state behind, and the next run simply promotes again.
+
+    Args:
+        engine: The warehouse holding the plan's snapshots (all built).
+        state: The state backend, locked by the caller.
+        plan: A verified plan.
+
+    Returns:
+        True when views were (re)pointed and the environment recorded.
+
+    Example:
+        >>> promote_environment(engine, state, plan)  # doctest: +SKIP
+        True
+    """
+    env = plan["environment"]
+    target = environment_record(plan)
+    current = state.read().environment(env)
+    views = plan["promotion"]
+    if current == target and all(engine.relation_exists(v) for v in views):
+        return False
+    engine.promote(views, drop=removed_views(plan))
+    state.set_environment(env, target, plan["plan_id"])
+    return True

@@ -1,0 +1,58 @@
+"""Is a plan still applicable? Decided before the run has any side effect.
+
+A plan records the hash of its environment's state when it was compiled
+(``base_state``) and the sha256 of every data file its sources load. If either moved,
+the plan describes a world that no longer exists, and applying it could silently undo
+somebody else's deploy or load data nobody reviewed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seeknal.canonical import file_sha256
+from seeknal.state.base import State, environment_hash, environment_record
+
+
+def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list[str]:
+    """Why ``plan`` is stale against ``state`` and the project's files; empty when fresh.
+
+    Re-executing a plan that was already applied is not stale: the environment then
+    holds exactly what the plan leaves behind, so the run resumes or does nothing.
+
+    Args:
+        plan: A verified plan.
+        state: The current state.
+        project_dir: The directory data file paths are relative to.
+
+    Returns:
+        One sentence per reason, environment first, then data files in work order.
+
+    Example:
+        >>> stale_reasons(plan, state, Path("."))  # doctest: +SKIP
+        ["environment 'prod' changed since this plan was compiled"]
+    """
+    env = plan["environment"]
+    reasons: list[str] = []
+    current = state.environment_hash(env)
+    if current not in (plan["base_state"], environment_hash(environment_record(plan))):
+        reasons.append(f"environment '{env}' changed since this plan was compiled")
+    checked: set[str] = set()
+    for item in plan["work"]:
+        data_file = plan["nodes"][item["node"]].get("data_file")
+        if data_file is None or data_file["path"] in checked:
+            continue
+        checked.add(data_file["path"])
+        path = project_dir / data_file["path"]
+        try:
+            digest = file_sha256(path)
+        except FileNotFoundError:
+            reasons.append(f"{data_file['path']} no longer exists (node {item['node']})")
+            continue
+        except OSError as exc:
+            reasons.append(f"{data_file['path']} cannot be read: {exc.strerror}")
+            continue
+        if digest != data_file["sha256"]:
+            reasons.append(f"{data_file['path']} changed since this plan was compiled")
+    return reasons

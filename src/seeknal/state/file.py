@@ -1,0 +1,214 @@
+"""The file state backend: one JSON document under ``target/state/``.
+
+Durability comes from the write protocol, not from luck: the new document goes to a
+temporary file in the same directory, is fsynced, renamed over ``state.json``
+(``os.replace`` is atomic on POSIX), and the directory is fsynced so the rename itself
+survives a power cut. A reader therefore sees the old document or the new one, never a
+torn one.
+
+Two runs must not interleave their read-modify-writes, so a run holds an exclusive
+``flock`` on ``.lock`` from start to end; threads of the same run share it and
+serialize their writes on an in-process lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seeknal import schemas
+from seeknal.canonical import canonical_json
+from seeknal.errors import StateError
+from seeknal.state.base import STATE_FORMAT_VERSION, State
+from seeknal.state.migrations import migrate_document
+
+STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
+_SHOWN_ERRORS = 3
+
+
+class FileStateBackend:
+    """State stored as ``<path>/state.json``, locked through ``<path>/.lock``.
+
+    Args:
+        path: The state directory (created on the first write or lock).
+
+    Example:
+        >>> backend = FileStateBackend("target/state")
+        >>> with backend.lock():  # doctest: +SKIP
+        ...     backend.record_snapshot("seeknal__source.orders__0123456789ab", record)
+    """
+
+    __slots__ = ("_write_lock", "path")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._write_lock = threading.Lock()
+
+    @property
+    def file(self) -> Path:
+        """The state document."""
+        return self.path / STATE_FILE
+
+    def read(self) -> State:
+        """The current state; an empty one when no state was ever written.
+
+        Raises:
+            StateError: The file is unreadable, not JSON, newer than this seeknal, or
+                does not match ``schemas/state.schema.json``.
+        """
+        return _state_of(self._read_document())
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the exclusive run lock; fail at once when another run holds it.
+
+        ``flock`` locks belong to the open file, so the kernel releases them when the
+        holder exits, even by a crash: a lock can never be left stale.
+
+        Raises:
+            StateError: Another process (or another ``lock()`` in this one) holds it.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_FILE
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(lock_path)
+                raise StateError(
+                    f"another seeknal run holds the state lock ({self.path})",
+                    hint=f"wait for that run{holder} to finish, then run again",
+                ) from None
+            # The pid is for humans reading the lock file; the lock is the flock.
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def record_snapshot(self, name: str, record: dict[str, Any]) -> None:
+        """Record that snapshot ``name`` was built.
+
+        Args:
+            name: The snapshot, e.g. ``seeknal__source.orders__0123456789ab``.
+            record: ``node``, ``kind``, ``materialized``, ``data_version``, ``rows``.
+        """
+        self._update(lambda doc: doc["snapshots"].__setitem__(name, dict(record)))
+
+    def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
+        """Point ``env`` at ``record`` and append ``plan_id`` to its history.
+
+        The timestamp goes to ``history`` only, which no hash covers.
+        """
+        applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        def apply(doc: dict[str, Any]) -> None:
+            doc["environments"][env] = record
+            doc.setdefault("history", {}).setdefault(env, []).append(
+                {"plan_id": plan_id, "applied_at": applied_at}
+            )
+
+        self._update(apply)
+
+    def _update(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read, change and write the document, one writer at a time in this process."""
+        with self._write_lock:
+            doc = self._read_document()
+            change(doc)
+            self._write_document(doc)
+
+    def _read_document(self) -> dict[str, Any]:
+        try:
+            text = self.file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State().to_document()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(
+                f"cannot read the state file {self.file}: {exc}",
+                hint="check the file's permissions and encoding",
+            ) from exc
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StateError(
+                f"the state file {self.file} is corrupt: {exc.msg} at line {exc.lineno} "
+                f"column {exc.colno}",
+                hint="restore it from a backup; deleting it makes seeknal rebuild everything",
+            ) from exc
+        if not isinstance(doc, dict):
+            raise StateError(
+                f"the state file {self.file} is corrupt: it is not a JSON object",
+                hint="restore it from a backup; deleting it makes seeknal rebuild everything",
+            )
+        doc = migrate_document(doc, where=f"the state file {self.file}")
+        _validate(doc, where=f"the state file {self.file}")
+        return doc
+
+    def _write_document(self, doc: dict[str, Any]) -> None:
+        doc["format_version"] = STATE_FORMAT_VERSION
+        # Validating before writing keeps a bug from persisting a document no reader accepts.
+        _validate(doc, where="the state about to be written")
+        self.path.mkdir(parents=True, exist_ok=True)
+        data = canonical_json(doc).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.file)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_directory(self.path)
+
+
+def _state_of(doc: dict[str, Any]) -> State:
+    return State(
+        snapshots=doc["snapshots"],
+        environments=doc["environments"],
+        history=doc.get("history", {}),
+    )
+
+
+def _validate(doc: dict[str, Any], *, where: str) -> None:
+    errors = schemas.iter_errors("state", doc)
+    if not errors:
+        return
+    lines = [f"{where} does not match the state schema:"]
+    for error in errors[:_SHOWN_ERRORS]:
+        location = "".join(f"[{p!r}]" for p in error.absolute_path) or "(top level)"
+        lines.append(f"  at {location}: {error.message}")
+    if len(errors) > _SHOWN_ERRORS:
+        lines.append(f"  … and {len(errors) - _SHOWN_ERRORS} more")
+    raise StateError("\n".join(lines), hint="restore the state file from a backup")
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(lock_path: Path) -> str:
+    try:
+        pid = lock_path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -1,0 +1,158 @@
+"""load_plan / verify_plan: the runtime refuses every plan it cannot trust."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seeknal.canonical import canonical_json, compute_plan_id
+from seeknal.errors import PlanError
+from seeknal.runtime import load_plan, verify_plan
+from tests.runtime.plans import seal, standard_plan, write_project
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> dict[str, Any]:
+    return standard_plan(write_project(tmp_path))
+
+
+def write(tmp_path: Path, plan: dict[str, Any]) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(canonical_json(plan), encoding="utf-8")
+    return path
+
+
+def test_load_plan_returns_a_valid_plan(tmp_path: Path, plan: dict[str, Any]) -> None:
+    assert load_plan(write(tmp_path, plan)) == plan
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="no such plan file") as info:
+        load_plan(tmp_path / "nope.json")
+    assert info.value.hint and "seeknal compile" in info.value.hint
+
+
+def test_invalid_json_names_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text('{\n  "schema_version": 1,\n  oops\n}\n', encoding="utf-8")
+
+    with pytest.raises(PlanError, match=r"plan\.json:3:3: plan is not valid JSON") as info:
+        load_plan(path)
+    assert info.value.hint == "compile it again with `seeknal compile`"
+
+
+def test_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text("[1, 2]\n", encoding="utf-8")
+
+    with pytest.raises(PlanError, match="not a JSON object"):
+        load_plan(path)
+
+
+def test_newer_schema_version_is_refused_first(tmp_path: Path, plan: dict[str, Any]) -> None:
+    # A newer plan may have any shape; the version check must come before the schema.
+    newer = {**plan, "schema_version": 2, "something_new": True}
+    del newer["work"]
+
+    with pytest.raises(PlanError) as info:
+        load_plan(write(tmp_path, newer))
+
+    assert str(info.value) == "plan.json has schema_version 2; this seeknal reads up to 1"
+    assert info.value.hint == "upgrade seeknal"
+
+
+def test_schema_invalid_plan_reports_json_paths(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    broken["nodes"]["source.orders"]["kind"] = "sauce"
+    broken["work"][0]["reason"] = "because"
+    broken = {**broken, "plan_id": compute_plan_id(broken)}
+
+    with pytest.raises(PlanError) as info:
+        verify_plan(broken)
+
+    message = str(info.value)
+    assert message.splitlines() == [
+        "plan.json does not match the plan schema:",
+        "  at $.nodes['source.orders'].kind: 'sauce' is not one of ['source', 'transform', 'seed']",
+        "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed']",
+    ]
+
+
+def test_many_schema_errors_are_cut_short(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    for item in broken["work"]:
+        item["reason"] = "because"
+
+    with pytest.raises(PlanError) as info:
+        verify_plan(broken)
+
+    assert str(info.value).splitlines()[-1] == "  … and 2 more"
+
+
+def test_tampered_plan_is_refused(tmp_path: Path, plan: dict[str, Any]) -> None:
+    tampered = copy.deepcopy(plan)
+    tampered["nodes"]["transform.order_totals"]["sql"]["engine"] = "SELECT 'pwned' AS total"
+
+    with pytest.raises(PlanError) as info:
+        load_plan(write(tmp_path, tampered))
+
+    assert str(info.value) == (
+        "plan.json was modified after it was compiled (plan_id does not match its content)"
+    )
+    assert info.value.hint == "compile it again with `seeknal compile`"
+
+
+def test_reformatted_plan_is_still_valid(tmp_path: Path, plan: dict[str, Any]) -> None:
+    # The id covers the content, not the bytes: a pretty-printer must not break it.
+    import json
+
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=4), encoding="utf-8")
+
+    assert load_plan(path)["plan_id"] == plan["plan_id"]
+
+
+def test_work_item_of_an_unknown_node_is_inconsistent(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    broken["work"].append(
+        {
+            "node": "transform.ghost",
+            "snapshot": "seeknal__transform.ghost__0123456789ab",
+            "reason": "new",
+        }
+    )
+
+    with pytest.raises(PlanError, match=r"work item transform\.ghost names no node to build"):
+        verify_plan(seal(broken))
+
+
+def test_work_item_snapshot_must_match_its_node(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    broken["work"][0]["snapshot"] = "seeknal__source.orders__0123456789ab"
+
+    with pytest.raises(PlanError, match="but the node's snapshot is"):
+        verify_plan(seal(broken))
+
+
+def test_dependency_on_a_missing_node_is_inconsistent(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    broken["nodes"]["transform.order_totals"]["depends_on"].append("source.ghost")
+
+    with pytest.raises(PlanError, match=r"depends on source\.ghost, which is not in the plan"):
+        verify_plan(seal(broken))
+
+
+def test_dependency_cycle_is_inconsistent(plan: dict[str, Any]) -> None:
+    broken = copy.deepcopy(plan)
+    broken["nodes"]["source.orders"]["depends_on"] = ["transform.big_customers"]
+
+    with pytest.raises(PlanError, match="cycle") as info:
+        verify_plan(seal(broken))
+
+    assert (
+        "source.orders -> transform.big_customers -> transform.order_totals -> source.orders"
+        in str(info.value)
+    )

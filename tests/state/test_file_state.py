@@ -1,0 +1,240 @@
+"""FileStateBackend on real files, real flocks and real threads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seeknal.canonical import canonical_json
+from seeknal.errors import StateError
+from seeknal.state import State, open_state
+from seeknal.state.file import FileStateBackend
+from seeknal.state.migrations import DOCUMENT_MIGRATIONS, migrate_document
+
+SNAPSHOT = "seeknal__source.orders__0123456789ab"
+RECORD = {
+    "node": "source.orders",
+    "kind": "source",
+    "materialized": "table",
+    "data_version": "a" * 64,
+    "rows": 5,
+}
+ENV_RECORD: dict[str, Any] = {
+    "nodes": {
+        "source.orders": {
+            "kind": "source",
+            "materialized": "table",
+            "snapshot": SNAPSHOT,
+            "fingerprint": {"data": "b" * 64, "metadata": "c" * 64},
+            "data_version": "a" * 64,
+            "columns": [{"name": "order_id", "type": "BIGINT"}],
+            "sql": "SELECT * FROM read_csv('data/orders.csv')",
+        }
+    }
+}
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> FileStateBackend:
+    return FileStateBackend(tmp_path / "state")
+
+
+def write_doc(backend: FileStateBackend, doc: Any) -> None:
+    backend.path.mkdir(parents=True, exist_ok=True)
+    backend.file.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def test_absent_state_reads_empty_without_creating_anything(backend: FileStateBackend) -> None:
+    assert backend.read() == State()
+    assert not backend.path.exists()
+
+
+def test_open_state_file_backend(tmp_path: Path) -> None:
+    assert isinstance(open_state("file", str(tmp_path)), FileStateBackend)
+    with pytest.raises(StateError, match="unknown state backend"):
+        open_state("s3", str(tmp_path))
+
+
+def test_record_snapshot_round_trips_as_canonical_json(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+
+    assert backend.read().snapshots == {SNAPSHOT: RECORD}
+    text = backend.file.read_text(encoding="utf-8")
+    assert text == canonical_json(json.loads(text))
+    assert json.loads(text)["format_version"] == 1
+
+
+def test_set_environment_records_history_outside_the_hash(backend: FileStateBackend) -> None:
+    backend.set_environment("prod", ENV_RECORD, "1" * 64)
+    first_hash = backend.read().environment_hash("prod")
+    backend.set_environment("prod", ENV_RECORD, "2" * 64)
+
+    state = backend.read()
+    assert state.environment("prod") == ENV_RECORD
+    assert state.environment_hash("prod") == first_hash
+    assert [h["plan_id"] for h in state.history["prod"]] == ["1" * 64, "2" * 64]
+    assert state.history["prod"][0]["applied_at"].endswith("Z")
+
+
+def test_writes_leave_no_temporary_files(backend: FileStateBackend) -> None:
+    for i in range(3):
+        backend.record_snapshot(f"seeknal__source.orders__{i:012d}", RECORD)
+
+    assert sorted(p.name for p in backend.path.iterdir()) == ["state.json"]
+
+
+def test_a_failed_write_keeps_the_previous_document(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    before = backend.file.read_bytes()
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    # Fault injection: the rename is where a crash would tear a non-atomic write.
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="No space left"):
+        backend.record_snapshot("seeknal__source.other__0123456789ab", RECORD)
+    monkeypatch.undo()
+
+    assert backend.file.read_bytes() == before
+    assert sorted(p.name for p in backend.path.iterdir()) == ["state.json"]
+
+
+def test_concurrent_records_from_threads_are_all_kept(backend: FileStateBackend) -> None:
+    names = [f"seeknal__transform.t{i}__{i:012d}" for i in range(24)]
+    threads = [
+        threading.Thread(target=backend.record_snapshot, args=(name, RECORD)) for name in names
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(backend.read().snapshots) == sorted(names)
+
+
+def test_newer_format_version_is_refused(backend: FileStateBackend) -> None:
+    write_doc(backend, {"format_version": 2, "snapshots": {}, "environments": {}, "stuff": 1})
+
+    with pytest.raises(
+        StateError, match="has format_version 2; this seeknal reads up to 1"
+    ) as info:
+        backend.read()
+    assert info.value.hint and "upgrade seeknal" in info.value.hint
+
+
+def test_corrupt_file_is_a_clear_error(backend: FileStateBackend) -> None:
+    backend.path.mkdir(parents=True)
+    backend.file.write_text('{"format_version": 1, "snapsh', encoding="utf-8")
+
+    with pytest.raises(StateError, match=r"state\.json is corrupt: .* at line 1 column") as info:
+        backend.read()
+    assert info.value.hint and "backup" in info.value.hint
+
+
+def test_not_an_object_is_corrupt(backend: FileStateBackend) -> None:
+    write_doc(backend, [1, 2, 3])
+
+    with pytest.raises(StateError, match="not a JSON object"):
+        backend.read()
+
+
+def test_schema_invalid_state_is_refused(backend: FileStateBackend) -> None:
+    write_doc(
+        backend,
+        {"format_version": 1, "snapshots": {SNAPSHOT: {"node": "x"}}, "environments": {}},
+    )
+
+    with pytest.raises(StateError, match="does not match the state schema") as info:
+        backend.read()
+    assert f"['snapshots']['{SNAPSHOT}']" in str(info.value)
+
+
+def test_invalid_record_is_never_written(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    before = backend.file.read_bytes()
+
+    with pytest.raises(StateError, match="state about to be written"):
+        backend.record_snapshot("seeknal__source.x__0123456789ab", {"node": "source.x"})
+
+    assert backend.file.read_bytes() == before
+
+
+def test_old_format_without_a_migration_is_refused(backend: FileStateBackend) -> None:
+    write_doc(backend, {"format_version": 0, "snapshots": {}, "environments": {}})
+
+    with pytest.raises(StateError, match="format_version 0, and this seeknal has no migration"):
+        backend.read()
+
+
+def test_migrations_are_applied_on_read(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def from_0(doc: dict[str, Any]) -> dict[str, Any]:
+        # An imaginary v0 that called snapshots "built".
+        return {"format_version": 1, "snapshots": doc["built"], "environments": doc["envs"]}
+
+    monkeypatch.setitem(DOCUMENT_MIGRATIONS, 0, from_0)
+    write_doc(backend, {"format_version": 0, "built": {SNAPSHOT: RECORD}, "envs": {}})
+
+    assert backend.read().snapshots == {SNAPSHOT: RECORD}
+
+
+def test_a_migration_must_reach_the_next_version() -> None:
+    with pytest.raises(StateError, match="produced format_version 0, not 1"):
+        migrate_document(
+            {"format_version": 0},
+            where="state.json",
+            migrations={0: lambda doc: doc},
+        )
+
+
+def test_lock_refuses_a_second_holder_in_the_same_process(backend: FileStateBackend) -> None:
+    with backend.lock():
+        with pytest.raises(StateError) as info, FileStateBackend(backend.path).lock():
+            pass
+        assert str(info.value) == f"another seeknal run holds the state lock ({backend.path})"
+        assert info.value.hint and f"pid {os.getpid()}" in info.value.hint
+    with backend.lock():
+        pass
+
+
+def test_lock_refuses_while_another_process_holds_it(backend: FileStateBackend) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from seeknal.state.file import FileStateBackend\n"
+            f"with FileStateBackend({str(backend.path)!r}).lock():\n"
+            "    print('locked', flush=True)\n"
+            "    sys.stdin.readline()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with (
+            pytest.raises(StateError, match="another seeknal run holds the state lock"),
+            backend.lock(),
+        ):
+            pass
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    with backend.lock():
+        pass

@@ -181,7 +181,5 @@ class ExecutionError(SeeknalError):
             parts.append(part)
         if self.skipped:
             parts.append("skipped (upstream failed): " + ", ".join(self.skipped))
-        parts.append(
-            "hint: completed work is kept; fix the problem and run again to resume"
-        )
+        parts.append("hint: completed work is kept; fix the problem and run again to resume")
         return "\n".join(parts)

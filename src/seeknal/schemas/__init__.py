@@ -12,7 +12,7 @@ from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = ("plan", "project", "node", "state")
 
-__all__ = ["SCHEMA_NAMES", "ValidationError", "load_schema", "validator", "iter_errors"]
+__all__ = ["SCHEMA_NAMES", "ValidationError", "iter_errors", "load_schema", "validator"]
 
 
 @cache

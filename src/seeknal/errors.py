@@ -152,6 +152,27 @@ class StateError(SeeknalError):
         return out
 
 
+class EngineError(SeeknalError):
+    """A statement the warehouse refused, or a warehouse that cannot be opened.
+
+    Engines translate their driver's exceptions into this, so the runtime can tell a
+    failing node (recorded, the run goes on) from a bug (propagates).
+    """
+
+    exit_code = RUN_FAILED
+
+    def __init__(self, message: str, *, sql: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.sql = sql
+        self.hint = hint
+
+    def render(self) -> str:
+        out = f"error: {self}"
+        if self.hint:
+            out += f"\nhint: {self.hint}"
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class NodeFailure:
     """One node that failed during a run, with the SQL that failed."""

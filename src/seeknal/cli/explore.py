@@ -34,11 +34,12 @@ def _warehouse(obj: Context) -> Iterator[Any]:
 
 
 def _view_of(node: str, environment: str) -> str:
-    kind, _, name = node.partition(".")
-    if not name:
-        raise SeeknalError(f"'{node}' is not a node id")
-    schema = kind if environment == "prod" else f"{kind}__{environment}"
-    return f'"{schema}"."{name}"'
+    from seeknal.naming import view_name
+
+    if "." not in node:
+        raise SeeknalError(f"'{node}' is not a node id (expected kind.name, e.g. transform.orders)")
+    schema, view = view_name(node, environment).split(".", 1)
+    return f'"{schema}"."{view}"'
 
 
 @click.command()

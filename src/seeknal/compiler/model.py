@@ -9,6 +9,9 @@ from typing import Any
 
 from seeknal.compiler.yamlfile import YamlDocument
 from seeknal.errors import SourceLocation
+from seeknal.naming import snapshot_name, view_name
+
+__all__ = ["snapshot_name", "view_name"]  # re-exported for the passes
 
 
 class Kind(StrEnum):
@@ -148,14 +151,3 @@ class CompiledNode:
     @property
     def snapshot(self) -> str:
         return snapshot_name(self.spec.kind, self.spec.name, self.data_fingerprint)
-
-
-def snapshot_name(kind: str, name: str, data_fingerprint: str) -> str:
-    """``seeknal__<kind>.<name>__<hash12>``: the physical name of one node version."""
-    return f"seeknal__{kind}.{name}__{data_fingerprint[:12]}"
-
-
-def view_name(node_id: str, environment: str) -> str:
-    """The environment's view of a node: ``kind.name`` in prod, ``kind__env.name`` elsewhere."""
-    kind, name = node_id.split(".", 1)
-    return node_id if environment == "prod" else f"{kind}__{environment}.{name}"

@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from seeknal.errors import RUN_FAILED, SeeknalError
+from seeknal.errors import EngineError
+
+__all__ = ["EngineError"]  # engines raise the shared error; re-exported for callers
 
 
 class Materialization(enum.StrEnum):
@@ -26,27 +28,6 @@ class Materialization(enum.StrEnum):
 
     TABLE = "table"
     VIEW = "view"
-
-
-class EngineError(SeeknalError):
-    """A statement the warehouse refused, or a warehouse that cannot be opened.
-
-    Engines translate their driver's exceptions into this, so the runtime can tell a
-    failing node (recorded, the run goes on) from a bug (propagates).
-    """
-
-    exit_code = RUN_FAILED
-
-    def __init__(self, message: str, *, sql: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.sql = sql
-        self.hint = hint
-
-    def render(self) -> str:
-        out = f"error: {self}"
-        if self.hint:
-            out += f"\nhint: {self.hint}"
-        return out
 
 
 @dataclass(frozen=True, slots=True)

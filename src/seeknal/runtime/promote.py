@@ -5,25 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from seeknal.engines.base import Engine
+from seeknal.naming import view_name
 from seeknal.state.base import StateBackend, environment_record
-
-PROD = "prod"
-
-
-def view_name(node_id: str, environment: str) -> str:
-    """The view users query for ``node_id`` in ``environment``.
-
-    In prod the view's name is the node id itself; other environments get their own
-    schema per kind, so every environment can coexist in one warehouse.
-
-    Example:
-        >>> view_name("transform.orders", "prod")
-        'transform.orders'
-        >>> view_name("transform.orders", "dev")
-        'transform__dev.orders'
-    """
-    kind, _, name = node_id.partition(".")
-    return node_id if environment == PROD else f"{kind}__{environment}.{name}"
 
 
 def removed_views(plan: dict[str, Any]) -> list[str]:

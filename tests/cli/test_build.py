@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.cli.conftest import invoke, run_process, tables_of, tree_state
 from tests.conftest import FIXTURES, copy_project
@@ -184,3 +185,35 @@ def test_init_creates_a_project_that_compiles(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["init", str(tmp_path / "blank")])
     assert again.exit_code == 2
     assert "not empty" in again.output
+
+
+BROKEN = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("broken_"))
+
+
+@pytest.mark.parametrize("name", BROKEN)
+@pytest.mark.parametrize("command", ["compile", "run"])
+def test_every_broken_project_exits_2_with_file_and_line(
+    name: str, command: str, tmp_path: Path
+) -> None:
+    project = copy_project(FIXTURES / name, tmp_path / name)
+    before = tree_state(project)
+    result = invoke(project, command)
+    assert result.exit_code == 2, result.output
+    first = result.output.splitlines()[0]
+    path, line, col, rest = first.split(":", 3)
+    assert (project / path).is_file() and int(line) >= 1 and int(col) >= 1
+    assert rest.startswith(" error: ")
+    assert "hint: " in result.output
+    assert "Traceback" not in result.output
+    assert tree_state(project) == before
+
+
+def test_a_defect_after_a_good_run_leaves_warehouse_and_state_untouched(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    before = (tables_of(shop / "target/warehouse.duckdb"), tree_state(shop / "target"))
+    daily = shop / "seeknal/transforms/daily_revenue.yml"
+    daily.write_text(daily.read_text().replace("SUM(amount)", "SUM(amount_typo)"))
+    result = run_process(shop, "run")
+    assert result.returncode == 2
+    assert "unknown column 'amount_typo'" in result.stderr
+    assert (tables_of(shop / "target/warehouse.duckdb"), tree_state(shop / "target")) == before

@@ -100,6 +100,17 @@ def _build(node: yaml.Node, path: Path_, doc: YamlDocument, ctor: yaml.SafeLoade
             key = ctor.construct_object(key_node, deep=True)
             key_str = key if isinstance(key, str) else str(key)
             child = (*path, key_str)
+            if key_str in out:
+                first = doc.keys[child]
+                raise YamlSyntaxError(
+                    Diagnostic(
+                        f"duplicate key '{key_str}'",
+                        SourceLocation(
+                            doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                        ),
+                        hint=f"'{key_str}' is already set on line {first.line}; keep one of them",
+                    )
+                )
             doc.keys[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key_str] = _build(value_node, child, doc, ctor)
         return out

@@ -45,7 +45,7 @@ def test_example_builds_in_plain_duckdb(tmp_path: Path) -> None:
     con = duckdb.connect(str(db), read_only=True)
     try:
         counts = {
-            node: con.execute(f"SELECT COUNT(*) FROM {node}").fetchone()[0]
+            node: con.execute(f"SELECT COUNT(*) FROM {node}").fetchall()[0][0]
             for node in sorted(NODE_IDS)
         }
         segments = dict(

@@ -1,0 +1,299 @@
+"""seeknal's benchmark: compile times of generated projects, and a run against plain DuckDB.
+
+Measures, each several times (the median is reported):
+
+- cold compile of generated projects of N transforms (``--sizes``, default 100 and 1000):
+  ``seeknal --project P compile`` after deleting ``P/target``, as a whole process;
+- no-op compile: the same command again, nothing changed;
+- in-process ``compile_project()`` (without interpreter start-up), when importable;
+- the example shop: ``seeknal run`` on a fresh target versus ``bench/direct.py``, a plain
+  DuckDB script creating the same tables in dependency order, both as whole processes
+  and as the in-process times each reports.
+
+Prints a table with ratios and writes ``bench/results.json``. The default run takes a few
+minutes on 2 cores.
+
+Usage::
+
+    python bench/run.py [--sizes 100,1000] [--repeat 3] [--out bench/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import generate  # bench/ is on sys.path when this file runs as a script
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SHOP = REPO / "src" / "seeknal" / "examples" / "shop"
+TIMEOUT = 900
+
+IN_PROCESS_COMPILE = """\
+import json, sys, time
+from pathlib import Path
+started = time.perf_counter()
+from seeknal.compiler import compile_project
+imported = time.perf_counter()
+compile_project(Path(sys.argv[1]))
+done = time.perf_counter()
+print(json.dumps({"import": imported - started, "seconds": done - imported}))
+"""
+
+
+@dataclass
+class Measurement:
+    """Repeated timings of one benchmark."""
+
+    name: str
+    group: str
+    times: list[float] = field(default_factory=list)
+    nodes: int | None = None
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "group": self.group, "times": self.times}
+        if self.times:
+            out.update(median=self.median, min=min(self.times), max=max(self.times))
+        if self.nodes:
+            out["nodes"] = self.nodes
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class CommandFailed(Exception):
+    pass
+
+
+def timed(argv: list[str], cwd: Path | None = None) -> tuple[float, str]:
+    """Run ``argv``; return its wall time and stdout. Raise CommandFailed on non-zero exit."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise CommandFailed(f"{' '.join(argv)} exited {done.returncode}:\n" + "\n".join(tail))
+    return elapsed, done.stdout
+
+
+def repeat_into(m: Measurement, repeat: int, once: Any) -> Measurement:
+    """Call ``once()`` (which returns seconds) ``repeat`` times, recording failures."""
+    for _ in range(repeat):
+        try:
+            m.times.append(once())
+        except (CommandFailed, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+            m.error = str(exc)
+            break
+    return m
+
+
+def event_seconds(stdout: str, event: str = "run_finished") -> float:
+    """The ``seconds`` of the last JSON-lines event named ``event``."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("event") == event and "seconds" in record:
+            return float(record["seconds"])
+    raise ValueError(f"no {event!r} event with 'seconds' in the output")
+
+
+def bench_compile(seeknal: str, work: Path, size: int, repeat: int) -> list[Measurement]:
+    project = generate.generate_project(work / f"project_{size}", size)
+    nodes = size + 3
+    base = [seeknal, "--project", str(project), "compile"]
+
+    def cold() -> float:
+        shutil.rmtree(project / "target", ignore_errors=True)
+        return timed(base)[0]
+
+    def in_process() -> float:
+        _, out = timed([sys.executable, "-c", IN_PROCESS_COMPILE, str(project)])
+        return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+
+    label = f"{size} transforms"
+    results = [
+        repeat_into(Measurement(f"compile, cold ({label})", "compile", nodes=nodes), repeat, cold),
+        repeat_into(
+            Measurement(f"compile, no-op ({label})", "compile", nodes=nodes),
+            repeat,
+            lambda: timed(base)[0],
+        ),
+        repeat_into(
+            Measurement(f"compile_project() in-process ({label})", "compile", nodes=nodes),
+            repeat,
+            in_process,
+        ),
+    ]
+    return results
+
+
+def bench_shop(seeknal: str, work: Path, repeat: int) -> list[Measurement]:
+    shop = work / "shop"
+    shutil.rmtree(shop, ignore_errors=True)
+    shutil.copytree(SHOP, shop, ignore=shutil.ignore_patterns("target"))
+    direct = [sys.executable, str(BENCH / "direct.py"), str(shop), "--json"]
+    seeknal_inproc: list[float] = []
+    direct_inproc: list[float] = []
+
+    def seeknal_run() -> float:
+        shutil.rmtree(shop / "target", ignore_errors=True)
+        elapsed, out = timed([seeknal, "--project", str(shop), "run", "--json"])
+        # Without a run_finished event the process time still counts.
+        with contextlib.suppress(ValueError, json.JSONDecodeError):
+            seeknal_inproc.append(event_seconds(out))
+        return elapsed
+
+    def direct_run() -> float:
+        elapsed, out = timed(direct)
+        direct_inproc.append(float(json.loads(out.strip().splitlines()[-1])["seconds"]))
+        return elapsed
+
+    def python_start() -> float:
+        return timed([sys.executable, "-c", "import duckdb, jinja2, yaml"])[0]
+
+    results = [
+        repeat_into(Measurement("shop: seeknal run (process)", "shop"), repeat, seeknal_run),
+        repeat_into(Measurement("shop: plain DuckDB script (process)", "shop"), repeat, direct_run),
+        repeat_into(
+            Measurement("python start + import duckdb (process)", "shop"), repeat, python_start
+        ),
+    ]
+    inproc = Measurement("shop: seeknal execute (in-process, from --json)", "shop")
+    inproc.times = seeknal_inproc
+    if not seeknal_inproc:
+        inproc.error = "seeknal run --json reported no run_finished seconds"
+    results.append(inproc)
+    direct_m = Measurement("shop: plain DuckDB script (in-process)", "shop")
+    direct_m.times = direct_inproc
+    results.append(direct_m)
+    return results
+
+
+def ratio(results: list[Measurement], a: str, b: str) -> float | None:
+    by_name = {m.name: m.median for m in results}
+    top, bottom = by_name.get(a), by_name.get(b)
+    return top / bottom if top is not None and bottom else None
+
+
+def format_table(results: list[Measurement], ratios: dict[str, float | None]) -> str:
+    width = max(len(m.name) for m in results) + 2
+    lines = [f"{'benchmark':<{width}}{'runs':>5}{'median':>10}{'min':>10}{'max':>10}  per node"]
+    for m in results:
+        if not m.times:
+            lines.append(f"{m.name:<{width}}{0:>5}  failed: {(m.error or '').splitlines()[0]}")
+            continue
+        per_node = f"{1000 * m.median / m.nodes:8.1f} ms" if m.nodes and m.median else ""
+        lines.append(
+            f"{m.name:<{width}}{len(m.times):>5}{m.median:>9.3f}s{min(m.times):>9.3f}s"
+            f"{max(m.times):>9.3f}s  {per_node}"
+        )
+    lines.append("")
+    for name, value in ratios.items():
+        lines.append(f"{name:<{width + 5}}{'n/a' if value is None else f'{value:9.2f}x'}")
+    return "\n".join(lines)
+
+
+def find_seeknal(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "seeknal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("seeknal")
+    if not found:
+        raise SystemExit("no `seeknal` command found: pip install -e . first, or pass --seeknal")
+    return found
+
+
+def metadata(seeknal: str) -> dict[str, Any]:
+    try:
+        version = timed([seeknal, "--version"])[1].strip()
+    except (CommandFailed, OSError):
+        version = None
+    try:
+        commit = timed(["git", "-C", str(REPO), "rev-parse", "HEAD"])[1].strip()
+    except (CommandFailed, OSError):
+        commit = None
+    return {
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seeknal_version": version,
+        "commit": commit,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark seeknal.")
+    parser.add_argument("--sizes", default="100,1000", help="comma-separated transform counts")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions per benchmark")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.json")
+    parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch directory")
+    parser.add_argument("--seeknal", default=None, help="the seeknal executable to time")
+    parser.add_argument("--skip-shop", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    seeknal = find_seeknal(args.seeknal)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    results: list[Measurement] = []
+    for size in sizes:
+        print(f"compiling generated projects of {size} transforms ...", file=sys.stderr)
+        results += bench_compile(seeknal, args.work, size, args.repeat)
+    if not args.skip_shop:
+        print("running the example shop ...", file=sys.stderr)
+        results += bench_shop(seeknal, args.work, max(args.repeat, 5))
+
+    ratios = {
+        "shop: seeknal run / plain DuckDB (process)": ratio(
+            results, "shop: seeknal run (process)", "shop: plain DuckDB script (process)"
+        ),
+        "shop: seeknal execute / plain DuckDB (in-process)": ratio(
+            results,
+            "shop: seeknal execute (in-process, from --json)",
+            "shop: plain DuckDB script (in-process)",
+        ),
+    }
+    for size in sizes:
+        label = f"{size} transforms"
+        ratios[f"compile no-op / cold ({label})"] = ratio(
+            results, f"compile, no-op ({label})", f"compile, cold ({label})"
+        )
+    print(format_table(results, ratios))
+    document = {
+        "metadata": metadata(seeknal),
+        "sizes": sizes,
+        "repeat": args.repeat,
+        "results": [m.as_dict() for m in results],
+        "ratios": ratios,
+    }
+    args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}", file=sys.stderr)
+    return 1 if any(m.error for m in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

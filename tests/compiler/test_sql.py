@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import pytest
+from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.model import SqlText
 from seeknal.compiler.sql import SqlError, engine_sql, normalized_sql, parse_sql, qualify_sql
 
 NODES = {"source.orders": 1, "source.customers": 1, "transform.stg": 1}
-SCHEMA = {
+SCHEMA_DICT = {
     "source": {
         "orders": {"order_id": "INT", "customer_id": "INT", "amount": "DECIMAL(10, 2)"},
         "customers": {"id": "INT", "name": "TEXT"},
     },
     "transform": {"stg": {"order_id": "INT"}},
 }
+SCHEMA = MappingSchema(SCHEMA_DICT, dialect="duckdb")
 ORIGIN = SqlText("", "seeknal/t.yml", line_offset=3, col_offset=2)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot.schema import MappingSchema
 
 from seeknal.canonical import file_sha256, hash_value
 from seeknal.compiler.categorize import categorize_change, plan_work
@@ -273,8 +274,15 @@ def _compile_transform(
     dialect: str,
 ) -> CompiledNode:
     assert spec.sql is not None
-    qualified = qualify_sql(parsed, schema, dialect, spec.sql)
-    columns = output_columns(qualified, schema, dialect)
+    # Only the inputs' schemas: a schema of the whole project per node would make
+    # compiling quadratic in the number of nodes.
+    visible: SchemaMapping = {}
+    for ref in parsed.refs:
+        kind, name = ref.split(".", 1)
+        visible.setdefault(kind, {})[name] = schema[kind][name]
+    mapping = MappingSchema(visible, dialect=dialect)
+    qualified = qualify_sql(parsed, mapping, dialect, spec.sql)
+    columns = output_columns(qualified, mapping, dialect)
     _check_columns(spec, columns)
     normalized = normalized_sql(qualified, dialect)
     upstream = {ref: compiled[ref] for ref in parsed.refs}

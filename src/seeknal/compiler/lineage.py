@@ -9,11 +9,12 @@ lineage (they decide which rows, not what values).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.schema import Schema
 
 from seeknal.compiler.model import ColumnInfo
 
@@ -21,7 +22,7 @@ Lineage = frozenset[tuple[str, str]]
 
 
 def output_columns(
-    qualified: exp.Query, schema: Mapping[str, Mapping[str, Mapping[str, str]]], dialect: str
+    qualified: exp.Query, schema: Schema | dict[str, Any], dialect: str
 ) -> list[ColumnInfo]:
     """Name, type (None when unknown) and lineage of every output column, in order."""
     root = build_scope(qualified)
@@ -44,10 +45,10 @@ def output_columns(
 
 
 def _output_types(
-    qualified: exp.Query, schema: Mapping[str, Mapping[str, Mapping[str, str]]], dialect: str
+    qualified: exp.Query, schema: Schema | dict[str, Any], dialect: str
 ) -> list[str | None]:
     try:
-        annotated = annotate_types(qualified.copy(), schema=dict(schema), dialect=dialect)
+        annotated = annotate_types(qualified.copy(), schema=schema, dialect=dialect)
     except Exception:  # type inference is best effort; lineage does not depend on it
         return []
     result: list[str | None] = []

@@ -21,6 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.model import NODE_KINDS, SqlText
 from seeknal.errors import Diagnostic
@@ -211,7 +212,7 @@ def _unknown_table(
 
 
 def qualify_sql(
-    parsed: ParsedSql, schema: SchemaMapping, dialect: str, origin: SqlText
+    parsed: ParsedSql, schema: MappingSchema, dialect: str, origin: SqlText
 ) -> exp.Query:
     """Qualify columns against upstream schemas and expand stars (a copy of the tree).
 
@@ -239,7 +240,7 @@ _POSITION = re.compile(r"Line: (\d+), Col: (\d+)")
 
 
 def _optimize_diagnostic(
-    message: str, parsed: ParsedSql, schema: SchemaMapping, origin: SqlText
+    message: str, parsed: ParsedSql, schema: MappingSchema, origin: SqlText
 ) -> Diagnostic:
     import difflib
 
@@ -267,18 +268,19 @@ def _optimize_diagnostic(
     return Diagnostic(f"cannot analyze SQL: {clean}", origin.locate(1, 1))
 
 
-def _columns_of(schema: SchemaMapping, node_id: str) -> list[str]:
+def _columns_of(schema: MappingSchema, node_id: str) -> list[str]:
     kind, name = node_id.split(".", 1)
-    return list(schema.get(kind, {}).get(name, {}))
+    return list(schema.column_names(exp.table_(name, db=kind)))
 
 
 def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     """Canonical text for hashing: comment-free, quoted, qualified, pretty.
 
     Redundant parentheses are dropped only where they cannot change meaning (see
-    ``_strip_redundant_parens``); the tree is otherwise as the user wrote it.
+    ``_strip_redundant_parens``); the tree is otherwise as the user wrote it. Rewrites
+    ``qualified`` in place: it is the caller's private copy, read last here.
     """
-    return _strip_redundant_parens(qualified.copy()).sql(
+    return _strip_redundant_parens(qualified).sql(
         dialect=dialect, pretty=True, comments=False
     )
 
@@ -327,7 +329,7 @@ def engine_sql(
     ``physical(node_id)`` returns the snapshot's (schema, table). A ref without an alias
     keeps its old name as alias, so ``orders.amount`` still resolves.
     """
-    tree = parsed.tree.copy()
+    tree = parsed.tree  # the last pass to read it: rewritten in place, no copy
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or not table.db:
             continue

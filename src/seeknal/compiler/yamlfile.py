@@ -16,6 +16,9 @@ from seeknal.errors import Diagnostic, SourceLocation
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's parser when PyYAML was built with it (the wheels are): same nodes and marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -68,7 +71,7 @@ def parse_yaml(path: str, text: str) -> YamlDocument:
         YamlSyntaxError: with a ``path:line:col`` diagnostic.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

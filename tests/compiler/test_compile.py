@@ -139,3 +139,31 @@ def test_changed_source_file_rebuilds_dependents_under_the_same_snapshot(shop: P
     }
     views = [i for i, n in changed["nodes"].items() if n["materialized"] == "view"]
     assert all(v not in reasons for v in views)
+
+
+def test_types_are_the_engines_own(minimal: Path) -> None:
+    plan = compile_project(minimal).plan
+    columns = {c["name"]: c["type"] for c in plan["nodes"]["transform.customer_totals"]["columns"]}
+    # DuckDB's SUM over DECIMAL(p, s) is DECIMAL(38, s); the plan says what the table will hold.
+    source = {c["name"]: c["type"] for c in plan["nodes"]["source.orders"]["columns"]}
+    assert source["amount"].startswith("DECIMAL") or source["amount"] == "DOUBLE"
+    import duckdb
+
+    con = duckdb.connect()
+    expected = con.execute(
+        "DESCRIBE SELECT customer_id, SUM(amount) AS total_amount FROM read_csv_auto(?) GROUP BY 1",
+        [str(minimal / "data/orders.csv")],
+    ).fetchall()
+    assert columns == {row[0]: row[1] for row in expected}
+
+
+def test_engine_errors_are_compile_errors(minimal: Path) -> None:
+    transform = minimal / "seeknal/transforms/customer_totals.yml"
+    transform.write_text(transform.read_text().replace("SUM(amount)", "SUMM(amount)"))
+    with pytest.raises(CompileFailed) as info:
+        compile_project(minimal)
+    diag = info.value.errors[0]
+    assert "the engine rejects this query" in diag.message
+    assert "summ" in diag.message.lower()
+    assert diag.location is not None and diag.location.path == "seeknal/transforms/customer_totals.yml"
+    assert diag.location.line == 6

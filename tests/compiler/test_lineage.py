@@ -15,7 +15,7 @@ SCHEMA = {
 
 def lineage(sql: str) -> dict[str, set[tuple[str, str]]]:
     tree = qualify(sqlglot.parse_one(sql, dialect="duckdb"), schema=SCHEMA, dialect="duckdb")
-    return {c.name: set(c.lineage) for c in output_columns(tree, SCHEMA, "duckdb")}
+    return {c.name: set(c.lineage) for c in output_columns(tree)}
 
 
 AMOUNT = ("source.orders", "amount")
@@ -65,15 +65,3 @@ def test_derived_table_and_scalar_subquery() -> None:
         """
     )
     assert got == {"name": {NAME}, "biggest": {AMOUNT}}
-
-
-def test_types_are_inferred_where_known() -> None:
-    tree = qualify(
-        sqlglot.parse_one(
-            "SELECT SUM(amount) AS s, COUNT(*) AS n FROM source.orders", dialect="duckdb"
-        ),
-        schema=SCHEMA,
-        dialect="duckdb",
-    )
-    types = {c.name: c.type for c in output_columns(tree, SCHEMA, "duckdb")}
-    assert types == {"s": "DECIMAL(10, 2)", "n": "BIGINT"}

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from sqlglot.schema import MappingSchema
 
 from seeknal.canonical import file_sha256, hash_value
+from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.categorize import categorize_change, plan_work
 from seeknal.compiler.emit import build_plan
 from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
@@ -41,6 +41,7 @@ from seeknal.compiler.sql import (
     qualify_sql,
 )
 from seeknal.errors import CompileFailed, Diagnostic, SourceLocation, excerpt_of_file
+from seeknal.naming import snapshot_name
 from seeknal.state import State, open_state
 
 
@@ -203,39 +204,38 @@ def _compile_nodes(
     dialect = config.dialect
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
-    connection: duckdb.DuckDBPyConnection | None = None
+    catalog = ScratchCatalog()
     file_hashes: dict[str, str] = {}
-    for node_id in order:
-        spec = specs[node_id]
-        try:
-            if spec.kind is Kind.TRANSFORM:
-                result = parsed[node_id]
-                if any(ref not in compiled for ref in result.refs):
-                    continue  # an upstream node failed; its error is already reported
-                node = _compile_transform(spec, result, schema, compiled, dialect)
-            else:
-                if connection is None and not spec.columns:
-                    connection = duckdb.connect(":memory:")
-                node = _compile_source(spec, config, connection, file_hashes)
-        except (SqlError, SourceError) as exc:
-            diags.extend(exc.diagnostics if isinstance(exc, SqlError) else [exc.diagnostic])
-            continue
-        compiled[node_id] = node
-        schema.setdefault(spec.kind.value, {})[spec.name] = {
-            c.name: c.type or "UNKNOWN" for c in node.columns
-        }
-    if connection is not None:
-        connection.close()
+    try:
+        for node_id in order:
+            spec = specs[node_id]
+            try:
+                if spec.kind is Kind.TRANSFORM:
+                    result = parsed[node_id]
+                    if any(ref not in compiled for ref in result.refs):
+                        continue  # an upstream node failed; its error is already reported
+                    node = _compile_transform(spec, result, schema, compiled, dialect, catalog)
+                else:
+                    node = _compile_source(spec, config, catalog, file_hashes)
+            except (SqlError, SourceError) as exc:
+                diags.extend(exc.diagnostics if isinstance(exc, SqlError) else [exc.diagnostic])
+                continue
+            compiled[node_id] = node
+            schema.setdefault(spec.kind.value, {})[spec.name] = {
+                c.name: c.type or "UNKNOWN" for c in node.columns
+            }
+    finally:
+        catalog.close()
     return compiled
 
 
 def _compile_source(
     spec: NodeSpec,
     config: ProjectConfig,
-    connection: duckdb.DuckDBPyConnection | None,
+    catalog: ScratchCatalog,
     file_hashes: dict[str, str],
 ) -> CompiledNode:
-    columns = source_columns(spec, config.root, config.dialect, connection)
+    columns = source_columns(spec, config.root, catalog)
     sql = load_sql(spec, columns, config.dialect)
     file_sha = None
     if spec.data_path is not None:
@@ -249,6 +249,15 @@ def _compile_source(
         # A seed's rows are part of the project: new content, new snapshot.
         definition["content"] = file_sha
     fingerprint = data_fingerprint(definition, {})
+    try:
+        catalog.declare(
+            snapshot_name(spec.kind, spec.name, fingerprint),
+            [(c.name, c.type or "VARCHAR") for c in columns],
+        )
+    except BindError as exc:
+        raise SourceError(
+            Diagnostic(f"invalid columns: {exc.message}", spec.at("columns"))
+        ) from None
     descriptions = {c.name: c.description for c in spec.columns if c.description}
     return CompiledNode(
         spec=spec,
@@ -272,6 +281,7 @@ def _compile_transform(
     schema: SchemaMapping,
     compiled: Mapping[str, CompiledNode],
     dialect: str,
+    catalog: ScratchCatalog,
 ) -> CompiledNode:
     assert spec.sql is not None
     # Only the inputs' schemas: a schema of the whole project per node would make
@@ -282,7 +292,7 @@ def _compile_transform(
         visible.setdefault(kind, {})[name] = schema[kind][name]
     mapping = MappingSchema(visible, dialect=dialect)
     qualified = qualify_sql(parsed, mapping, dialect, spec.sql)
-    columns = output_columns(qualified, mapping, dialect)
+    columns = output_columns(qualified)
     _check_columns(spec, columns)
     normalized = normalized_sql(qualified, dialect)
     upstream = {ref: compiled[ref] for ref in parsed.refs}
@@ -298,13 +308,17 @@ def _compile_transform(
     }
     fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
     described = {c.name: c.description for c in spec.columns if c.description}
+    sql = engine_sql(parsed, physical, dialect, "duckdb")
+    types = _bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
+    if len(types) == len(columns):  # always, unless the analyzer and the engine disagree
+        columns = [ColumnInfo(c.name, t, c.lineage) for c, t in zip(columns, types, strict=True)]
     columns = [ColumnInfo(c.name, c.type, c.lineage, described.get(c.name)) for c in columns]
     return CompiledNode(
         spec=spec,
         depends_on=parsed.refs,
         raw_sql=spec.sql.text,
         normalized_sql=normalized,
-        engine_sql=engine_sql(parsed, physical, dialect, "duckdb"),
+        engine_sql=sql,
         columns=tuple(columns),
         data_fingerprint=fingerprint,
         metadata_fingerprint=metadata_fingerprint(
@@ -314,6 +328,28 @@ def _compile_transform(
             fingerprint, None, {r: n.data_version for r, n in upstream.items()}
         ),
     )
+
+
+def _bind(spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog) -> list[str]:
+    """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
+    assert spec.sql is not None
+    try:
+        return [type_ for _, type_ in catalog.bind(snapshot, sql)]
+    except BindError as exc:
+        where = (
+            spec.sql.find(exc.token)
+            if exc.token and exc.token in spec.sql.text
+            else spec.sql.locate(1, 1)
+        )
+        raise SqlError(
+            [
+                Diagnostic(
+                    f"the engine rejects this query: {exc.message}",
+                    where,
+                    hint="check function names and argument types against DuckDB's SQL",
+                )
+            ]
+        ) from None
 
 
 def _check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:

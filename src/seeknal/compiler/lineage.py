@@ -9,27 +9,20 @@ lineage (they decide which rows, not what values).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlglot import exp
-from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.scope import Scope, build_scope
-from sqlglot.schema import Schema
 
 from seeknal.compiler.model import ColumnInfo
 
 Lineage = frozenset[tuple[str, str]]
 
 
-def output_columns(
-    qualified: exp.Query, schema: Schema | dict[str, Any], dialect: str
-) -> list[ColumnInfo]:
-    """Name, type (None when unknown) and lineage of every output column, in order."""
+def output_columns(qualified: exp.Query) -> list[ColumnInfo]:
+    """Name and lineage of every output column, in order (types come from the engine)."""
     root = build_scope(qualified)
     if root is None:
         return []
     scopes: dict[int, Scope] = {id(s.expression): s for s in root.traverse()}
-    types = _output_types(qualified, schema, dialect)
     tracer = _Tracer(scopes)
     out = []
     for index, name in enumerate(qualified.named_selects):
@@ -37,28 +30,11 @@ def output_columns(
         out.append(
             ColumnInfo(
                 name=name,
-                type=types[index] if index < len(types) else None,
+                type=None,
                 lineage=tuple(sorted(lineage)),
             )
         )
     return out
-
-
-def _output_types(
-    qualified: exp.Query, schema: Schema | dict[str, Any], dialect: str
-) -> list[str | None]:
-    try:
-        annotated = annotate_types(qualified.copy(), schema=schema, dialect=dialect)
-    except Exception:  # type inference is best effort; lineage does not depend on it
-        return []
-    result: list[str | None] = []
-    for select in annotated.selects:
-        dtype = select.type
-        if dtype is None or dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
-            result.append(None)
-        else:
-            result.append(dtype.sql(dialect=dialect))
-    return result
 
 
 class _Tracer:

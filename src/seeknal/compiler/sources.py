@@ -1,7 +1,7 @@
 """Sources and seeds: their columns (declared, or read from the file) and their load SQL.
 
-Reading a file's schema with an in-memory DuckDB is the only warehouse-like thing the
-compiler does; it never opens the project's warehouse.
+A file's schema is read by the scratch catalog (an in-memory DuckDB, see catalog.py); the
+compiler never opens the project's warehouse.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
 
+from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.model import DeclaredColumn, Kind, NodeSpec, SourceFormat
 from seeknal.errors import Diagnostic
 
@@ -60,15 +58,8 @@ def reader_sql(spec: NodeSpec) -> str:
     return f"{function}({', '.join(args)})"
 
 
-def normalize_type(type_sql: str, dialect: str) -> str:
-    """Canonical spelling of a SQL type (``integer`` -> ``INT``); raises ParseError."""
-    return exp.DataType.build(type_sql, dialect=dialect).sql(dialect=dialect)
-
-
-def source_columns(
-    spec: NodeSpec, root: Path, dialect: str, connection: duckdb.DuckDBPyConnection | None
-) -> list[DeclaredColumn]:
-    """Declared columns (types normalized) or, when none are declared, the file's schema."""
+def source_columns(spec: NodeSpec, root: Path, catalog: ScratchCatalog) -> list[DeclaredColumn]:
+    """Declared columns (types in the engine's spelling) or, when none, the file's schema."""
     if spec.columns:
         out = []
         for col in spec.columns:
@@ -81,37 +72,34 @@ def source_columns(
                     )
                 )
             try:
-                out.append(
-                    DeclaredColumn(col.name, normalize_type(col.type, dialect), col.description)
-                )
-            except (ParseError, ValueError):
+                type_ = catalog.canonical_type(col.type)
+            except BindError:
                 raise SourceError(
                     Diagnostic(
                         f"unknown type '{col.type}' for column '{col.name}'",
                         spec.at("columns", col.name),
-                        hint="use a SQL type such as integer, bigint, double, decimal(12,2), varchar, date, timestamp",
+                        hint="use a SQL type such as integer, bigint, double, decimal(12,2), "
+                        "varchar, date, timestamp",
                     )
                 ) from None
-        return out
-    assert connection is not None and spec.data_path is not None
-    reader = reader_sql(spec).replace(
-        _literal(spec.data_path), _literal(str(root / spec.data_path)), 1
-    )
-    try:
-        rows = connection.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    except duckdb.Error as exc:
-        key = "path" if spec.kind is Kind.SEED else "table"
-        first_line = str(exc).splitlines()[0]
-        raise SourceError(
-            Diagnostic(
-                f"cannot read the schema of '{spec.data_path}': {first_line}",
-                spec.at(key),
-                hint="check the file's format, or declare `columns:` with types",
-            )
-        ) from None
-    return [
-        DeclaredColumn(str(name), normalize_type(str(dtype), "duckdb")) for name, dtype, *_ in rows
-    ]
+            out.append(DeclaredColumn(col.name, type_, col.description))
+    else:
+        assert spec.data_path is not None
+        absolute = _literal(str(root / spec.data_path))
+        reader = reader_sql(spec).replace(_literal(spec.data_path), absolute, 1)
+        try:
+            described = catalog.describe(f"SELECT * FROM {reader}")
+        except BindError as exc:
+            key = "path" if spec.kind is Kind.SEED else "table"
+            raise SourceError(
+                Diagnostic(
+                    f"cannot read the schema of '{spec.data_path}': {exc.message}",
+                    spec.at(key),
+                    hint="check the file's format, or declare `columns:` with types",
+                )
+            ) from None
+        out = [DeclaredColumn(name, type_) for name, type_ in described]
+    return out
 
 
 def load_sql(spec: NodeSpec, columns: Iterable[DeclaredColumn], dialect: str) -> str:

@@ -280,9 +280,7 @@ def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     ``_strip_redundant_parens``); the tree is otherwise as the user wrote it. Rewrites
     ``qualified`` in place: it is the caller's private copy, read last here.
     """
-    return _strip_redundant_parens(qualified).sql(
-        dialect=dialect, pretty=True, comments=False
-    )
+    return _strip_redundant_parens(qualified).sql(dialect=dialect, pretty=True, comments=False)
 
 
 _ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Star)

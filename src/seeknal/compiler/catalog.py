@@ -1,8 +1,8 @@
 """The scratch catalog: an empty, in-memory DuckDB that mirrors the project's schemas.
 
 Every node becomes an empty table here, under its snapshot's physical name, in dependency
-order: sources and seeds with their declared or inferred columns, transforms as
-``CREATE TABLE ... AS <engine SQL> LIMIT 0``. So the
+order: sources and seeds with their declared or inferred columns, transforms with the columns the
+engine binds their SQL to (bound, never executed). So the
 engine itself binds each query before anything runs, and the compiler learns
 
 - the exact type of every output column, as the warehouse will have it;
@@ -86,15 +86,18 @@ class ScratchCatalog:
             raise _bind_error(exc) from None
 
     def bind(self, snapshot: str, query: str) -> list[tuple[str, str]]:
-        """Create the snapshot's empty table from its engine SQL; its columns and types.
+        """Bind the snapshot's engine SQL; create its empty table; its columns and types.
 
         Tables here carry the snapshots' physical names, so ``query`` is exactly the SQL
-        the runtime will run.
+        the runtime will run. A relation is bound, never executed.
         """
-        relation = _relation(snapshot)
         try:
-            self._con.execute(f"CREATE TABLE {relation} AS FROM ({query}) LIMIT 0")
-            rows = self._con.execute(f"DESCRIBE {relation}").fetchall()
+            relation = self._con.sql(query)
+            columns = [
+                (str(name), str(type_))
+                for name, type_ in zip(relation.columns, relation.types, strict=True)
+            ]
         except duckdb.Error as exc:
             raise _bind_error(exc) from None
-        return [(str(row[0]), str(row[1])) for row in rows]
+        self.declare(snapshot, columns)
+        return columns

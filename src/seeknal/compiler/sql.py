@@ -280,7 +280,10 @@ def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     ``_strip_redundant_parens``); the tree is otherwise as the user wrote it. Rewrites
     ``qualified`` in place: it is the caller's private copy, read last here.
     """
-    return _strip_redundant_parens(qualified).sql(dialect=dialect, pretty=True, comments=False)
+    # copy=False: the tree is ours and read last here; the generator need not copy it.
+    return _strip_redundant_parens(qualified).sql(
+        dialect=dialect, pretty=True, comments=False, copy=False
+    )
 
 
 _ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Star)
@@ -347,4 +350,4 @@ def engine_sql(
     for column in tree.find_all(exp.Column):
         if column.args.get("db") is not None and column.args["db"].name.lower() in NODE_KINDS:
             column.set("db", None)
-    return tree.sql(dialect=engine_dialect, pretty=True, comments=False)
+    return tree.sql(dialect=engine_dialect, pretty=True, comments=False, copy=False)

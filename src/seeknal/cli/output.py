@@ -88,5 +88,7 @@ def print_table(
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*("NULL" if v is None else str(v) for v in row))
-    Console(file=sys.stdout, soft_wrap=False).print(table)
+    # Piped output has no terminal width: print rows whole rather than wrapped at 80.
+    width = None if sys.stdout.isatty() else 10_000
+    Console(file=sys.stdout, soft_wrap=False, width=width).print(table)
     click.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")

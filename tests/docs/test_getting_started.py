@@ -1,9 +1,11 @@
 """The getting-started guide's commands, run in order, as a new user would type them.
 
 Every line starting with ``$ `` inside a fence whose info string is ``console`` is a
-command; the lines after it are sample output and are not checked, except in blocks
-marked ``console expect-fail``: there the command must fail with a user error (exit 2)
-and print the ``error: ...`` message the guide shows. ``cd DIR`` changes the directory of the
+command; the lines after it are its output as the guide shows it. Each shown line must
+appear in what the command really prints (hashes and timings aside; lines with ``…`` are
+abridged and skipped, and so are blocks marked ``console abridged``), so the guide cannot
+drift from the CLI. In blocks marked
+``console expect-fail`` the command must fail with a user error (exit 2). ``cd DIR`` changes the directory of the
 following commands; ``seeknal`` and ``python`` are the current venv's.
 """
 
@@ -36,6 +38,7 @@ class Command:
     line: int
     expect_fail: bool
     output: tuple[str, ...]
+    abridged: bool = False
 
 
 def extract_commands(markdown: str) -> list[Command]:
@@ -51,17 +54,21 @@ def extract_commands(markdown: str) -> list[Command]:
     start = 0
     output: list[str] = []
     expect_fail = False
+    abridged = False
 
     def flush() -> None:
         if pending:
-            commands.append(Command(" ".join(pending), start, expect_fail, tuple(output)))
+            commands.append(
+                Command(" ".join(pending), start, expect_fail, tuple(output), abridged)
+            )
 
     for number, raw in enumerate(lines, start=1):
         fence = FENCE.match(raw)
         if fence:
             if info is None:
                 info = fence.group(2).strip()
-                expect_fail = info.split()[1:2] == ["expect-fail"]
+                expect_fail = "expect-fail" in info.split()[1:]
+                abridged = "abridged" in info.split()[1:]
             else:
                 flush()
                 pending, output, info = [], [], None
@@ -159,3 +166,10 @@ def test_guide_runs_in_order(tmp_path: Path) -> None:
             )
         else:
             assert done.returncode == 0, f"{where} failed:\n{context}"
+        printed_lines = {normalize(line) for line in printed.splitlines()}
+        for shown_line in () if command.abridged else command.output:
+            if "…" in shown_line or not shown_line.strip():
+                continue
+            assert normalize(shown_line) in printed_lines, (
+                f"{where}: the guide shows {shown_line!r}, the command printed:\n{context}"
+            )

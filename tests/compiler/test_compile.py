@@ -165,5 +165,7 @@ def test_engine_errors_are_compile_errors(minimal: Path) -> None:
     diag = info.value.errors[0]
     assert "the engine rejects this query" in diag.message
     assert "summ" in diag.message.lower()
-    assert diag.location is not None and diag.location.path == "seeknal/transforms/customer_totals.yml"
+    assert (
+        diag.location is not None and diag.location.path == "seeknal/transforms/customer_totals.yml"
+    )
     assert diag.location.line == 6

@@ -58,9 +58,7 @@ def extract_commands(markdown: str) -> list[Command]:
 
     def flush() -> None:
         if pending:
-            commands.append(
-                Command(" ".join(pending), start, expect_fail, tuple(output), abridged)
-            )
+            commands.append(Command(" ".join(pending), start, expect_fail, tuple(output), abridged))
 
     for number, raw in enumerate(lines, start=1):
         fence = FENCE.match(raw)

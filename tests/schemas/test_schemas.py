@@ -1,0 +1,37 @@
+"""The JSON Schemas are the contract: snapshot them, check them, and keep old files loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from seeknal import schemas
+from seeknal.runtime import load_plan
+from seeknal.state.file import FileStateBackend
+
+GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden"
+
+
+@pytest.mark.parametrize("name", schemas.SCHEMA_NAMES)
+def test_schema_is_valid_and_reviewed(name: str, snapshot) -> None:  # type: ignore[no-untyped-def]
+    schema = schemas.load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    # A change to a contract shows up in review as a snapshot diff.
+    assert json.dumps(schema, indent=2, sort_keys=True) == snapshot
+
+
+def test_golden_plan_v1_still_loads() -> None:
+    """A plan written by format version 1 must load forever (until a migration says how)."""
+    plan = load_plan(GOLDEN / "plan-v1.json")
+    assert plan["schema_version"] == 1
+    assert "transform.customer_totals" in plan["nodes"]
+
+
+def test_golden_state_v1_still_loads(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_bytes((GOLDEN / "state-v1.json").read_bytes())
+    state = FileStateBackend(tmp_path).read()
+    assert "prod" in state.environments
+    assert state.environment_hash("prod") is not None

@@ -215,6 +215,22 @@ def format_table(results: list[Measurement], ratios: dict[str, float | None]) ->
     return "\n".join(lines)
 
 
+def compare_with_previous(path: Path, results: list[Measurement]) -> str:
+    """Each median as a ratio of the previous run's (the last results file written)."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "\nno previous results to compare with (first run here)"
+    before = {r["name"]: r.get("median") for r in previous.get("results", [])}
+    commit = (previous.get("metadata", {}).get("commit") or "unknown")[:12]
+    lines = [f"\nagainst the previous run (commit {commit}): now / before"]
+    for m in results:
+        old = before.get(m.name)
+        if m.median is not None and old:
+            lines.append(f"  {m.name:<56}{m.median / old:8.2f}x  ({old:.3f}s -> {m.median:.3f}s)")
+    return "\n".join(lines)
+
+
 def find_seeknal(explicit: str | None) -> str:
     if explicit:
         return explicit
@@ -283,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             results, f"compile, no-op ({label})", f"compile, cold ({label})"
         )
     print(format_table(results, ratios))
+    print(compare_with_previous(args.out, results))
     document = {
         "metadata": metadata(seeknal),
         "sizes": sizes,

@@ -106,12 +106,11 @@ def execute(
 def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool) -> None:
     """Compile and execute in one step (also writes target/plan.json)."""
     from seeknal.compiler import compile_project, write_plan
-    from seeknal.runtime import verify_plan
 
     result = compile_project(obj.project, environment=environment)
     echo_warnings(result.warnings)
     write_plan(result.plan, obj.project / DEFAULT_PLAN)
     if not quiet and not as_json:
         click.echo(_summary(result.plan, None))
-    plan = verify_plan(result.plan)
-    _execute(obj, plan, threads=threads, force=False, quiet=quiet, as_json=as_json)
+    # execute_plan verifies the plan itself, as it would a file: one code path.
+    _execute(obj, result.plan, threads=threads, force=False, quiet=quiet, as_json=as_json)

@@ -169,3 +169,22 @@ def test_engine_errors_are_compile_errors(minimal: Path) -> None:
         diag.location is not None and diag.location.path == "seeknal/transforms/customer_totals.yml"
     )
     assert diag.location.line == 6
+
+
+def test_column_names_keep_the_case_the_engine_gives_them(minimal: Path) -> None:
+    transform = minimal / "seeknal/transforms/customer_totals.yml"
+    transform.write_text(
+        transform.read_text().replace("SUM(amount) AS total_amount", 'SUM(Amount) AS "TotalAmount"')
+    )
+    (minimal / "seeknal/transforms/downstream.yml").write_text(
+        "kind: transform\nname: downstream\ntransform: SELECT totalamount * 2 AS Doubled "
+        "FROM transform.customer_totals\n"
+    )
+    nodes = compile_project(minimal).plan["nodes"]
+    assert [c["name"] for c in nodes["transform.customer_totals"]["columns"]] == [
+        "customer_id",
+        "TotalAmount",
+    ]
+    doubled = nodes["transform.downstream"]["columns"][0]
+    assert doubled["name"] == "Doubled"
+    assert doubled["lineage"] == [{"node": "transform.customer_totals", "column": "TotalAmount"}]

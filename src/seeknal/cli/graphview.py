@@ -18,6 +18,8 @@ def _split(plan: dict[str, Any], target: str) -> Key:
     node, _, column = target.rpartition(".")
     if node in nodes:
         names = [c["name"] for c in nodes[node].get("columns", [])]
+        # Identifiers are case-insensitive: `amount` finds the column "Amount".
+        column = next((n for n in names if n.lower() == column.lower()), column)
         if column not in names:
             close = difflib.get_close_matches(column, names, n=1)
             hint = f"did you mean '{node}.{close[0]}'?" if close else "columns: " + ", ".join(names)

@@ -309,10 +309,29 @@ def _compile_transform(
     fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
     described = {c.name: c.description for c in spec.columns if c.description}
     sql = engine_sql(parsed, physical, dialect, "duckdb")
-    types = _bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
-    if len(types) == len(columns):  # always, unless the analyzer and the engine disagree
-        columns = [ColumnInfo(c.name, t, c.lineage) for c, t in zip(columns, types, strict=True)]
-    columns = [ColumnInfo(c.name, c.type, c.lineage, described.get(c.name)) for c in columns]
+    bound = _bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
+    if len(bound) == len(columns):  # always, unless the analyzer and the engine disagree
+        # The engine's names keep the case the user wrote ("UpperName"); the analyzer's
+        # are normalized. Identifiers are case-insensitive, so the two match one to one.
+        spelled = {
+            ref: {c.name.lower(): c.name for c in node.columns} for ref, node in upstream.items()
+        }
+        columns = [
+            ColumnInfo(
+                name,
+                type_,
+                tuple(
+                    sorted(
+                        (ref, spelled.get(ref, {}).get(col.lower(), col)) for ref, col in c.lineage
+                    )
+                ),
+            )
+            for c, (name, type_) in zip(columns, bound, strict=True)
+        ]
+    described = {name.lower(): text for name, text in described.items()}
+    columns = [
+        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
+    ]
     return CompiledNode(
         spec=spec,
         depends_on=parsed.refs,
@@ -330,11 +349,13 @@ def _compile_transform(
     )
 
 
-def _bind(spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog) -> list[str]:
+def _bind(
+    spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog
+) -> list[tuple[str, str]]:
     """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
     assert spec.sql is not None
     try:
-        return [type_ for _, type_ in catalog.bind(snapshot, sql)]
+        return catalog.bind(snapshot, sql)
     except BindError as exc:
         where = (
             spec.sql.find(exc.token)
@@ -367,8 +388,9 @@ def _check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
                 ]
             )
         seen.add(column.name)
+    lowered = {name.lower() for name in seen}
     for declared in spec.columns:
-        if declared.name not in seen:
+        if declared.name.lower() not in lowered:
             raise SqlError(
                 [
                     Diagnostic(

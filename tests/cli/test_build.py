@@ -116,7 +116,7 @@ def test_changed_source_file_rebuilds_dependent_tables(shop: Path) -> None:
     csv.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
     result = run_process(shop, "run")
     assert result.returncode == 0, result.stderr
-    assert "source_data_changed" in result.stdout
+    assert "[source data changed]" in result.stdout
     count = (
         duckdb.connect(str(shop / "target/warehouse.duckdb"), read_only=True)
         .execute("SELECT COUNT(*) FROM source.orders")
@@ -217,3 +217,14 @@ def test_a_defect_after_a_good_run_leaves_warehouse_and_state_untouched(shop: Pa
     assert result.returncode == 2
     assert "unknown column 'amount_typo'" in result.stderr
     assert (tables_of(shop / "target/warehouse.duckdb"), tree_state(shop / "target")) == before
+
+
+def test_a_deleted_warehouse_is_rebuilt_from_the_plan(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    expected = tables_of(shop / "target/warehouse.duckdb")
+    (shop / "target/warehouse.duckdb").unlink()
+    result = run_process(shop, "run")
+    assert result.returncode == 0, result.stderr
+    assert "[was missing from the warehouse]" in result.stdout
+    assert tables_of(shop / "target/warehouse.duckdb") == expected
+    assert "nothing to do" in run_process(shop, "run").stdout

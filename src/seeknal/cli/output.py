@@ -12,6 +12,13 @@ import click
 from seeknal.errors import Diagnostic
 
 
+REASONS = {
+    "new": "",
+    "source_data_changed": "  [source data changed]",
+    "missing": "  [was missing from the warehouse]",
+}
+
+
 def echo_warnings(warnings: Sequence[Diagnostic]) -> None:
     for warning in warnings:
         click.echo(warning.render(), err=True)
@@ -52,7 +59,7 @@ class RunPrinter:
             return
         if kind == "node_built":
             detail = f"{event.rows:,} rows, " if event.rows is not None else "view, "
-            reason = f" [{event.reason}]" if event.reason and event.reason != "new" else ""
+            reason = REASONS.get(event.reason or "new", f" [{event.reason}]")
             click.echo(f"  built    {event.node:<40} {detail}{event.seconds:.2f}s{reason}")
         elif kind == "node_reused":
             click.echo(f"  reused   {event.node:<40} (already built)")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seeknal.canonical import file_sha256
 from seeknal.engines import open_engine
 from seeknal.engines.base import Engine, EngineError, Materialization, Relation
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
@@ -130,8 +131,9 @@ def execute_plan(
             target["engine"], project_dir / target["warehouse"], file_search_path=project_dir
         )
         try:
+            lost = lost_snapshots(plan, engine, project_dir, force=force)
             built, reused, failures, skipped = _build_work(
-                plan, engine, state, current, threads, emit
+                plan, lost, engine, state, current, threads, emit
             )
             if failures:
                 _finish(emit, env, started, f"{len(failures)} node(s) failed")
@@ -237,8 +239,52 @@ def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:
     return "\n".join(head + (["..."] if len(all_lines) > lines else []))
 
 
+def lost_snapshots(
+    plan: dict[str, Any], engine: Engine, project_dir: Path, *, force: bool = False
+) -> list[WorkItem]:
+    """Snapshots the plan reuses but the warehouse no longer has, as work (reason ``missing``).
+
+    State and warehouse are a pair; when the warehouse file was deleted or replaced,
+    promoting would point views at nothing. Each lost snapshot is rebuilt from the plan's
+    own SQL for it — the definition the plan was reviewed with, so the same snapshot — after
+    checking, like any source load, that its data file is still the one the plan saw.
+
+    Raises:
+        StaleError: a lost source's data file changed since compile (unless ``force``).
+    """
+    planned = {entry["node"] for entry in plan["work"]}
+    lost: list[WorkItem] = []
+    for node_id, node in sorted(plan["nodes"].items()):
+        if node_id in planned or node["change"]["category"] == "removed":
+            continue
+        if engine.relation_exists(node["snapshot"]):
+            continue
+        data_file = node.get("data_file")
+        if data_file and not force:
+            path = project_dir / data_file["path"]
+            if not path.is_file() or file_sha256(path) != data_file["sha256"]:
+                raise StaleError(
+                    f"plan is stale: {data_file['path']} changed since this plan was compiled, "
+                    f"and the warehouse lost {node['snapshot']}",
+                    hint="compile again, or pass --force",
+                )
+        lost.append(
+            WorkItem(
+                node=node_id,
+                snapshot=node["snapshot"],
+                reason="missing",
+                kind=node["kind"],
+                materialized=Materialization(node["materialized"]),
+                sql=node["sql"]["engine"],
+                data_version=node["data_version"],
+            )
+        )
+    return lost
+
+
 def _build_work(
     plan: dict[str, Any],
+    lost: list[WorkItem],
     engine: Engine,
     state: StateBackend,
     current: State,
@@ -247,7 +293,7 @@ def _build_work(
 ) -> tuple[list[str], list[str], list[NodeFailure], list[str]]:
     """Reuse what state already holds, build the rest; return built, reused, failures, skipped."""
     env = plan["environment"]
-    items = work_items(plan)
+    items = work_items(plan) + lost
     to_build: dict[str, WorkItem] = {}
     reused: list[str] = []
     for item in items:

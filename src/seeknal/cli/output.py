@@ -11,7 +11,6 @@ import click
 
 from seeknal.errors import Diagnostic
 
-
 REASONS = {
     "new": "",
     "source_data_changed": "  [source data changed]",

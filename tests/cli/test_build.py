@@ -228,3 +228,20 @@ def test_a_deleted_warehouse_is_rebuilt_from_the_plan(shop: Path) -> None:
     assert "[was missing from the warehouse]" in result.stdout
     assert tables_of(shop / "target/warehouse.duckdb") == expected
     assert "nothing to do" in run_process(shop, "run").stdout
+
+
+def test_show_unknown_node_suggests_one(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    result = invoke(shop, "show", "transform.daily_revenu")
+    assert result.exit_code == 2
+    assert "node 'transform.daily_revenu' is not in environment 'prod'" in result.output
+    assert "did you mean 'transform.daily_revenue'?" in result.output
+    fresh = invoke(shop, "show", "transform.daily_revenue", "--env", "qa")
+    assert fresh.exit_code == 2
+    assert "nothing is built in 'qa' yet" in fresh.output
+
+
+def test_outside_a_project_says_so(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "compile")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path} has no seeknal_project.yml")

@@ -8,6 +8,7 @@ import pytest
 
 from seeknal.compiler.load import load_project
 from seeknal.compiler.yamlfile import YamlSyntaxError, parse_yaml
+from seeknal.errors import ProjectError
 
 
 def test_positions_of_keys_and_values() -> None:
@@ -77,5 +78,9 @@ def test_project_file_errors(tmp_path: Path) -> None:
 
 
 def test_missing_project_file(tmp_path: Path) -> None:
-    loaded = load_project(tmp_path)
-    assert loaded.diagnostics[0].message.startswith("no seeknal_project.yml")
+    with pytest.raises(ProjectError) as info:
+        load_project(tmp_path)
+    assert info.value.render().startswith(f"error: {tmp_path} has no seeknal_project.yml")
+    with pytest.raises(ProjectError) as info:
+        load_project(tmp_path / "nope")
+    assert "does not exist" in info.value.render()

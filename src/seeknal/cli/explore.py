@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,20 @@ def _view_of(node: str, environment: str) -> str:
     return f'"{schema}"."{view}"'
 
 
+def _nodes_in(engine: Any, environment: str) -> set[str]:
+    """Node ids that have a view in ``environment``."""
+    from seeknal.naming import view_name
+
+    _, rows = engine.query("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal")
+    found = set()
+    for schema, name in rows:
+        kind = schema.split("__", 1)[0]
+        node_id = f"{kind}.{name}"
+        if view_name(node_id, environment) == f"{schema}.{name}":
+            found.add(node_id)
+    return found
+
+
 @click.command()
 @click.argument("node")
 @click.option("--limit", "-n", type=click.IntRange(0), default=10, show_default=True)
@@ -53,10 +68,24 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
     from seeknal.engines import EngineError
 
     with _warehouse(obj) as engine:
+        view = _view_of(node, environment)
+        nodes = _nodes_in(engine, environment)
+        if node not in nodes:
+            # Compare names, not ids: every transform shares the "transform." prefix.
+            by_name = {n.split(".", 1)[1]: n for n in sorted(nodes)}
+            close = [
+                by_name[m]
+                for m in difflib.get_close_matches(node.partition(".")[2], list(by_name), n=1)
+            ]
+            if close:
+                hint = f"did you mean '{close[0]}'?"
+            elif nodes:
+                hint = "its nodes: " + ", ".join(sorted(nodes)[:12])
+            else:
+                hint = f"nothing is built in '{environment}' yet: `seeknal run --env {environment}`"
+            raise PlanError(f"node '{node}' is not in environment '{environment}'", hint=hint)
         try:
-            columns, rows = engine.query(
-                f"SELECT * FROM {_view_of(node, environment)}", limit=limit
-            )
+            columns, rows = engine.query(f"SELECT * FROM {view}", limit=limit)
         except EngineError as exc:
             raise PlanError(
                 f"cannot read {node} in environment '{environment}': {exc}",

@@ -25,7 +25,7 @@ from seeknal.compiler.model import (
     SqlText,
 )
 from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
-from seeknal.errors import Diagnostic, SourceLocation
+from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 
 PROJECT_FILE = "seeknal_project.yml"
 NODES_DIR = "seeknal"
@@ -107,14 +107,15 @@ def load_project(root: Path) -> LoadedProject:
 def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
     path = root / PROJECT_FILE
     if not path.is_file():
-        diags.append(
+        # Nothing else can be checked without a project: stop here.
+        what = "does not exist" if not root.exists() else f"has no {PROJECT_FILE}"
+        raise ProjectError(
             Diagnostic(
-                f"no {PROJECT_FILE} in {root.name or root}",
-                SourceLocation(PROJECT_FILE),
-                hint="run `seeknal init DIR` or pass --project DIR pointing at a seeknal project",
+                f"{root} {what}: not a seeknal project",
+                hint="run seeknal inside a project, pass --project DIR (before the command), "
+                "or create one with `seeknal init DIR`",
             )
         )
-        return ProjectConfig(root=root, name=root.name)
     try:
         doc = parse_yaml(PROJECT_FILE, path.read_text(encoding="utf-8"))
     except YamlSyntaxError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from seeknal.errors import StateError
+from seeknal.state.file import FileStateBackend
 from tests.cli.conftest import SEEKNAL, run_process, tables_of
 from tests.conftest import EXAMPLE, copy_project
 
@@ -33,11 +34,11 @@ def slow_shop(dest: Path) -> Path:
 
 
 def recorded_snapshots(project: Path) -> int:
+    """Snapshots state records (document + journal), read as the next run would."""
     try:
-        doc = json.loads((project / "target/state/state.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return len(doc.get("snapshots", {}))
+        return len(FileStateBackend(project / "target/state").read().snapshots)
+    except StateError:
+        return 0  # the document is being replaced right now; look again
 
 
 @pytest.fixture(scope="module")

@@ -64,8 +64,11 @@ def test_open_state_file_backend(tmp_path: Path) -> None:
 
 def test_record_snapshot_round_trips_as_canonical_json(backend: FileStateBackend) -> None:
     backend.record_snapshot(SNAPSHOT, RECORD)
+    assert backend.read().snapshots == {SNAPSHOT: RECORD}  # from the journal
 
+    backend.set_environment("prod", ENV_RECORD, "1" * 64)  # folds the journal in
     assert backend.read().snapshots == {SNAPSHOT: RECORD}
+    assert backend.journal.read_bytes() == b""
     text = backend.file.read_text(encoding="utf-8")
     assert text == canonical_json(json.loads(text))
     assert json.loads(text)["format_version"] == 1
@@ -86,15 +89,18 @@ def test_set_environment_records_history_outside_the_hash(backend: FileStateBack
 def test_writes_leave_no_temporary_files(backend: FileStateBackend) -> None:
     for i in range(3):
         backend.record_snapshot(f"seeknal__source.orders__{i:012d}", RECORD)
+    backend.set_environment("prod", ENV_RECORD, "1" * 64)
 
-    assert sorted(p.name for p in backend.path.iterdir()) == ["state.json"]
+    assert sorted(p.name for p in backend.path.iterdir()) == ["journal.jsonl", "state.json"]
 
 
 def test_a_failed_write_keeps_the_previous_document(
     backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend.record_snapshot(SNAPSHOT, RECORD)
+    backend.set_environment("prod", ENV_RECORD, "1" * 64)
     before = backend.file.read_bytes()
+    backend.record_snapshot("seeknal__source.other__0123456789ab", RECORD)
 
     def crash(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
@@ -102,11 +108,28 @@ def test_a_failed_write_keeps_the_previous_document(
     # Fault injection: the rename is where a crash would tear a non-atomic write.
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="No space left"):
-        backend.record_snapshot("seeknal__source.other__0123456789ab", RECORD)
+        backend.set_environment("dev", ENV_RECORD, "2" * 64)
     monkeypatch.undo()
 
     assert backend.file.read_bytes() == before
-    assert sorted(p.name for p in backend.path.iterdir()) == ["state.json"]
+    assert sorted(p.name for p in backend.path.iterdir()) == ["journal.jsonl", "state.json"]
+    # The journal was not emptied: the record written before the failure is still there.
+    assert "seeknal__source.other__0123456789ab" in backend.read().snapshots
+    assert backend.read().environment("dev") is None
+
+
+def test_a_torn_journal_line_is_ignored(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    with backend.journal.open("ab") as fh:
+        fh.write(b'{"snapshot": "seeknal__source.torn__0123456789ab", "rec')  # crash mid-append
+    assert set(backend.read().snapshots) == {SNAPSHOT}
+
+
+def test_a_corrupt_journal_line_is_an_error(backend: FileStateBackend) -> None:
+    backend.journal.parent.mkdir(parents=True, exist_ok=True)
+    backend.journal.write_bytes(b"not json\n")
+    with pytest.raises(StateError, match=r"journal .* is corrupt at line 1"):
+        backend.read()
 
 
 def test_concurrent_records_from_threads_are_all_kept(backend: FileStateBackend) -> None:
@@ -161,12 +184,12 @@ def test_schema_invalid_state_is_refused(backend: FileStateBackend) -> None:
 
 def test_invalid_record_is_never_written(backend: FileStateBackend) -> None:
     backend.record_snapshot(SNAPSHOT, RECORD)
-    before = backend.file.read_bytes()
+    before = backend.journal.read_bytes()
 
-    with pytest.raises(StateError, match="state about to be written"):
+    with pytest.raises(StateError, match="invalid snapshot record"):
         backend.record_snapshot("seeknal__source.x__0123456789ab", {"node": "source.x"})
 
-    assert backend.file.read_bytes() == before
+    assert backend.journal.read_bytes() == before
 
 
 def test_old_format_without_a_migration_is_refused(backend: FileStateBackend) -> None:

@@ -132,6 +132,14 @@ class Engine(Protocol):
         """Whether the table or view ``schema.name`` exists."""
         ...
 
+    def relations(self) -> frozenset[str]:
+        """Every table and view as lower-case ``schema.name``, in one catalog query.
+
+        A run looks the catalog up once, not once per node: per-node lookups grow with
+        the catalog and would make a run quadratic in the size of the project.
+        """
+        ...
+
     def close(self) -> None:
         """Release every connection; the engine cannot be used afterwards."""
         ...

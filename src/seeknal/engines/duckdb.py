@@ -148,18 +148,20 @@ class DuckDBEngine:
             EngineError: DuckDB refused a statement (the transaction was rolled back).
         """
         relation = Relation.parse(snapshot)
-        statements = []
-        existing = self._relation_type(relation)
-        if existing is not None and existing != materialized:
-            # CREATE OR REPLACE cannot turn a table into a view or back.
-            keyword = "TABLE" if existing == Materialization.TABLE else "VIEW"
-            statements.append(f"DROP {keyword} {relation.sql}")
         body = sql.strip().rstrip(";")
-        if materialized == Materialization.TABLE:
-            statements.append(f"CREATE OR REPLACE TABLE {relation.sql} AS\n{body}")
-        else:
-            statements.append(f"CREATE OR REPLACE VIEW {relation.sql} AS\n{body}")
-        results = self._transaction(statements)
+        keyword = "TABLE" if materialized == Materialization.TABLE else "VIEW"
+        create = f"CREATE OR REPLACE {keyword} {relation.sql} AS\n{body}"
+        try:
+            # No catalog lookup on the way: a snapshot's name hashes its materialization,
+            # so a relation already under that name is nearly always of the same kind.
+            results = self._transaction([create])
+        except EngineError:
+            existing = self._relation_type(relation)
+            if existing is None or existing == materialized:
+                raise
+            # CREATE OR REPLACE cannot turn a table into a view or back.
+            old = "TABLE" if existing == Materialization.TABLE else "VIEW"
+            results = self._transaction([f"DROP {old} {relation.sql}", create])
         if materialized == Materialization.VIEW:
             return None
         row = results[-1]
@@ -208,6 +210,18 @@ class DuckDBEngine:
     def relation_exists(self, name: str) -> bool:
         """Whether the table or view ``schema.name`` exists."""
         return self._relation_type(Relation.parse(name)) is not None
+
+    def relations(self) -> frozenset[str]:
+        """Every table and view as lower-case ``schema.name`` (identifiers are case-insensitive)."""
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT lower(table_schema || '.' || table_name) FROM information_schema.tables"
+                " WHERE table_catalog = current_database()"
+            )
+            .fetchall()
+        )
+        return frozenset(row[0] for row in rows)
 
     def close(self) -> None:
         """Close every cursor, then the connection (idempotent)."""

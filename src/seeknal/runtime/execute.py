@@ -131,14 +131,15 @@ def execute_plan(
             target["engine"], project_dir / target["warehouse"], file_search_path=project_dir
         )
         try:
-            lost = lost_snapshots(plan, engine, project_dir, force=force)
+            present = engine.relations()  # one catalog lookup for the whole run
+            lost = lost_snapshots(plan, present, project_dir, force=force)
             built, reused, failures, skipped = _build_work(
-                plan, lost, engine, state, current, threads, emit
+                plan, lost, engine, present, state, current, threads, emit
             )
             if failures:
                 _finish(emit, env, started, f"{len(failures)} node(s) failed")
                 raise ExecutionError(failures, skipped)
-            promoted = promote_environment(engine, state, plan)
+            promoted = promote_environment(engine, state, plan, present)
         finally:
             engine.close()
     if promoted:
@@ -240,7 +241,7 @@ def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:
 
 
 def lost_snapshots(
-    plan: dict[str, Any], engine: Engine, project_dir: Path, *, force: bool = False
+    plan: dict[str, Any], present: frozenset[str], project_dir: Path, *, force: bool = False
 ) -> list[WorkItem]:
     """Snapshots the plan reuses but the warehouse no longer has, as work (reason ``missing``).
 
@@ -257,7 +258,7 @@ def lost_snapshots(
     for node_id, node in sorted(plan["nodes"].items()):
         if node_id in planned or node["change"]["category"] == "removed":
             continue
-        if engine.relation_exists(node["snapshot"]):
+        if node["snapshot"].lower() in present:
             continue
         data_file = node.get("data_file")
         if data_file and not force:
@@ -286,6 +287,7 @@ def _build_work(
     plan: dict[str, Any],
     lost: list[WorkItem],
     engine: Engine,
+    present: frozenset[str],
     state: StateBackend,
     current: State,
     threads: int,
@@ -297,7 +299,7 @@ def _build_work(
     to_build: dict[str, WorkItem] = {}
     reused: list[str] = []
     for item in items:
-        if _already_built(item, current, engine):
+        if _already_built(item, current, present):
             reused.append(item.node)
             emit(
                 Event(
@@ -361,14 +363,14 @@ def _build_work(
     return built, reused, failures, skipped
 
 
-def _already_built(item: WorkItem, current: State, engine: Engine) -> bool:
+def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> bool:
     record = current.snapshots.get(item.snapshot)
     # The relation check catches a warehouse deleted or replaced behind state's back.
     return (
         record is not None
         and record["data_version"] == item.data_version
         and record["materialized"] == item.materialized.value
-        and engine.relation_exists(item.snapshot)
+        and item.snapshot.lower() in present
     )
 
 

@@ -20,7 +20,9 @@ def removed_views(plan: dict[str, Any]) -> list[str]:
     )
 
 
-def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any]) -> bool:
+def promote_environment(
+    engine: Engine, state: StateBackend, plan: dict[str, Any], present: frozenset[str]
+) -> bool:
     """Apply the plan's promotion unless the environment already is what the plan leaves.
 
     The engine commits first, then state records it: a crash in between leaves the
@@ -30,6 +32,7 @@ def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any
         engine: The warehouse holding the plan's snapshots (all built).
         state: The state backend, locked by the caller.
         plan: A verified plan.
+        present: The warehouse's relations (``Engine.relations()``), looked up once.
 
     Returns:
         True when views were (re)pointed and the environment recorded.
@@ -42,7 +45,7 @@ def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any
     target = environment_record(plan)
     current = state.read().environment(env)
     views = plan["promotion"]
-    if current == target and all(engine.relation_exists(v) for v in views):
+    if current == target and all(v.lower() in present for v in views):
         return False
     engine.promote(views, drop=removed_views(plan))
     state.set_environment(env, target, plan["plan_id"])

@@ -1,10 +1,17 @@
-"""The file state backend: one JSON document under ``target/state/``.
+"""The file state backend: one JSON document under ``target/state/``, plus a journal.
 
 Durability comes from the write protocol, not from luck: the new document goes to a
 temporary file in the same directory, is fsynced, renamed over ``state.json``
 (``os.replace`` is atomic on POSIX), and the directory is fsynced so the rename itself
 survives a power cut. A reader therefore sees the old document or the new one, never a
 torn one.
+
+Rewriting the whole document for every snapshot a run builds would make a run quadratic
+in the size of the project, so snapshot records go to ``journal.jsonl`` instead: one
+line each, appended and fsynced before the build counts as recorded. Reading replays the
+journal over the document (records are plain assignments, so replaying one twice is
+harmless; a torn last line, from a crash mid-append, is ignored — that build simply
+runs again). Promotion folds the journal into a new document and then empties it.
 
 Two runs must not interleave their read-modify-writes, so a run holds an exclusive
 ``flock`` on ``.lock`` from start to end; threads of the same run share it and
@@ -31,6 +38,7 @@ from seeknal.state.base import STATE_FORMAT_VERSION, State
 from seeknal.state.migrations import migrate_document
 
 STATE_FILE = "state.json"
+JOURNAL_FILE = "journal.jsonl"
 LOCK_FILE = ".lock"
 _SHOWN_ERRORS = 3
 
@@ -57,6 +65,11 @@ class FileStateBackend:
     def file(self) -> Path:
         """The state document."""
         return self.path / STATE_FILE
+
+    @property
+    def journal(self) -> Path:
+        """Snapshot records not yet folded into the document."""
+        return self.path / JOURNAL_FILE
 
     def read(self) -> State:
         """The current state; an empty one when no state was ever written.
@@ -106,7 +119,17 @@ class FileStateBackend:
             name: The snapshot, e.g. ``seeknal__source.orders__0123456789ab``.
             record: ``node``, ``kind``, ``materialized``, ``data_version``, ``rows``.
         """
-        self._update(lambda doc: doc["snapshots"].__setitem__(name, dict(record)))
+        entry = {"snapshot": name, "record": dict(record)}
+        _validate_snapshot_record(entry)
+        line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._write_lock:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
         """Point ``env`` at ``record`` and append ``plan_id`` to its history.
@@ -124,13 +147,26 @@ class FileStateBackend:
         self._update(apply)
 
     def _update(self, change: Callable[[dict[str, Any]], None]) -> None:
-        """Read, change and write the document, one writer at a time in this process."""
+        """Read (journal included), change and write the document, then empty the journal.
+
+        A crash after the rename but before the journal is emptied leaves records that
+        the document already holds; replaying them changes nothing.
+        """
         with self._write_lock:
             doc = self._read_document()
             change(doc)
             self._write_document(doc)
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(self.journal, 0)
 
     def _read_document(self) -> dict[str, Any]:
+        """The document with the journal replayed over it."""
+        doc = self._read_stored_document()
+        for entry in self._read_journal():
+            doc["snapshots"][entry["snapshot"]] = entry["record"]
+        return doc
+
+    def _read_stored_document(self) -> dict[str, Any]:
         try:
             text = self.file.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -156,6 +192,29 @@ class FileStateBackend:
         doc = migrate_document(doc, where=f"the state file {self.file}")
         _validate(doc, where=f"the state file {self.file}")
         return doc
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        try:
+            data = self.journal.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateError(f"cannot read the state journal {self.journal}: {exc}") from exc
+        lines = data.split(b"\n")
+        # The last element is b"" after a complete line, or a torn append: ignored.
+        entries = []
+        for number, raw in enumerate(lines[:-1], start=1):
+            try:
+                entry = json.loads(raw)
+                _validate_snapshot_record(entry)
+            except (ValueError, StateError) as exc:
+                raise StateError(
+                    f"the state journal {self.journal} is corrupt at line {number}: {exc}",
+                    hint="restore the state from a backup; deleting the journal makes seeknal "
+                    "rebuild the snapshots it recorded",
+                ) from None
+            entries.append(entry)
+        return entries
 
     def _write_document(self, doc: dict[str, Any]) -> None:
         doc["format_version"] = STATE_FORMAT_VERSION
@@ -196,6 +255,22 @@ def _validate(doc: dict[str, Any], *, where: str) -> None:
     if len(errors) > _SHOWN_ERRORS:
         lines.append(f"  … and {len(errors) - _SHOWN_ERRORS} more")
     raise StateError("\n".join(lines), hint="restore the state file from a backup")
+
+
+def _validate_snapshot_record(entry: Any) -> None:
+    """A journal line: ``{"snapshot": name, "record": {...}}`` as the state schema says."""
+    if not isinstance(entry, dict) or set(entry) != {"snapshot", "record"}:
+        raise StateError("a journal entry must be {snapshot, record}")
+    errors = schemas.iter_errors(
+        "state",
+        {
+            "format_version": STATE_FORMAT_VERSION,
+            "snapshots": {str(entry["snapshot"]): entry["record"]},
+            "environments": {},
+        },
+    )
+    if errors:
+        raise StateError(f"invalid snapshot record: {errors[0].message}")
 
 
 def _fsync_directory(path: Path) -> None:

@@ -133,6 +133,23 @@ def bench_compile(seeknal: str, work: Path, size: int, repeat: int) -> list[Meas
         return float(json.loads(out.strip().splitlines()[-1])["seconds"])
 
     label = f"{size} transforms"
+
+    def first_execute() -> float:
+        """`seeknal execute` of the compiled plan on an empty warehouse (in-process time)."""
+        shutil.rmtree(project / "target" / "state", ignore_errors=True)
+        (project / "target" / "warehouse.duckdb").unlink(missing_ok=True)
+        _, out = timed(
+            [seeknal, "--project", str(project), "execute", "target/plan.json", "--json"]
+        )
+        return event_seconds(out)
+
+    def direct_execute() -> float:
+        db = work / f"direct_{size}.duckdb"
+        db.unlink(missing_ok=True)
+        cmd = [sys.executable, str(BENCH / "direct.py"), str(project), "--json", "--db", str(db)]
+        _, out = timed(cmd)
+        return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+
     results = [
         repeat_into(Measurement(f"compile, cold ({label})", "compile", nodes=nodes), repeat, cold),
         repeat_into(
@@ -144,6 +161,16 @@ def bench_compile(seeknal: str, work: Path, size: int, repeat: int) -> list[Meas
             Measurement(f"compile_project() in-process ({label})", "compile", nodes=nodes),
             repeat,
             in_process,
+        ),
+        repeat_into(
+            Measurement(f"first execute, in-process ({label})", "execute", nodes=nodes),
+            repeat,
+            first_execute,
+        ),
+        repeat_into(
+            Measurement(f"plain DuckDB, same SQL ({label})", "execute", nodes=nodes),
+            repeat,
+            direct_execute,
         ),
     ]
     return results
@@ -297,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{size} transforms"
         ratios[f"compile no-op / cold ({label})"] = ratio(
             results, f"compile, no-op ({label})", f"compile, cold ({label})"
+        )
+        ratios[f"first execute / plain DuckDB ({label})"] = ratio(
+            results, f"first execute, in-process ({label})", f"plain DuckDB, same SQL ({label})"
         )
     print(format_table(results, ratios))
     print(compare_with_previous(args.out, results))

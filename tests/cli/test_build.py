@@ -182,6 +182,10 @@ def test_init_creates_a_project_that_compiles(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["init", str(tmp_path / "blank")]).exit_code == 0
     assert (tmp_path / "blank/seeknal_project.yml").exists()
+    built = run_process(tmp_path / "blank", "run")
+    assert built.returncode == 0, built.stderr
+    assert "built    transform.events_per_day" in built.stdout
+    assert built.stderr == ""  # no warnings on a fresh project
     again = runner.invoke(cli, ["init", str(tmp_path / "blank")])
     assert again.exit_code == 2
     assert "not empty" in again.output

@@ -11,11 +11,38 @@ import click
 from seeknal.errors import SeeknalError
 
 SKELETON = {
-    "seeknal_project.yml": "name: {name}\ndialect: duckdb\nvars: {{}}\n",
+    "seeknal_project.yml": """\
+# The project: every seeknal/**/*.yml is a node (kind + name; its id is kind.name).
+name: {name}
+dialect: duckdb
+# warehouse: target/warehouse.duckdb   # the default
+vars: {{}}
+""",
     ".gitignore": "target/\n",
-    "seeknal/sources/.gitkeep": "",
-    "seeknal/transforms/.gitkeep": "",
-    "data/.gitkeep": "",
+    "data/events.csv": """\
+event_id,user_id,kind,happened_at
+1,10,signup,2024-01-01 09:00:00
+2,10,purchase,2024-01-02 10:30:00
+3,11,signup,2024-01-02 11:00:00
+4,12,signup,2024-01-03 08:15:00
+5,11,purchase,2024-01-04 16:45:00
+""",
+    "seeknal/sources/events.yml": """\
+kind: source
+name: events
+description: One row per event (a CSV in data/; columns are read from the file).
+source: csv
+table: data/events.csv
+""",
+    "seeknal/transforms/events_per_day.yml": """\
+kind: transform
+name: events_per_day
+description: Events per day and kind.
+transform: |
+  SELECT CAST(happened_at AS DATE) AS day, kind, COUNT(*) AS events
+  FROM {{{{ ref('source.events') }}}}
+  GROUP BY ALL
+""",
 }
 
 

@@ -51,7 +51,9 @@ def _execute(
     execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=printer)
 
 
-@click.command("compile")
+@click.command(
+    "compile", short_help="Compile the project into target/plan.json (pure: no warehouse)."
+)
 @click.option(
     "--out",
     "-o",
@@ -78,7 +80,7 @@ def compile_cmd(obj: Context, out: str, environment: str) -> None:
     click.echo(_summary(result.plan, str(path)))
 
 
-@click.command()
+@click.command(short_help="Execute exactly the plan in a plan file.")
 @click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Execute even if the plan is stale.")
 @_run_options
@@ -99,7 +101,7 @@ def execute(
     _execute(obj, plan, threads=threads, force=force, quiet=quiet, as_json=as_json)
 
 
-@click.command()
+@click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
 @click.option("--env", "environment", default="prod", show_default=True, help="Target environment.")
 @_run_options
 @click.pass_obj

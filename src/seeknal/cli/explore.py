@@ -57,7 +57,7 @@ def _nodes_in(engine: Any, environment: str) -> set[str]:
     return found
 
 
-@click.command()
+@click.command(short_help="Show the first rows of a node.")
 @click.argument("node")
 @click.option("--limit", "-n", type=click.IntRange(0), default=10, show_default=True)
 @click.option("--env", "environment", default="prod", show_default=True)
@@ -94,7 +94,7 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
     print_table(columns, rows, as_json=as_json)
 
 
-@click.command()
+@click.command(short_help="Run a read-only SQL query against the warehouse.")
 @click.argument("sql")
 @click.option("--limit", "-n", type=click.IntRange(0), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
@@ -111,7 +111,7 @@ def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
     print_table(columns, rows, as_json=as_json)
 
 
-@click.command()
+@click.command(short_help="Upstream and downstream of a node or a column.")
 @click.argument("target", metavar="NODE[.COLUMN]")
 @click.option("--upstream", "direction", flag_value="upstream", help="Only what TARGET reads.")
 @click.option("--downstream", "direction", flag_value="downstream", help="Only what reads TARGET.")

@@ -46,7 +46,7 @@ transform: |
 }
 
 
-@click.command()
+@click.command(short_help="Create a project (--example: the example shop).")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--example", is_flag=True, help="Start from the example shop project.")
 def init(directory: Path, example: bool) -> None:

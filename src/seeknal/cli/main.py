@@ -27,6 +27,10 @@ class Context:
 class SeeknalGroup(click.Group):
     """A click group that turns SeeknalErrors into a message and their exit code."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Workflow order, not alphabetical: how a user meets them.
+        return list(self.commands)
+
     def invoke(self, ctx: click.Context) -> Any:
         from seeknal.errors import SeeknalError
 

@@ -77,12 +77,19 @@ def excerpt_of_file(root: Path, location: SourceLocation) -> str | None:
 
 
 class SeeknalError(Exception):
-    """Base of every error seeknal raises on purpose."""
+    """Base of every error seeknal raises on purpose: a message, an optional hint."""
 
     exit_code = USER_ERROR
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
     def render(self) -> str:
-        return f"error: {self}"
+        out = f"error: {self}"
+        if self.hint:
+            out += f"\nhint: {self.hint}"
+        return out
 
 
 class ProjectError(SeeknalError):
@@ -123,16 +130,6 @@ class CompileFailed(SeeknalError):
 class PlanError(SeeknalError):
     """A plan that cannot be executed: unreadable, tampered, too new, or stale."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def render(self) -> str:
-        out = f"error: {self}"
-        if self.hint:
-            out += f"\nhint: {self.hint}"
-        return out
-
 
 class StaleError(PlanError):
     """The state changed since the plan was compiled."""
@@ -140,16 +137,6 @@ class StaleError(PlanError):
 
 class StateError(SeeknalError):
     """The state backend is unreadable, locked by another run, or of a newer format."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def render(self) -> str:
-        out = f"error: {self}"
-        if self.hint:
-            out += f"\nhint: {self.hint}"
-        return out
 
 
 class EngineError(SeeknalError):
@@ -162,15 +149,8 @@ class EngineError(SeeknalError):
     exit_code = RUN_FAILED
 
     def __init__(self, message: str, *, sql: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.sql = sql
-        self.hint = hint
-
-    def render(self) -> str:
-        out = f"error: {self}"
-        if self.hint:
-            out += f"\nhint: {self.hint}"
-        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ import duckdb
 import jinja2
 import yaml
 
-KINDS = ("source", "seed", "transform")
+KINDS = ("source", "seed", "transform", "rule")
 BARE_REF = re.compile(r"""ref\(\s*['"]([A-Za-z_]\w*\.[A-Za-z_]\w*)['"]\s*\)""")
 QUALIFIED = re.compile(r"\b(source|seed|transform)\.([A-Za-z_]\w*)\b")
 COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
@@ -72,13 +72,13 @@ def render_sql(project: Path, nodes: dict[str, Node], variables: dict[str, Any])
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     prelude = macro_prelude(project)
     for node in nodes.values():
-        if node.kind != "transform":
+        if node.kind not in ("transform", "rule"):
             continue
         spec = node.spec
         if "sql" in spec:
             raw = (node.file.parent / spec["sql"]).read_text(encoding="utf-8")
         else:
-            raw = spec["transform"]
+            raw = spec[node.kind]  # `transform:` or `rule:`
 
         def var(name: str, default: Any = None) -> Any:
             if name in variables:
@@ -136,12 +136,17 @@ def build_project(project: Path, db_path: Path) -> dict[str, Any]:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {kind}")
         for node_id in order:
             node = nodes[node_id]
+            kind, name = node.id.split(".", 1)
+            relation = f'"{kind}"."{name}"'  # RULE is a keyword in DuckDB: quote
             if node.kind in ("source", "seed"):
                 statement = load_statement(project, node)
+            elif node.kind == "rule":
+                # A rule is a view of violations, counted once: what seeknal does.
+                statement = f"CREATE VIEW {relation} AS\n{node.sql};\nSELECT COUNT(*) FROM {relation}"
             elif node.spec.get("materialized") == "view":
-                statement = f"CREATE VIEW {node.id} AS\n{node.sql}"
+                statement = f"CREATE VIEW {relation} AS\n{node.sql}"
             else:
-                statement = f"CREATE TABLE {node.id} AS\n{node.sql}"
+                statement = f"CREATE TABLE {relation} AS\n{node.sql}"
             try:
                 con.execute(statement)
             except duckdb.Error as exc:

@@ -20,6 +20,7 @@ NODE_IDS = {
     "transform.daily_revenue",
     "transform.payment_methods",
     "transform.customer_lifetime_value",
+    "rule.valid_orders",
 }
 
 

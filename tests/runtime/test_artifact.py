@@ -76,7 +76,7 @@ def test_schema_invalid_plan_reports_json_paths(plan: dict[str, Any]) -> None:
     message = str(info.value)
     assert message.splitlines() == [
         "plan.json does not match the plan schema:",
-        "  at $.nodes['source.orders'].kind: 'sauce' is not one of ['source', 'transform', 'seed']",
+        "  at $.nodes['source.orders'].kind: 'sauce' is not one of ['source', 'transform', 'seed', 'rule']",
         "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed']",
     ]
 

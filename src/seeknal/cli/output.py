@@ -56,7 +56,13 @@ class RunPrinter:
             return
         if self.quiet and kind not in ("node_failed",):
             return
-        if kind == "node_built":
+        if kind == "node_built" and (event.node or "").startswith("rule."):
+            if event.rows:
+                noun = "row violates" if event.rows == 1 else "rows violate"
+                click.echo(f"  WARN     {event.node:<40} {event.rows:,} {noun} it", err=True)
+            else:
+                click.echo(f"  passed   {event.node:<40} {event.seconds:.2f}s")
+        elif kind == "node_built":
             detail = f"{event.rows:,} rows, " if event.rows is not None else "view, "
             reason = REASONS.get(event.reason or "new", f" [{event.reason}]")
             click.echo(f"  built    {event.node:<40} {detail}{event.seconds:.2f}s{reason}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from seeknal.compiler.model import CompiledNode, Materialized
+from seeknal.compiler.model import CompiledNode, Kind, Materialized
 from seeknal.state import State
 
 
@@ -55,7 +55,9 @@ def plan_work(ordered: Sequence[CompiledNode], state: State) -> list[WorkItem]:
         if built is None:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.NEW))
         elif (
-            node.spec.materialized is Materialized.TABLE
+            # Tables hold rows and rules check them: both follow their data. A view only
+            # names its query, so it is never rebuilt for new data.
+            (node.spec.materialized is Materialized.TABLE or node.spec.kind is Kind.RULE)
             and built.get("data_version") != node.data_version
         ):
             work.append(WorkItem(node.id, node.snapshot, WorkReason.SOURCE_DATA_CHANGED))

@@ -23,6 +23,7 @@ from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.lineage import output_columns
 from seeknal.compiler.load import LoadedProject, did_you_mean, load_project
 from seeknal.compiler.model import (
+    SQL_KINDS,
     ColumnInfo,
     CompiledNode,
     Kind,
@@ -142,7 +143,7 @@ def _parse_transforms(
         return {}
     parsed: dict[str, ParsedSql] = {}
     for spec in specs.values():
-        if spec.kind is not Kind.TRANSFORM or spec.sql is None:
+        if spec.kind not in SQL_KINDS or spec.sql is None:
             continue
         try:
             rendered = renderer.render(spec.sql)
@@ -161,6 +162,17 @@ def _parse_transforms(
                     hint="a node cannot read its own output",
                 )
             )
+            continue
+        rules_read = [ref for ref in result.refs if specs[ref].kind is Kind.RULE]
+        for ref in rules_read:
+            diags.append(
+                Diagnostic(
+                    f"'{ref}' is a rule; a rule cannot be read by other nodes",
+                    spec.sql.find(ref if ref in spec.sql.text else ref.split(".", 1)[1]),
+                    hint="read the node the rule checks instead",
+                )
+            )
+        if rules_read:
             continue
         _check_inputs(spec, result, diags)
         parsed[spec.id] = result
@@ -210,7 +222,7 @@ def _compile_nodes(
         for node_id in order:
             spec = specs[node_id]
             try:
-                if spec.kind is Kind.TRANSFORM:
+                if spec.kind in SQL_KINDS:
                     result = parsed[node_id]
                     if any(ref not in compiled for ref in result.refs):
                         continue  # an upstream node failed; its error is already reported
@@ -306,6 +318,9 @@ def _compile_transform(
         "materialized": spec.materialized.value,
         "sql": normalized,
     }
+    if spec.severity is not None:
+        # A rule that now fails the run must be checked again, even on unchanged data.
+        definition["severity"] = spec.severity.value
     fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
     described = {c.name: c.description for c in spec.columns if c.description}
     sql = engine_sql(parsed, physical, dialect, "duckdb")

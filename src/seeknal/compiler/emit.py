@@ -44,6 +44,8 @@ def node_entry(node: CompiledNode, category: ChangeCategory) -> dict[str, Any]:
         entry["owner"] = spec.owner
     if spec.tags:
         entry["tags"] = list(spec.tags)
+    if spec.severity is not None:
+        entry["severity"] = spec.severity.value
     if node.data_file is not None:
         entry["data_file"] = {"path": node.data_file[0], "sha256": node.data_file[1]}
     return entry

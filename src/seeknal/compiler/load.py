@@ -21,6 +21,7 @@ from seeknal.compiler.model import (
     Materialized,
     NodeSpec,
     ProjectConfig,
+    Severity,
     SourceFormat,
     SqlText,
 )
@@ -170,7 +171,7 @@ def schema_diagnostic(doc: YamlDocument, err: ValidationError, schema_name: str)
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         required_hint: str | None = {
             "name": "every node needs `name:`; its id is `kind.name`",
-            "kind": "every node needs `kind:` (source, transform or seed)",
+            "kind": "every node needs `kind:` (source, transform, seed or rule)",
             "table": "a source needs `table:` (a file path relative to the project, or a table name)",
             "source": "a source needs `source:` (csv, parquet, json or table)",
             "path": "a seed needs `path:` to a CSV file in the project",
@@ -178,13 +179,13 @@ def schema_diagnostic(doc: YamlDocument, err: ValidationError, schema_name: str)
         return Diagnostic(
             f"missing required key '{missing}'", doc.location(path), hint=required_hint
         )
-    if err.validator == "oneOf" and path == () and kind == "transform":
-        both = "transform" in data and "sql" in data
-        msg = "a transform has both `transform:` and `sql:`" if both else "a transform needs SQL"
+    if err.validator == "oneOf" and path == () and kind in ("transform", "rule"):
+        both = kind in data and "sql" in data
+        msg = f"a {kind} has both `{kind}:` and `sql:`" if both else f"a {kind} needs SQL"
         return Diagnostic(
             msg,
             doc.location(),
-            hint="write the SQL inline under `transform: |`, or name a .sql file with `sql:`",
+            hint=f"write the SQL inline under `{kind}: |`, or name a .sql file with `sql:`",
         )
     if err.validator == "enum":
         choices = ", ".join(str(v) for v in err.validator_value)
@@ -265,10 +266,17 @@ def _load_node(
             spec_args["data_path"] = data_path
             files[data_path] = root / data_path
     else:
-        spec_args["materialized"] = Materialized(data.get("materialized", "table"))
-        if "transform" in data:
-            mark = doc.values[("transform",)]
-            spec_args["sql"] = _inline_sql(doc, data["transform"], mark.line, mark.col, mark.style)
+        if kind is Kind.RULE:
+            # A rule is a view of the rows that violate it: cheap to build, and after a
+            # run `seeknal show rule.x` lists the current violations.
+            spec_args["materialized"] = Materialized.VIEW
+            spec_args["severity"] = Severity(data.get("severity", "error"))
+        else:
+            spec_args["materialized"] = Materialized(data.get("materialized", "table"))
+        inline = "rule" if kind is Kind.RULE else "transform"
+        if inline in data:
+            mark = doc.values[(inline,)]
+            spec_args["sql"] = _inline_sql(doc, data[inline], mark.line, mark.col, mark.style)
         else:
             sql_rel = _project_file(root, rel, data["sql"], doc, ("sql",), diags, beside=True)
             if sql_rel is not None:

@@ -18,6 +18,14 @@ class Kind(StrEnum):
     SOURCE = "source"
     TRANSFORM = "transform"
     SEED = "seed"
+    RULE = "rule"
+
+
+class Severity(StrEnum):
+    """What a rule's violations do to a run."""
+
+    ERROR = "error"  # the run fails; nothing is promoted
+    WARN = "warn"  # reported; the run goes on
 
 
 class Materialized(StrEnum):
@@ -33,6 +41,8 @@ class SourceFormat(StrEnum):
 
 
 NODE_KINDS = frozenset(k.value for k in Kind)
+# Kinds whose SQL the user writes (and that the compiler parses, qualifies and binds).
+SQL_KINDS = frozenset({Kind.TRANSFORM, Kind.RULE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,7 @@ class NodeSpec:
     options: tuple[tuple[str, Any], ...] = ()
     data_path: str | None = None
     sql: SqlText | None = None
+    severity: Severity | None = None
 
     @property
     def id(self) -> str:

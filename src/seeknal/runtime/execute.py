@@ -29,6 +29,7 @@ from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.promote import promote_environment
+from seeknal.runtime.rules import check_rule
 from seeknal.runtime.scheduler import Progress, run_in_dag_order
 from seeknal.runtime.staleness import stale_reasons
 from seeknal.state import open_state
@@ -48,6 +49,7 @@ class WorkItem:
     materialized: Materialization
     sql: str
     data_version: str
+    severity: str | None = None  # rules only: "error" or "warn"
 
     def record(self, rows: int | None) -> dict[str, Any]:
         """The state record of this snapshot once built."""
@@ -183,6 +185,7 @@ def work_items(plan: dict[str, Any]) -> list[WorkItem]:
                 materialized=Materialization(node["materialized"]),
                 sql=node["sql"]["engine"],
                 data_version=node["data_version"],
+                severity=node.get("severity"),
             )
         )
     return items
@@ -210,6 +213,52 @@ def work_upstream(plan: dict[str, Any], work: set[str]) -> dict[str, set[str]]:
             found |= {dep} if dep in work else nearest[dep]
         nearest[node_id] = found
     return {node_id: nearest[node_id] for node_id in sorted(work)}
+
+
+def gate_on_rules(plan: dict[str, Any], upstream: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Make readers of a rule's inputs wait for the rule, so a failed rule skips them.
+
+    As in a dbt build: bad rows a rule catches in ``source.orders`` stop the nodes that
+    read ``source.orders`` from being built on them. A node the rule itself reads (an
+    ancestor of the rule) cannot wait for it, and does not.
+
+    Example:
+        >>> nodes = {"s": {"kind": "source", "depends_on": []},
+        ...          "r": {"kind": "rule", "depends_on": ["s"]},
+        ...          "t": {"kind": "transform", "depends_on": ["s"]}}
+        >>> gate_on_rules({"nodes": nodes}, {"s": set(), "r": {"s"}, "t": {"s"}})["t"]
+        {'r', 's'}
+    """
+    nodes = plan["nodes"]
+    rules = [n for n in upstream if nodes[n]["kind"] == "rule"]
+    if not rules:
+        return upstream
+    readers: dict[str, list[str]] = {n: [] for n in nodes}
+    for node_id, node in nodes.items():
+        for dep in node.get("depends_on", ()):
+            readers[dep].append(node_id)
+    gated = {n: set(ups) for n, ups in upstream.items()}
+    for rule in rules:
+        ancestors = _reachable(rule, lambda n: nodes[n].get("depends_on", ()))
+        below = set()
+        for checked in nodes[rule].get("depends_on", ()):
+            below |= _reachable(checked, readers.__getitem__)
+        for node_id in below & gated.keys():
+            if node_id not in ancestors and nodes[node_id]["kind"] != "rule":
+                gated[node_id].add(rule)
+    return gated
+
+
+def _reachable(start: str, step: Callable[[str], Any]) -> set[str]:
+    """Every node reached from ``start`` by ``step`` (``start`` itself excluded)."""
+    seen: set[str] = set()
+    frontier = list(step(start))
+    while frontier:
+        current = frontier.pop()
+        if current not in seen:
+            seen.add(current)
+            frontier.extend(step(current))
+    return seen
 
 
 def _dependency_order(nodes: Mapping[str, Any]) -> list[str]:
@@ -278,6 +327,7 @@ def lost_snapshots(
                 materialized=Materialization(node["materialized"]),
                 sql=node["sql"]["engine"],
                 data_version=node["data_version"],
+                severity=node.get("severity"),
             )
         )
     return lost
@@ -323,7 +373,7 @@ def _build_work(
     skipped_by: dict[str, list[str]] = {}
     ticks = run_in_dag_order(
         list(to_build),
-        work_upstream(plan, set(to_build)),
+        gate_on_rules(plan, work_upstream(plan, set(to_build))),
         build,
         succeeded=lambda outcome: outcome.error is None,
         threads=threads,
@@ -375,10 +425,24 @@ def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> b
 
 
 def _build_one(engine: Engine, state: StateBackend, item: WorkItem) -> BuildOutcome:
-    """Runs in a worker thread: engine commit first, then the state record."""
+    """Runs in a worker thread: engine commit first, then the state record.
+
+    For a rule, ``rows`` is the number of violating rows. A violated ``error`` rule is
+    a failure and is not recorded, so the next run checks it again.
+    """
     started = time.monotonic()
     try:
         rows = engine.build_snapshot(item.snapshot, item.sql, item.materialized)
+        if item.kind == "rule":
+            result = check_rule(engine, item.snapshot)
+            rows = result.violations
+            if result.violations and item.severity != "warn":
+                noun = "row violates" if result.violations == 1 else "rows violate"
+                raise EngineError(
+                    f"{result.violations} {noun} this rule:\n{result.sample}",
+                    sql=item.sql,
+                    hint="`seeknal query` the rule's SQL to see every violation",
+                )
     except EngineError as exc:
         return BuildOutcome(seconds=time.monotonic() - started, error=exc)
     state.record_snapshot(item.snapshot, item.record(rows))
@@ -398,6 +462,8 @@ def _started(item: WorkItem, env: str) -> Event:
 
 def _built(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
     rows = "" if outcome.rows is None else f", {outcome.rows} row(s)"
+    if item.kind == "rule":
+        rows = f", {outcome.rows} violating row(s)" if outcome.rows else ", passed"
     return Event(
         EventKind.NODE_BUILT,
         node=item.node,

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "getting-started.md"
+GUIDES_DIR = Path(__file__).resolve().parents[2] / "docs" / "guides"
+GUIDE = GUIDES_DIR / "getting-started.md"
+# Every guide whose commands a new user would type; each runs in its own empty directory.
+GUIDES = sorted(p.name for p in GUIDES_DIR.glob("*.md"))
 BIN = Path(sys.executable).parent
 TIMEOUT = 300
 USER_ERROR = 2
@@ -39,6 +42,7 @@ class Command:
     expect_fail: bool
     output: tuple[str, ...]
     abridged: bool = False
+    exit_code: int = 2
 
 
 def extract_commands(markdown: str) -> list[Command]:
@@ -55,10 +59,13 @@ def extract_commands(markdown: str) -> list[Command]:
     output: list[str] = []
     expect_fail = False
     abridged = False
+    exit_code = USER_ERROR
 
     def flush() -> None:
         if pending:
-            commands.append(Command(" ".join(pending), start, expect_fail, tuple(output), abridged))
+            commands.append(
+                Command(" ".join(pending), start, expect_fail, tuple(output), abridged, exit_code)
+            )
 
     for number, raw in enumerate(lines, start=1):
         fence = FENCE.match(raw)
@@ -66,6 +73,9 @@ def extract_commands(markdown: str) -> list[Command]:
             if info is None:
                 info = fence.group(2).strip()
                 expect_fail = "expect-fail" in info.split()[1:]
+                # `console expect-fail exit=1`: a failed run rather than a user error.
+                codes = [w[5:] for w in info.split()[1:] if w.startswith("exit=")]
+                exit_code = int(codes[0]) if codes else USER_ERROR
                 abridged = "abridged" in info.split()[1:]
             else:
                 flush()
@@ -126,15 +136,16 @@ def test_guide_commands_are_well_formed() -> None:
 
 
 @pytest.mark.slow
-def test_guide_runs_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("guide", GUIDES)
+def test_guide_runs_in_order(guide: str, tmp_path: Path) -> None:
     seeknal = BIN / "seeknal"
     assert seeknal.exists(), f"{seeknal} is missing: pip install -e . in this venv"
-    commands = extract_commands(GUIDE.read_text(encoding="utf-8"))
+    commands = extract_commands((GUIDES_DIR / guide).read_text(encoding="utf-8"))
     cwd = tmp_path
     env = guide_environment()
     transcript: list[str] = []
     for command in commands:
-        where = f"getting-started.md:{command.line}: $ {command.text}"
+        where = f"{guide}:{command.line}: $ {command.text}"
         argv = resolve_argv(command.text)
         if argv[0] == "cd":
             cwd = (cwd / argv[1]).resolve()
@@ -155,7 +166,9 @@ def test_guide_runs_in_order(tmp_path: Path) -> None:
         context = "\n\n".join(transcript[-4:])
         assert "Traceback" not in printed, f"{where} printed a traceback:\n{context}"
         if command.expect_fail:
-            assert done.returncode == USER_ERROR, f"{where} should fail with exit 2:\n{context}"
+            assert done.returncode == command.exit_code, (
+                f"{where} should fail with exit {command.exit_code}:\n{context}"
+            )
             shown = next(line for line in command.output if "error:" in line)
             # The message must match; a column shown in the guide may drift.
             shown = shown[shown.index("error:") :]

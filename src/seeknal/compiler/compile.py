@@ -105,20 +105,23 @@ def compile_project(
         )
     _raise_on_errors(config.root, diags)
 
-    compiled = _compile_nodes(loaded, specs, parsed, order_nodes(edges), diags)
+    order = order_nodes(edges)
+    # Every file is read and hashed once per compile; data files can be large.
+    file_hashes: dict[str, str] = {}
+    compiled = _compile_nodes(loaded, specs, parsed, order, diags, file_hashes)
     _raise_on_errors(config.root, diags)
 
     if state is None:
         state = read_state(config)
     previous = (state.environment(environment) or {}).get("nodes", {})
-    ordered = [compiled[node_id] for node_id in order_nodes(edges)]
+    ordered = [compiled[node_id] for node_id in order]
     categorized = [(node, categorize_change(node, previous.get(node.id))) for node in ordered]
     removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
     plan = build_plan(
         config,
         environment,
         state.environment_hash(environment),
-        _source_hash(config.root, loaded.files),
+        _source_hash(loaded.files, file_hashes),
         categorized,
         removed,
         plan_work(ordered, state),
@@ -211,13 +214,13 @@ def _compile_nodes(
     parsed: Mapping[str, ParsedSql],
     order: list[str],
     diags: list[Diagnostic],
+    file_hashes: dict[str, str],
 ) -> dict[str, CompiledNode]:
     config = loaded.config
     dialect = config.dialect
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
     catalog = ScratchCatalog()
-    file_hashes: dict[str, str] = {}
     try:
         for node_id in order:
             spec = specs[node_id]
@@ -251,7 +254,7 @@ def _compile_source(
     sql = load_sql(spec, columns, config.dialect)
     file_sha = None
     if spec.data_path is not None:
-        file_sha = file_hashes.setdefault(spec.data_path, file_sha256(config.root / spec.data_path))
+        file_sha = _file_hash(spec.data_path, config.root / spec.data_path, file_hashes)
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
         "materialized": spec.materialized.value,
@@ -418,8 +421,14 @@ def _check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
             )
 
 
-def _source_hash(root: Path, files: Mapping[str, Path]) -> str:
-    return hash_value({rel: file_sha256(path) for rel, path in sorted(files.items())})
+def _file_hash(rel: str, path: Path, cache: dict[str, str]) -> str:
+    if rel not in cache:
+        cache[rel] = file_sha256(path)
+    return cache[rel]
+
+
+def _source_hash(files: Mapping[str, Path], cache: dict[str, str]) -> str:
+    return hash_value({rel: _file_hash(rel, path, cache) for rel, path in sorted(files.items())})
 
 
 def _with_excerpts(root: Path, diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -13,8 +13,8 @@ test *ARGS:
 
 # Lint, check formatting, type-check and check import contracts.
 lint:
-    {{bin}}ruff check src tests
-    {{bin}}ruff format --check src tests
+    {{bin}}ruff check src tests bench
+    {{bin}}ruff format --check src tests bench
     {{bin}}mypy src
     {{bin}}lint-imports
 

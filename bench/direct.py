@@ -142,7 +142,9 @@ def build_project(project: Path, db_path: Path) -> dict[str, Any]:
                 statement = load_statement(project, node)
             elif node.kind == "rule":
                 # A rule is a view of violations, counted once: what seeknal does.
-                statement = f"CREATE VIEW {relation} AS\n{node.sql};\nSELECT COUNT(*) FROM {relation}"
+                statement = (
+                    f"CREATE VIEW {relation} AS\n{node.sql};\nSELECT COUNT(*) FROM {relation}"
+                )
             elif node.spec.get("materialized") == "view":
                 statement = f"CREATE VIEW {relation} AS\n{node.sql}"
             else:

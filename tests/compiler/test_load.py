@@ -47,8 +47,16 @@ def write(root: Path, rel: str, text: str) -> None:
         ),
         ("kind: transform\nname: a\n", "a transform needs SQL", "transform: |"),
         ("kind: rule\nname: a\n", "a rule needs SQL", "rule: |"),
-        ("kind: rule\nname: a\nseverity: fatal\nrule: SELECT 1\n", "invalid severity 'fatal'", None),
-        ("kind: rule\nname: a\nmaterialized: table\nrule: SELECT 1\n", "unknown key 'materialized'", None),
+        (
+            "kind: rule\nname: a\nseverity: fatal\nrule: SELECT 1\n",
+            "invalid severity 'fatal'",
+            None,
+        ),
+        (
+            "kind: rule\nname: a\nmaterialized: table\nrule: SELECT 1\n",
+            "unknown key 'materialized'",
+            None,
+        ),
         ("kind: source\nname: a\nsource: csv\n", "missing required key 'table'", "table:"),
         ("kind: source\nname: a\nsource: xls\ntable: a.xls\n", "invalid source 'xls'", None),
         ("kind: seed\nname: a\npath: ../outside.csv\n", "points outside the project", "inside"),

@@ -161,6 +161,7 @@ class NodeFailure:
     message: str
     sql_excerpt: str = ""
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    file: str | None = None  # the node's YAML file, relative to the project
 
 
 class ExecutionError(SeeknalError):
@@ -176,7 +177,8 @@ class ExecutionError(SeeknalError):
     def render(self) -> str:
         parts = []
         for f in self.failures:
-            part = f"error: node {f.node} failed: {f.message}"
+            where = f"{f.file}: " if f.file else ""
+            part = f"{where}error: node {f.node} failed: {f.message}"
             if f.sql_excerpt:
                 part += "\n" + "\n".join("    " + ln for ln in f.sql_excerpt.splitlines())
             parts.append(part)

@@ -406,6 +406,7 @@ def _build_work(
             str(error),
             sql_excerpt(item.sql),
             skipped=tuple(sorted(skipped_by.get(item.node, ()))),
+            file=plan["nodes"][item.node].get("file"),
         )
         for item, error in failed
     ]

@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlglot.schema import MappingSchema
-
 from seeknal.canonical import file_sha256, hash_value
 from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.categorize import categorize_change, plan_work
 from seeknal.compiler.emit import build_plan
 from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
 from seeknal.compiler.graph import find_cycle, order_nodes
-from seeknal.compiler.lineage import output_columns
-from seeknal.compiler.load import LoadedProject, did_you_mean, load_project
+from seeknal.compiler.load import LoadedProject, load_project
 from seeknal.compiler.model import (
     SQL_KINDS,
     ColumnInfo,
@@ -36,11 +33,9 @@ from seeknal.compiler.sql import (
     ParsedSql,
     SchemaMapping,
     SqlError,
-    engine_sql,
-    normalized_sql,
     parse_sql,
-    qualify_sql,
 )
+from seeknal.compiler.transform import compile_sql_node
 from seeknal.errors import CompileFailed, Diagnostic, SourceLocation, excerpt_of_file
 from seeknal.naming import snapshot_name
 from seeknal.state import State, open_state
@@ -229,7 +224,7 @@ def _compile_nodes(
                     result = parsed[node_id]
                     if any(ref not in compiled for ref in result.refs):
                         continue  # an upstream node failed; its error is already reported
-                    node = _compile_transform(spec, result, schema, compiled, dialect, catalog)
+                    node = compile_sql_node(spec, result, schema, compiled, dialect, catalog, diags)
                 else:
                     node = _compile_source(spec, config, catalog, file_hashes)
             except (SqlError, SourceError) as exc:
@@ -288,137 +283,6 @@ def _compile_source(
         data_version=data_version(fingerprint, file_sha, {}),
         data_file=(spec.data_path, file_sha) if spec.data_path and file_sha else None,
     )
-
-
-def _compile_transform(
-    spec: NodeSpec,
-    parsed: ParsedSql,
-    schema: SchemaMapping,
-    compiled: Mapping[str, CompiledNode],
-    dialect: str,
-    catalog: ScratchCatalog,
-) -> CompiledNode:
-    assert spec.sql is not None
-    # Only the inputs' schemas: a schema of the whole project per node would make
-    # compiling quadratic in the number of nodes.
-    visible: SchemaMapping = {}
-    for ref in parsed.refs:
-        kind, name = ref.split(".", 1)
-        visible.setdefault(kind, {})[name] = schema[kind][name]
-    mapping = MappingSchema(visible, dialect=dialect)
-    qualified = qualify_sql(parsed, mapping, dialect, spec.sql)
-    columns = output_columns(qualified)
-    _check_columns(spec, columns)
-    normalized = normalized_sql(qualified, dialect)
-    upstream = {ref: compiled[ref] for ref in parsed.refs}
-
-    def physical(node_id: str) -> tuple[str, str]:
-        kind, rest = upstream[node_id].snapshot.split(".", 1)
-        return kind, rest
-
-    definition = {
-        "kind": spec.kind.value,
-        "materialized": spec.materialized.value,
-        "sql": normalized,
-    }
-    if spec.severity is not None:
-        # A rule that now fails the run must be checked again, even on unchanged data.
-        definition["severity"] = spec.severity.value
-    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
-    described = {c.name: c.description for c in spec.columns if c.description}
-    sql = engine_sql(parsed, physical, dialect, "duckdb")
-    bound = _bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
-    if len(bound) == len(columns):  # always, unless the analyzer and the engine disagree
-        # The engine's names keep the case the user wrote ("UpperName"); the analyzer's
-        # are normalized. Identifiers are case-insensitive, so the two match one to one.
-        spelled = {
-            ref: {c.name.lower(): c.name for c in node.columns} for ref, node in upstream.items()
-        }
-        columns = [
-            ColumnInfo(
-                name,
-                type_,
-                tuple(
-                    sorted(
-                        (ref, spelled.get(ref, {}).get(col.lower(), col)) for ref, col in c.lineage
-                    )
-                ),
-            )
-            for c, (name, type_) in zip(columns, bound, strict=True)
-        ]
-    described = {name.lower(): text for name, text in described.items()}
-    columns = [
-        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
-    ]
-    return CompiledNode(
-        spec=spec,
-        depends_on=parsed.refs,
-        raw_sql=spec.sql.text,
-        normalized_sql=normalized,
-        engine_sql=sql,
-        columns=tuple(columns),
-        data_fingerprint=fingerprint,
-        metadata_fingerprint=metadata_fingerprint(
-            spec.description, spec.owner, spec.tags, described
-        ),
-        data_version=data_version(
-            fingerprint, None, {r: n.data_version for r, n in upstream.items()}
-        ),
-    )
-
-
-def _bind(
-    spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog
-) -> list[tuple[str, str]]:
-    """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
-    assert spec.sql is not None
-    try:
-        return catalog.bind(snapshot, sql)
-    except BindError as exc:
-        where = (
-            spec.sql.find(exc.token)
-            if exc.token and exc.token in spec.sql.text
-            else spec.sql.locate(1, 1)
-        )
-        raise SqlError(
-            [
-                Diagnostic(
-                    f"the engine rejects this query: {exc.message}",
-                    where,
-                    hint="check function names and argument types against DuckDB's SQL",
-                )
-            ]
-        ) from None
-
-
-def _check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
-    assert spec.sql is not None
-    seen: set[str] = set()
-    for column in columns:
-        if column.name in seen:
-            raise SqlError(
-                [
-                    Diagnostic(
-                        f"the query returns two columns named '{column.name}'",
-                        spec.sql.find(column.name),
-                        hint="give one of them an alias, or use SELECT * EXCLUDE (...)",
-                    )
-                ]
-            )
-        seen.add(column.name)
-    lowered = {name.lower() for name in seen}
-    for declared in spec.columns:
-        if declared.name.lower() not in lowered:
-            raise SqlError(
-                [
-                    Diagnostic(
-                        f"column '{declared.name}' is declared but the query does not return it",
-                        spec.at("columns", declared.name, key=True),
-                        hint=did_you_mean(declared.name, seen)
-                        or "the query returns: " + ", ".join(c.name for c in columns),
-                    )
-                ]
-            )
 
 
 def _file_hash(rel: str, path: Path, cache: dict[str, str]) -> str:

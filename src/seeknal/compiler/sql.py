@@ -20,6 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
@@ -283,6 +284,15 @@ def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     # copy=False: the tree is ours and read last here; the generator need not copy it.
     return _strip_redundant_parens(qualified).sql(
         dialect=dialect, pretty=True, comments=False, copy=False
+    )
+
+
+def unqualified_sql(parsed: ParsedSql, dialect: str) -> str:
+    """Canonical text of a query the analyzer cannot qualify: identifiers normalized,
+    comments and redundant parentheses dropped, columns as written."""
+    tree = normalize_identifiers(parsed.tree.copy(), dialect=dialect)
+    return _strip_redundant_parens(tree).sql(
+        dialect=dialect, pretty=True, comments=False, identify=True, copy=False
     )
 
 

@@ -1,0 +1,220 @@
+"""Compile one SQL node (a transform or a rule) whose inputs are already compiled.
+
+Two analyzers look at every query. sqlglot qualifies it against the inputs' schemas,
+which gives column lineage and the normalized text; the scratch catalog binds the engine
+SQL in DuckDB, which gives exact types and the engine's own errors. When sqlglot cannot
+analyze a construct that DuckDB accepts (a PIVOT, say), the node still compiles: its
+normalized text is the unqualified query, and each column's lineage is every column of
+every input — an over-approximation, so impact analysis stays on the safe side — with a
+warning that says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.schema import MappingSchema
+
+from seeknal.compiler.catalog import BindError, ScratchCatalog
+from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
+from seeknal.compiler.lineage import output_columns
+from seeknal.compiler.load import did_you_mean
+from seeknal.compiler.model import ColumnInfo, CompiledNode, NodeSpec
+from seeknal.compiler.sql import (
+    ParsedSql,
+    SqlError,
+    engine_sql,
+    normalized_sql,
+    qualify_sql,
+    unqualified_sql,
+)
+from seeknal.errors import Diagnostic
+from seeknal.naming import snapshot_name
+
+
+def compile_sql_node(
+    spec: NodeSpec,
+    parsed: ParsedSql,
+    schema: Mapping[str, Any],
+    compiled: Mapping[str, CompiledNode],
+    dialect: str,
+    catalog: ScratchCatalog,
+    diags: list[Diagnostic],
+) -> CompiledNode:
+    """Everything the plan says about a transform or rule; warnings go to ``diags``.
+
+    Raises:
+        SqlError: the query is wrong (unknown column, engine error, duplicate names).
+    """
+    assert spec.sql is not None
+    # Only the inputs' schemas: a schema of the whole project per node would make
+    # compiling quadratic in the number of nodes.
+    visible: dict[str, Any] = {}
+    for ref in parsed.refs:
+        kind, name = ref.split(".", 1)
+        visible.setdefault(kind, {})[name] = schema[kind][name]
+    analysis_error: SqlError | None = None
+    columns: list[ColumnInfo] | None = None
+    try:
+        qualified = qualify_sql(parsed, MappingSchema(visible, dialect=dialect), dialect, spec.sql)
+    except SqlError as exc:
+        analysis_error = exc
+        normalized = unqualified_sql(parsed, dialect)
+    else:
+        if _has_dynamic_columns(qualified):
+            # COLUMNS(...) picks columns by pattern: the engine decides which, not sqlglot.
+            analysis_error = SqlError(
+                [Diagnostic("COLUMNS(...) selects columns by pattern", spec.sql.find("COLUMNS"))]
+            )
+        else:
+            columns = output_columns(qualified)
+            check_columns(spec, columns)
+        normalized = normalized_sql(qualified, dialect)
+    upstream = {ref: compiled[ref] for ref in parsed.refs}
+
+    definition = {
+        "kind": spec.kind.value,
+        "materialized": spec.materialized.value,
+        "sql": normalized,
+    }
+    if spec.severity is not None:
+        # A rule that now fails the run must be checked again, even on unchanged data.
+        definition["severity"] = spec.severity.value
+    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
+    sql = engine_sql(parsed, lambda ref: _physical(upstream[ref].snapshot), dialect, "duckdb")
+    try:
+        bound = bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
+    except SqlError:
+        if analysis_error is not None:
+            raise analysis_error from None  # both refuse it: the analyzer says it better
+        raise
+    if columns is not None and len(columns) != len(bound):
+        # The two analyzers disagree on the shape: trust the engine, approximate lineage.
+        analysis_error = SqlError(
+            [Diagnostic(f"it sees {len(columns)} columns where DuckDB sees {len(bound)}")]
+        )
+        columns = None
+    if columns is None:
+        assert analysis_error is not None
+        every = tuple(sorted((ref, c.name) for ref, node in upstream.items() for c in node.columns))
+        columns = [ColumnInfo(name, None, every) for name, _ in bound]
+        check_columns(spec, columns)
+        reason = analysis_error.diagnostics[0].message
+        diags.append(
+            Diagnostic(
+                f"column lineage of {spec.id} is approximate: the SQL analyzer cannot follow "
+                f"this query ({reason}), although DuckDB accepts it",
+                spec.sql.locate(1, 1),
+                hint="each column is taken to read every column of its inputs",
+                severity="warning",
+            )
+        )
+    columns = _with_engine_names_and_types(columns, bound, upstream)
+    described = {c.name.lower(): c.description for c in spec.columns if c.description}
+    columns = [
+        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
+    ]
+    return CompiledNode(
+        spec=spec,
+        depends_on=parsed.refs,
+        raw_sql=spec.sql.text,
+        normalized_sql=normalized,
+        engine_sql=sql,
+        columns=tuple(columns),
+        data_fingerprint=fingerprint,
+        metadata_fingerprint=metadata_fingerprint(
+            spec.description,
+            spec.owner,
+            spec.tags,
+            {c.name: c.description for c in spec.columns if c.description},
+        ),
+        data_version=data_version(
+            fingerprint, None, {r: n.data_version for r, n in upstream.items()}
+        ),
+    )
+
+
+def _has_dynamic_columns(qualified: exp.Query) -> bool:
+    return any(isinstance(p, exp.Columns) for p in qualified.find_all(exp.Columns))
+
+
+def _physical(snapshot: str) -> tuple[str, str]:
+    schema, table = snapshot.split(".", 1)
+    return schema, table
+
+
+def _with_engine_names_and_types(
+    columns: list[ColumnInfo],
+    bound: list[tuple[str, str]],
+    upstream: Mapping[str, CompiledNode],
+) -> list[ColumnInfo]:
+    """Names and types as DuckDB gives them; lineage spelled as the inputs' columns are."""
+    # The engine's names keep the case the user wrote ("UpperName"); the analyzer's are
+    # normalized. Identifiers are case-insensitive, so the two match one to one.
+    spelled = {
+        ref: {c.name.lower(): c.name for c in node.columns} for ref, node in upstream.items()
+    }
+    return [
+        ColumnInfo(
+            name,
+            type_,
+            tuple(
+                sorted((ref, spelled.get(ref, {}).get(col.lower(), col)) for ref, col in c.lineage)
+            ),
+        )
+        for c, (name, type_) in zip(columns, bound, strict=True)
+    ]
+
+
+def bind(spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog) -> list[tuple[str, str]]:
+    """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
+    assert spec.sql is not None
+    try:
+        return catalog.bind(snapshot, sql)
+    except BindError as exc:
+        where = (
+            spec.sql.find(exc.token)
+            if exc.token and exc.token in spec.sql.text
+            else spec.sql.locate(1, 1)
+        )
+        raise SqlError(
+            [
+                Diagnostic(
+                    f"the engine rejects this query: {exc.message}",
+                    where,
+                    hint="check function names and argument types against DuckDB's SQL",
+                )
+            ]
+        ) from None
+
+
+def check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
+    assert spec.sql is not None
+    seen: set[str] = set()
+    for column in columns:
+        if column.name in seen:
+            raise SqlError(
+                [
+                    Diagnostic(
+                        f"the query returns two columns named '{column.name}'",
+                        spec.sql.find(column.name),
+                        hint="give one of them an alias, or use SELECT * EXCLUDE (...)",
+                    )
+                ]
+            )
+        seen.add(column.name)
+    lowered = {name.lower() for name in seen}
+    for declared in spec.columns:
+        if declared.name.lower() not in lowered:
+            raise SqlError(
+                [
+                    Diagnostic(
+                        f"column '{declared.name}' is declared but the query does not return it",
+                        spec.at("columns", declared.name, key=True),
+                        hint=did_you_mean(declared.name, seen)
+                        or "the query returns: " + ", ".join(c.name for c in columns),
+                    )
+                ]
+            )

@@ -189,3 +189,21 @@ def test_column_names_keep_the_case_the_engine_gives_them(minimal: Path) -> None
     doubled = nodes["transform.downstream"]["columns"][0]
     assert doubled["name"] == "Doubled"
     assert doubled["lineage"] == [{"node": "transform.customer_totals", "column": "TotalAmount"}]
+
+
+def test_project_settings_shorthands_and_postgres_dialect(minimal: Path) -> None:
+    (minimal / "seeknal_project.yml").write_text("name: minimal\ndialect: postgres\nstate: file\n")
+    transform = minimal / "seeknal/transforms/customer_totals.yml"
+    transform.write_text(
+        transform.read_text().replace(
+            "SUM(amount) AS total_amount", "SUM(amount)::numeric(12, 2) AS total_amount"
+        )
+    )
+    plan = compile_project(minimal).plan
+    assert plan["dialect"] == "postgres"
+    assert plan["target"]["state"] == {"backend": "file", "path": "target/state"}
+    node = plan["nodes"]["transform.customer_totals"]
+    assert "::" in node["sql"]["raw"] and "::" not in node["sql"]["engine"]
+    assert {c["name"]: c["type"] for c in node["columns"]}["total_amount"] == "DECIMAL(12,2)"
+    source_sql = plan["nodes"]["source.orders"]["sql"]
+    assert "READ_CSV" in source_sql["engine"]

@@ -274,7 +274,7 @@ def _compile_source(
         depends_on=(),
         raw_sql=None,
         normalized_sql=sql,
-        engine_sql=sql,
+        engine_sql=sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb"),
         columns=tuple(ColumnInfo(c.name, c.type, (), c.description) for c in columns),
         data_fingerprint=fingerprint,
         metadata_fingerprint=metadata_fingerprint(

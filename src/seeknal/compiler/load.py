@@ -132,6 +132,8 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
     if errors:
         return ProjectConfig(root=root, name=str(data.get("name", root.name)))
     state = data.get("state") or {}
+    if isinstance(state, str):  # `state: file` is short for `state: {backend: file}`
+        state = {"backend": state}
     return ProjectConfig(
         root=root,
         name=data["name"],

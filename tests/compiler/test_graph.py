@@ -54,3 +54,14 @@ def test_any_back_edge_is_found_as_a_cycle(
     assert cycle[0] == cycle[-1]
     for upstream, downstream in itertools.pairwise(cycle):
         assert upstream in edges[downstream]
+
+
+def test_a_long_chain_is_no_problem() -> None:
+    # Names sort downstream-first, so a recursive walk would go 5000 deep.
+    edges = {f"transform.n{i:05d}": [f"transform.n{i + 1:05d}"] for i in range(5000)}
+    edges["transform.n05000"] = []
+    assert find_cycle(edges) is None
+    assert order_nodes(edges)[0] == "transform.n05000"
+    edges["transform.n05000"] = ["transform.n00000"]
+    cycle = find_cycle(edges)
+    assert cycle is not None and len(cycle) == 5002

@@ -10,28 +10,28 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
     """One cycle as a path that returns to its start (``[a, b, c, a]``), or None.
 
     ``edges[n]`` are the nodes ``n`` depends on. Deterministic: nodes are visited sorted.
+    Iterative, so a long chain of nodes cannot exhaust Python's recursion limit.
     """
-    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in sorted(edges.get(node, ())):
-            if dep not in edges:
-                continue
-            if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if dep not in state and (cycle := visit(dep)) is not None:
-                return cycle
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(edges):
-        if node not in state and (cycle := visit(node)) is not None:
-            # Report the cycle in dependency-flow order: upstream first.
-            return list(reversed(cycle))
+    state: dict[str, int] = {}  # 1 = on the path, 2 = done
+    for root in sorted(edges):
+        if root in state:
+            continue
+        path = [root]
+        pending = [iter(sorted(d for d in edges[root] if d in edges))]
+        state[root] = 1
+        while pending:
+            dep = next(pending[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep]
+                # Report the cycle in dependency-flow order: upstream first.
+                return list(reversed(cycle))
+            elif dep not in state:
+                state[dep] = 1
+                path.append(dep)
+                pending.append(iter(sorted(d for d in edges[dep] if d in edges)))
     return None
 
 

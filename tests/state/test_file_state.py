@@ -107,7 +107,7 @@ def test_a_failed_write_keeps_the_previous_document(
 
     # Fault injection: the rename is where a crash would tear a non-atomic write.
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StateError, match="No space left"):
         backend.set_environment("dev", ENV_RECORD, "2" * 64)
     monkeypatch.undo()
 
@@ -123,6 +123,14 @@ def test_a_torn_journal_line_is_ignored(backend: FileStateBackend) -> None:
     with backend.journal.open("ab") as fh:
         fh.write(b'{"snapshot": "seeknal__source.torn__0123456789ab", "rec')  # crash mid-append
     assert set(backend.read().snapshots) == {SNAPSHOT}
+
+
+def test_an_append_after_a_torn_line_repairs_the_journal(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    with backend.journal.open("ab") as fh:
+        fh.write(b'{"snapshot": "seeknal__source.torn__0123456789ab", "rec')  # crash mid-append
+    backend.record_snapshot("seeknal__source.next__0123456789ab", RECORD)
+    assert set(backend.read().snapshots) == {SNAPSHOT, "seeknal__source.next__0123456789ab"}
 
 
 def test_a_corrupt_journal_line_is_an_error(backend: FileStateBackend) -> None:

@@ -132,6 +132,13 @@ class Engine(Protocol):
         """Whether the table or view ``schema.name`` exists."""
         ...
 
+    def view_definitions(self) -> dict[str, str]:
+        """Every view (lower-case ``schema.name``) with its SQL, lower case, quotes removed.
+
+        Lets promotion check what the views really select from, not what state says.
+        """
+        ...
+
     def relations(self) -> frozenset[str]:
         """Every table and view as lower-case ``schema.name``, in one catalog query.
 

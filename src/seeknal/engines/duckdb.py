@@ -211,6 +211,18 @@ class DuckDBEngine:
         """Whether the table or view ``schema.name`` exists."""
         return self._relation_type(Relation.parse(name)) is not None
 
+    def view_definitions(self) -> dict[str, str]:
+        """Every view (lower-case ``schema.name``) with its SQL, lower case, quotes removed."""
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT lower(schema_name || '.' || view_name), sql FROM duckdb_views()"
+                " WHERE NOT internal AND database_name = current_database()"
+            )
+            .fetchall()
+        )
+        return {name: (sql or "").lower().replace('"', "") for name, sql in rows}
+
     def relations(self) -> frozenset[str]:
         """Every table and view as lower-case ``schema.name`` (identifiers are case-insensitive)."""
         rows = (

@@ -141,7 +141,7 @@ def execute_plan(
             if failures:
                 _finish(emit, env, started, f"{len(failures)} node(s) failed")
                 raise ExecutionError(failures, skipped)
-            promoted = promote_environment(engine, state, plan, present)
+            promoted = promote_environment(engine, state, plan)
         finally:
             engine.close()
     if promoted:
@@ -366,7 +366,8 @@ def _build_work(
     engine.ensure_schemas(Relation.parse(i.snapshot).schema for i in to_build.values())
 
     def build(node_id: str) -> BuildOutcome:
-        return _build_one(engine, state, to_build[node_id])
+        item = to_build[node_id]
+        return _build_one(engine, state, item, in_place=item.snapshot in current.snapshots)
 
     built: list[str] = []
     failed: list[tuple[WorkItem, EngineError]] = []
@@ -425,13 +426,24 @@ def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> b
     )
 
 
-def _build_one(engine: Engine, state: StateBackend, item: WorkItem) -> BuildOutcome:
+INVALIDATED = "invalidated"
+
+
+def _build_one(
+    engine: Engine, state: StateBackend, item: WorkItem, *, in_place: bool = False
+) -> BuildOutcome:
     """Runs in a worker thread: engine commit first, then the state record.
+
+    Rebuilding a snapshot in place (its data files changed), state's record of it is
+    invalidated first: a crash after the engine commits but before the new record is
+    written must not leave state vouching for the old rows of a table holding new ones.
 
     For a rule, ``rows`` is the number of violating rows. A violated ``error`` rule is
     a failure and is not recorded, so the next run checks it again.
     """
     started = time.monotonic()
+    if in_place:
+        state.record_snapshot(item.snapshot, {**item.record(None), "data_version": INVALIDATED})
     try:
         rows = engine.build_snapshot(item.snapshot, item.sql, item.materialized)
         if item.kind == "rule":

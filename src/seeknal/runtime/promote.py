@@ -20,19 +20,17 @@ def removed_views(plan: dict[str, Any]) -> list[str]:
     )
 
 
-def promote_environment(
-    engine: Engine, state: StateBackend, plan: dict[str, Any], present: frozenset[str]
-) -> bool:
+def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any]) -> bool:
     """Apply the plan's promotion unless the environment already is what the plan leaves.
 
     The engine commits first, then state records it: a crash in between leaves the
-    views right and state behind, and the next run simply promotes again.
+    views ahead of state. So "already done" is decided by what the views really select
+    from (one catalog query), never by state alone: the next run promotes again.
 
     Args:
         engine: The warehouse holding the plan's snapshots (all built).
         state: The state backend, locked by the caller.
         plan: A verified plan.
-        present: The warehouse's relations (``Engine.relations()``), looked up once.
 
     Returns:
         True when views were (re)pointed and the environment recorded.
@@ -45,8 +43,16 @@ def promote_environment(
     target = environment_record(plan)
     current = state.read().environment(env)
     views = plan["promotion"]
-    if current == target and all(v.lower() in present for v in views):
+    if current == target and _views_select_from(engine, views):
         return False
     engine.promote(views, drop=removed_views(plan))
     state.set_environment(env, target, plan["plan_id"])
     return True
+
+
+def _views_select_from(engine: Engine, views: dict[str, str]) -> bool:
+    """Whether every environment view already selects from its planned snapshot."""
+    definitions = engine.view_definitions()
+    return all(
+        snapshot.lower() in definitions.get(view.lower(), "") for view, snapshot in views.items()
+    )

@@ -124,12 +124,22 @@ class FileStateBackend:
         line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
         with self._write_lock:
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    _drop_torn_tail(fd)
+                    view = memoryview(line)
+                    while view:  # a short write (disk full, signal) must not tear the line
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot record snapshot {name} in {self.journal}: {exc.strerror}",
+                    hint="free disk space or fix permissions, then run again; "
+                    "the snapshot is rebuilt",
+                ) from exc
 
     def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
         """Point ``env`` at ``record`` and append ``plan_id`` to its history.
@@ -155,9 +165,15 @@ class FileStateBackend:
         with self._write_lock:
             doc = self._read_document()
             change(doc)
-            self._write_document(doc)
-            with contextlib.suppress(FileNotFoundError):
-                os.truncate(self.journal, 0)
+            try:
+                self._write_document(doc)
+                with contextlib.suppress(FileNotFoundError):
+                    os.truncate(self.journal, 0)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot write the state file {self.file}: {exc.strerror}",
+                    hint="free disk space or fix permissions, then run again",
+                ) from exc
 
     def _read_document(self) -> dict[str, Any]:
         """The document with the journal replayed over it."""
@@ -255,6 +271,19 @@ def _validate(doc: dict[str, Any], *, where: str) -> None:
     if len(errors) > _SHOWN_ERRORS:
         lines.append(f"  … and {len(errors) - _SHOWN_ERRORS} more")
     raise StateError("\n".join(lines), hint="restore the state file from a backup")
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut a torn last line (a crash mid-append) so the next entry starts on its own line.
+
+    Readers already ignore such a line; without this, the next append would glue onto it
+    and turn it into a corrupt line in the middle of the journal.
+    """
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    data = os.pread(fd, size, 0)
+    os.ftruncate(fd, data.rfind(b"\n") + 1)
 
 
 def _validate_snapshot_record(entry: Any) -> None:

@@ -85,19 +85,17 @@ class ScratchCatalog:
         except duckdb.Error as exc:
             raise _bind_error(exc) from None
 
-    def bind(self, snapshot: str, query: str) -> list[tuple[str, str]]:
-        """Bind the snapshot's engine SQL; create its empty table; its columns and types.
+    def describe_query(self, query: str) -> list[tuple[str, str]]:
+        """Bind a node's engine SQL (never executed): its columns and engine types.
 
         Tables here carry the snapshots' physical names, so ``query`` is exactly the SQL
-        the runtime will run. A relation is bound, never executed.
+        the runtime will run. The caller then ``declare``s the node's own table.
         """
         try:
             relation = self._con.sql(query)
-            columns = [
+            return [
                 (str(name), str(type_))
                 for name, type_ in zip(relation.columns, relation.types, strict=True)
             ]
         except duckdb.Error as exc:
             raise _bind_error(exc) from None
-        self.declare(snapshot, columns)
-        return columns

@@ -253,6 +253,7 @@ def _compile_source(
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
         "materialized": spec.materialized.value,
+        "dialect": config.dialect,
         "sql": sql,
     }
     if spec.kind is Kind.SEED:

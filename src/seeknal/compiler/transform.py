@@ -74,18 +74,9 @@ def compile_sql_node(
         normalized = normalized_sql(qualified, dialect)
     upstream = {ref: compiled[ref] for ref in parsed.refs}
 
-    definition = {
-        "kind": spec.kind.value,
-        "materialized": spec.materialized.value,
-        "sql": normalized,
-    }
-    if spec.severity is not None:
-        # A rule that now fails the run must be checked again, even on unchanged data.
-        definition["severity"] = spec.severity.value
-    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
     sql = engine_sql(parsed, lambda ref: _physical(upstream[ref].snapshot), dialect, "duckdb")
     try:
-        bound = bind(spec, snapshot_name(spec.kind, spec.name, fingerprint), sql, catalog)
+        bound = describe(spec, sql, catalog)
     except SqlError:
         if analysis_error is not None:
             raise analysis_error from None  # both refuse it: the analyzer says it better
@@ -112,6 +103,26 @@ def compile_sql_node(
             )
         )
     columns = _with_engine_names_and_types(columns, bound, upstream)
+    definition: dict[str, Any] = {
+        "kind": spec.kind.value,
+        "materialized": spec.materialized.value,
+        # The same text can transpile differently from another dialect.
+        "dialect": dialect,
+        "sql": normalized,
+        # Normalized text folds identifier case; the engine keeps an alias's case, and a
+        # consumer of the table sees it: renaming `total` to "Total" is a change.
+        "columns": [c.name for c in columns],
+    }
+    if spec.severity is not None:
+        # A rule that now fails the run must be checked again, even on unchanged data.
+        definition["severity"] = spec.severity.value
+    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
+    try:
+        catalog.declare(snapshot_name(spec.kind, spec.name, fingerprint), bound)
+    except BindError as exc:  # a column type DuckDB reports but cannot declare
+        raise SqlError(
+            [Diagnostic(f"cannot declare the output columns: {exc.message}", spec.sql.locate(1, 1))]
+        ) from None
     described = {c.name.lower(): c.description for c in spec.columns if c.description}
     columns = [
         ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
@@ -168,11 +179,11 @@ def _with_engine_names_and_types(
     ]
 
 
-def bind(spec: NodeSpec, snapshot: str, sql: str, catalog: ScratchCatalog) -> list[tuple[str, str]]:
+def describe(spec: NodeSpec, sql: str, catalog: ScratchCatalog) -> list[tuple[str, str]]:
     """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
     assert spec.sql is not None
     try:
-        return catalog.bind(snapshot, sql)
+        return catalog.describe_query(sql)
     except BindError as exc:
         where = (
             spec.sql.find(exc.token)

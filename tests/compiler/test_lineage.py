@@ -65,3 +65,12 @@ def test_derived_table_and_scalar_subquery() -> None:
         """
     )
     assert got == {"name": {NAME}, "biggest": {AMOUNT}}
+
+
+def test_table_functions_and_lateral_subqueries() -> None:
+    assert lineage("SELECT x FROM source.orders, UNNEST([amount, order_id]) AS u(x)") == {
+        "x": {AMOUNT, ("source.orders", "order_id")}
+    }
+    assert lineage(
+        "SELECT s.x FROM source.orders AS o, LATERAL (SELECT o.amount + 1 AS x) AS s"
+    ) == {"x": {AMOUNT}}

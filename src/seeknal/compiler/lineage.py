@@ -57,6 +57,18 @@ class _Tracer:
             projection = _projection(expression, name, index)
             if projection is not None:
                 result |= self.trace_expression(scope, projection)
+        elif isinstance(expression, exp.Lateral):
+            # LATERAL (SELECT ...) AS s: the column is the inner query's column.
+            for source in scope.sources.values():
+                if isinstance(source, Scope) and isinstance(source.expression, exp.Query):
+                    names = _named_selects(source)
+                    position = names.index(name) if name in names else index
+                    result |= self.trace_output(source, name, position)
+        else:
+            # A table function such as UNNEST([a, b]) AS u(x): x reads every column
+            # among its arguments.
+            for column in expression.find_all(exp.Column):
+                result |= self.trace_column(scope, column)
         self.memo[key] = frozenset(result)
         return self.memo[key]
 
@@ -65,6 +77,7 @@ class _Tracer:
         for node in expression.walk(bfs=False):
             if isinstance(node, exp.Column) and _owner(node) is scope.expression:
                 result |= self.trace_column(scope, node)
+
             elif isinstance(node, exp.Query) and node is not scope.expression:
                 nested = self.scopes.get(id(node))
                 if nested is not None and _owner(node) is scope.expression:

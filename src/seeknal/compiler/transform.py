@@ -64,9 +64,9 @@ def compile_sql_node(
         normalized = unqualified_sql(parsed, dialect)
     else:
         if _has_dynamic_columns(qualified):
-            # COLUMNS(...) picks columns by pattern: the engine decides which, not sqlglot.
+            # COLUMNS(...) and #n pick columns the engine resolves, not sqlglot.
             analysis_error = SqlError(
-                [Diagnostic("COLUMNS(...) selects columns by pattern", spec.sql.find("COLUMNS"))]
+                [Diagnostic("COLUMNS(...) or #n selects columns by pattern or position")]
             )
         else:
             columns = output_columns(qualified)
@@ -148,7 +148,8 @@ def compile_sql_node(
 
 
 def _has_dynamic_columns(qualified: exp.Query) -> bool:
-    return any(isinstance(p, exp.Columns) for p in qualified.find_all(exp.Columns))
+    """COLUMNS('pattern') or #n: which columns they read is the engine's to decide."""
+    return qualified.find(exp.Columns, exp.PositionalColumn) is not None
 
 
 def _physical(snapshot: str) -> tuple[str, str]:

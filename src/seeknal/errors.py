@@ -70,7 +70,8 @@ def excerpt_at(text: str, line: int | None, col: int | None) -> str | None:
 def excerpt_of_file(root: Path, location: SourceLocation) -> str | None:
     """Read the file behind ``location`` (relative to ``root``) and excerpt its line."""
     try:
-        text = (root / location.path).read_text(encoding="utf-8")
+        # A file that is not UTF-8 is itself an error: excerpt what can be shown.
+        text = (root / location.path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     return excerpt_at(text, location.line, location.col)

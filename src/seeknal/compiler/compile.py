@@ -18,6 +18,7 @@ from seeknal.compiler.categorize import categorize_change, plan_work
 from seeknal.compiler.emit import build_plan
 from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
 from seeknal.compiler.graph import find_cycle, order_nodes
+from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.load import LoadedProject, load_project
 from seeknal.compiler.model import (
     SQL_KINDS,
@@ -36,7 +37,7 @@ from seeknal.compiler.sql import (
     parse_sql,
 )
 from seeknal.compiler.transform import compile_sql_node
-from seeknal.errors import CompileFailed, Diagnostic, SourceLocation, excerpt_of_file
+from seeknal.errors import CompileFailed, Diagnostic, excerpt_of_file
 from seeknal.naming import snapshot_name
 from seeknal.state import State, open_state
 
@@ -86,6 +87,7 @@ def compile_project(
     config = loaded.config
     specs = {spec.id: spec for spec in loaded.nodes}
 
+    _check_input_refs(specs, diags)
     parsed = _parse_transforms(loaded, specs, diags)
     edges = {node_id: list(parsed[node_id].refs) if node_id in parsed else [] for node_id in specs}
     cycle = find_cycle(edges)
@@ -131,13 +133,8 @@ def _parse_transforms(
     try:
         renderer = make_renderer(loaded.config.vars, loaded.macros)
     except RenderError as exc:
-        diags.append(exc.diagnostic)
-        return {}
-    except Exception as exc:  # a macro file that does not compile
-        message = getattr(exc, "message", None) or str(exc)
-        lineno = getattr(exc, "lineno", None)
-        name = getattr(exc, "name", None) or "macros/"
-        diags.append(Diagnostic(f"macro error: {message}", SourceLocation(str(name), lineno)))
+        # Nodes that call a broken macro would only repeat its error.
+        diags.extend(exc.diagnostics)
         return {}
     parsed: dict[str, ParsedSql] = {}
     for spec in specs.values():
@@ -145,7 +142,9 @@ def _parse_transforms(
             continue
         try:
             rendered = renderer.render(spec.sql)
-            result = parse_sql(rendered, spec.sql, loaded.config.dialect, specs)
+            result = parse_sql(
+                rendered, spec.sql, loaded.config.dialect, specs, kind=spec.kind.value
+            )
         except RenderError as exc:
             diags.append(exc.diagnostic)
             continue
@@ -172,15 +171,35 @@ def _parse_transforms(
             )
         if rules_read:
             continue
-        _check_inputs(spec, result, diags)
+        _check_inputs(spec, result, specs, diags)
         parsed[spec.id] = result
     return parsed
 
 
-def _check_inputs(spec: NodeSpec, parsed: ParsedSql, diags: list[Diagnostic]) -> None:
+def _check_input_refs(specs: Mapping[str, NodeSpec], diags: list[Diagnostic]) -> None:
+    """Every `inputs:` entry names a node of the project."""
+    for spec in specs.values():
+        for index, ref in enumerate(spec.inputs or ()):
+            if ref in specs:
+                continue
+            diags.append(
+                Diagnostic(
+                    f"unknown ref '{ref}'",
+                    spec.at("inputs", index, "ref"),
+                    hint=did_you_mean(ref, specs)
+                    or "no node has this id; node ids are `kind.name` from the files under seeknal/",
+                )
+            )
+
+
+def _check_inputs(
+    spec: NodeSpec, parsed: ParsedSql, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
+) -> None:
     if spec.inputs is None:
         return
     assert spec.sql is not None
+    if any(ref not in specs for ref in spec.inputs):
+        return  # a misspelled input is reported; what the SQL reads would only repeat it
     listed = set(spec.inputs)
     for ref in parsed.refs:
         if ref not in listed:
@@ -228,7 +247,7 @@ def _compile_nodes(
                 else:
                     node = _compile_source(spec, config, catalog, file_hashes)
             except (SqlError, SourceError) as exc:
-                diags.extend(exc.diagnostics if isinstance(exc, SqlError) else [exc.diagnostic])
+                diags.extend(exc.diagnostics)
                 continue
             compiled[node_id] = node
             schema.setdefault(spec.kind.value, {})[spec.name] = {

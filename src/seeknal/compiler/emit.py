@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from seeknal import schemas
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.compiler.categorize import ChangeCategory, WorkItem
 from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
+from seeknal.errors import SeeknalError
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -92,13 +93,31 @@ def build_plan(
 
 
 def write_plan(plan: Mapping[str, Any], path: Path) -> None:
-    """Write the canonical plan atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=path.parent)
+    """Write the canonical plan atomically (a reader never sees half a file).
+
+    The file gets the usual mode of a new file (0644 less the umask), like any file
+    the user writes: the temporary file is created with ``os.open``, not ``mkstemp``
+    (which makes it private, 0600).
+
+    Raises:
+        SeeknalError: The file or its directory cannot be written.
+
+    Example:
+        >>> write_plan(compile_project(Path("shop")).plan, Path("shop/target/plan.json"))  # doctest: +SKIP
+    """
+    tmp = path.parent / f".plan-{os.getpid()}-{secrets.token_hex(4)}.json"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(canonical_json(plan))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(canonical_json(plan))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise SeeknalError(
+            f"cannot write the plan to {path}: {exc.strerror or exc}",
+            hint="choose a path you can write (`--out`), or fix the directory's permissions",
+        ) from exc

@@ -6,15 +6,13 @@ file, so a user sees all of them in one run.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import ValidationError
-
 from seeknal import schemas
+from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import (
     DeclaredColumn,
     Kind,
@@ -25,8 +23,11 @@ from seeknal.compiler.model import (
     SourceFormat,
     SqlText,
 )
+from seeknal.compiler.schema_errors import most_useful, schema_diagnostic
 from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
+
+__all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
 
 PROJECT_FILE = "seeknal_project.yml"
 NODES_DIR = "seeknal"
@@ -44,35 +45,32 @@ class LoadedProject:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """``did you mean 'x'?`` for the closest choice, or None."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
 def relpath(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
 def load_project(root: Path) -> LoadedProject:
-    """Read ``seeknal_project.yml``, every ``seeknal/**/*.yml`` and ``macros/*.sql``."""
+    """Read ``seeknal_project.yml``, every ``seeknal/**/*.yml`` and ``macros/*.sql``.
+
+    When the project file itself has errors, only those are reported: every node would
+    be compiled with the wrong settings, and its errors would be consequences.
+    """
     root = root.resolve()
     diags: list[Diagnostic] = []
     config = _load_config(root, diags)
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
+    if any(d.severity == "error" for d in diags):
+        return loaded
 
-    macro_dir = root / MACROS_DIR
-    if macro_dir.is_dir():
-        for path in sorted(macro_dir.rglob("*.sql")):
-            rel = relpath(root, path)
-            loaded.macros[rel] = path.read_text(encoding="utf-8")
+    for path in project_files(root / MACROS_DIR, (".sql",)):
+        rel = relpath(root, path)
+        text = read_text(path, rel, diags)
+        if text is not None:
+            loaded.macros[rel] = text
             loaded.files[rel] = path
 
-    node_dir = root / NODES_DIR
-    yml_files = sorted(
-        [*node_dir.rglob("*.yml"), *node_dir.rglob("*.yaml")] if node_dir.is_dir() else []
-    )
+    yml_files = project_files(root / NODES_DIR, (".yml", ".yaml"))
     if not yml_files:
         diags.append(
             Diagnostic(
@@ -82,27 +80,87 @@ def load_project(root: Path) -> LoadedProject:
                 severity="warning",
             )
         )
+    # DuckDB identifiers are case-insensitive: transform.Users and transform.users
+    # would be one table, so ids are unique regardless of case.
     seen: dict[str, NodeSpec] = {}
     for path in yml_files:
         rel = relpath(root, path)
         loaded.files[rel] = path
-        spec = _load_node(root, rel, path.read_text(encoding="utf-8"), diags, loaded.files)
+        text = read_text(path, rel, diags)
+        spec = None if text is None else _load_node(root, rel, text, diags, loaded.files)
         if spec is None:
             continue
-        if spec.id in seen:
-            first = seen[spec.id]
-            diags.append(
-                Diagnostic(
-                    f"duplicate node id '{spec.id}'",
-                    spec.at("name"),
-                    hint=f"'{spec.id}' is already defined at {first.at('name')}; rename one of them",
-                )
-            )
+        first = seen.get(spec.id.lower())
+        if first is not None:
+            diags.append(_duplicate_id(spec, first))
             continue
-        seen[spec.id] = spec
+        seen[spec.id.lower()] = spec
         loaded.nodes.append(spec)
     loaded.nodes.sort(key=lambda n: n.id)
     return loaded
+
+
+def project_files(directory: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Regular files under ``directory`` with these suffixes, sorted.
+
+    Hidden files and directories (``.#x.yml`` editor locks, often dangling symlinks;
+    ``.git``) and anything that is not a regular file (a directory named ``x.yml``) are
+    not project files.
+    """
+    if not directory.is_dir():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            path = Path(dirpath) / name
+            if name.startswith(".") or not name.endswith(suffixes) or not path.is_file():
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def read_text(path: Path, rel: str, diags: list[Diagnostic]) -> str | None:
+    """The file's text, or None with a diagnostic when it is not UTF-8 (or unreadable)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        diags.append(
+            Diagnostic(
+                f"cannot read the file: {exc.strerror or exc}",
+                SourceLocation(rel),
+                hint="check the file's permissions",
+            )
+        )
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        diags.append(
+            Diagnostic(
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                SourceLocation(rel, line, col),
+                hint="save the file as UTF-8",
+            )
+        )
+        return None
+
+
+def _duplicate_id(spec: NodeSpec, first: NodeSpec) -> Diagnostic:
+    if spec.id == first.id:
+        return Diagnostic(
+            f"duplicate node id '{spec.id}'",
+            spec.at("name"),
+            hint=f"'{spec.id}' is already defined at {first.at('name')}; rename one of them",
+        )
+    return Diagnostic(
+        f"duplicate node id '{spec.id}' (DuckDB names are case-insensitive: it is the "
+        f"same as '{first.id}' at {first.at('name')})",
+        spec.at("name"),
+        hint="rename one of them",
+    )
 
 
 def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
@@ -117,8 +175,11 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
                 "or create one with `seeknal init DIR`",
             )
         )
+    text = read_text(path, PROJECT_FILE, diags)
+    if text is None:
+        return ProjectConfig(root=root, name=root.name)
     try:
-        doc = parse_yaml(PROJECT_FILE, path.read_text(encoding="utf-8"))
+        doc = parse_yaml(PROJECT_FILE, text)
     except YamlSyntaxError as exc:
         diags.append(exc.diagnostic)
         return ProjectConfig(root=root, name=root.name)
@@ -145,68 +206,6 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
     )
 
 
-def _allowed_keys(schema_name: str, kind: str | None) -> list[str]:
-    schema = schemas.load_schema(schema_name)
-    if schema_name == "project":
-        return list(schema["properties"])
-    for branch in schema["allOf"]:
-        if branch["if"]["properties"]["kind"]["const"] == kind:
-            return list(branch["then"]["properties"])
-    return list(schema["properties"])
-
-
-def schema_diagnostic(doc: YamlDocument, err: ValidationError, schema_name: str) -> Diagnostic:
-    """Turn a JSON Schema error into a ``path:line:col`` diagnostic a person can act on."""
-    path = tuple(err.absolute_path)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    kind = data.get("kind") if isinstance(data.get("kind"), str) else None
-    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = _allowed_keys(schema_name, kind) if not path else list(err.schema["properties"])
-        extras = sorted(set(err.instance) - set(allowed))
-        key = extras[0] if extras else "?"
-        hint = did_you_mean(key, allowed) or "allowed keys: " + ", ".join(sorted(allowed))
-        what = f"a {kind} node" if kind and not path else "this mapping"
-        return Diagnostic(
-            f"unknown key '{key}' in {what}", doc.location((*path, key), key=True), hint=hint
-        )
-    if err.validator == "required":
-        missing = err.message.split("'")[1] if "'" in err.message else err.message
-        required_hint: str | None = {
-            "name": "every node needs `name:`; its id is `kind.name`",
-            "kind": "every node needs `kind:` (source, transform, seed or rule)",
-            "table": "a source needs `table:` (a file path relative to the project, or a table name)",
-            "source": "a source needs `source:` (csv, parquet, json or table)",
-            "path": "a seed needs `path:` to a CSV file in the project",
-        }.get(missing)
-        return Diagnostic(
-            f"missing required key '{missing}'", doc.location(path), hint=required_hint
-        )
-    if err.validator == "oneOf" and path == () and kind in ("transform", "rule"):
-        both = kind in data and "sql" in data
-        msg = f"a {kind} has both `{kind}:` and `sql:`" if both else f"a {kind} needs SQL"
-        return Diagnostic(
-            msg,
-            doc.location(),
-            hint=f"write the SQL inline under `{kind}: |`, or name a .sql file with `sql:`",
-        )
-    if err.validator == "enum":
-        choices = ", ".join(str(v) for v in err.validator_value)
-        field_name = path[-1] if path else "value"
-        return Diagnostic(
-            f"invalid {field_name} {err.instance!r}: expected one of {choices}",
-            doc.location(path),
-            hint=did_you_mean(str(err.instance), [str(v) for v in err.validator_value]),
-        )
-    if err.validator == "pattern":
-        field_name = path[-1] if path else "value"
-        if field_name == "ref" or (len(path) >= 2 and path[-2] == "inputs"):
-            hint = "a ref is `kind.name`, e.g. source.orders"
-        else:
-            hint = "use letters, digits and underscores, starting with a letter or underscore"
-        return Diagnostic(f"invalid {field_name} {err.instance!r}", doc.location(path), hint=hint)
-    return Diagnostic(err.message, doc.location(path))
-
-
 def _load_node(
     root: Path, rel: str, text: str, diags: list[Diagnostic], files: dict[str, Path]
 ) -> NodeSpec | None:
@@ -227,7 +226,7 @@ def _load_node(
     errors = schemas.iter_errors("node", doc.data)
     if errors:
         # One useful error per file beats a cascade of consequences.
-        diags.append(schema_diagnostic(doc, _most_useful(errors), "node"))
+        diags.append(schema_diagnostic(doc, most_useful(errors), "node"))
         return None
     data: dict[str, Any] = doc.data
     kind = Kind(data["kind"])
@@ -281,19 +280,11 @@ def _load_node(
             spec_args["sql"] = _inline_sql(doc, data[inline], mark.line, mark.col, mark.style)
         else:
             sql_rel = _project_file(root, rel, data["sql"], doc, ("sql",), diags, beside=True)
-            if sql_rel is not None:
+            sql_text = None if sql_rel is None else read_text(root / sql_rel, sql_rel, diags)
+            if sql_rel is not None and sql_text is not None:
                 files[sql_rel] = root / sql_rel
-                spec_args["sql"] = SqlText((root / sql_rel).read_text(encoding="utf-8"), sql_rel)
+                spec_args["sql"] = SqlText(sql_text, sql_rel)
     return NodeSpec(**spec_args)
-
-
-def _most_useful(errors: list[ValidationError]) -> ValidationError:
-    # Prefer errors on concrete keys (deepest path, 'additionalProperties' before 'if/then').
-    def rank(e: ValidationError) -> tuple[int, int]:
-        order = {"required": 0, "additionalProperties": 1, "enum": 2, "pattern": 3, "type": 4}
-        return (order.get(str(e.validator), 9), -len(e.absolute_path))
-
-    return min(errors, key=rank)
 
 
 def _declared_columns(columns: dict[str, Any]) -> list[DeclaredColumn]:
@@ -341,15 +332,20 @@ def _project_file(
         )
         return None
     if not target.is_file():
+        # Suggest paths spelled as `value` is: relative to the YAML file for `sql:`.
         candidates = (
-            [relpath(root, p) for p in target.parent.glob("*") if p.is_file()]
+            [_relative(p, base) for p in target.parent.glob("*") if p.is_file()]
             if target.parent.is_dir()
             else []
         )
-        hint = did_you_mean(inside, candidates)
+        hint = did_you_mean(_relative(target, base), candidates)
         if hint is None:
             where = "this YAML file" if beside else "the project directory"
             hint = f"paths are relative to {where}"
         diags.append(Diagnostic(f"file not found: '{value}'", doc.location(path), hint=hint))
         return None
     return inside
+
+
+def _relative(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()

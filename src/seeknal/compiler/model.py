@@ -86,6 +86,10 @@ class SqlText:
         idx = self.text.find(needle)
         if idx < 0:
             return self.locate(1, 1)
+        return self.at_offset(idx)
+
+    def at_offset(self, idx: int) -> SourceLocation:
+        """Location of the character at offset ``idx`` of the SQL text."""
         line = self.text.count("\n", 0, idx) + 1
         col = idx - (self.text.rfind("\n", 0, idx) + 1) + 1
         return self.locate(line, col)

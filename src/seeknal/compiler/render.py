@@ -2,29 +2,38 @@
 
 Available in every template: ``ref('kind.name')`` (renders the quoted node name, e.g.
 ``"source"."orders"``), ``var('name', default)``, ``env_var('NAME', default)``, and every
-macro defined in ``macros/*.sql``. Unknown names fail loudly (StrictUndefined).
+macro defined in ``macros/*.sql``. Unknown names fail loudly (StrictUndefined), and so
+does anything else a template raises: every failure is a diagnostic with a line.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from seeknal.compiler.model import NODE_KINDS, SqlText
-from seeknal.errors import Diagnostic
+from seeknal.errors import Diagnostic, SourceLocation
 
 _MISSING = object()
+BUILTINS = ("ref", "var", "env_var")
+# Filename Jinja gives a template compiled from a string: a node's SQL.
+_NODE_TEMPLATE = "<template>"
 
 
 class RenderError(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    """One or more template problems; ``diagnostic`` is the first."""
+
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.diagnostics = [diagnostic, *more]
 
 
 def quote_node(node_id: str) -> str:
@@ -38,6 +47,7 @@ class Renderer:
     """A Jinja environment with the project's vars and macros, shared by every node."""
 
     env: SandboxedEnvironment
+    macro_sites: Mapping[str, SourceLocation] = field(default_factory=dict)
 
     def render(self, sql: SqlText) -> str:
         """Render ``sql``; raise RenderError pointing at the template's line."""
@@ -46,25 +56,45 @@ class Renderer:
             rendered: str = template.render()
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(
-                Diagnostic(f"template syntax error: {exc.message}", sql.locate(exc.lineno))
-            ) from None
-        except jinja2.UndefinedError as exc:
-            raise RenderError(
                 Diagnostic(
-                    f"template error: {exc.message}",
-                    sql.locate(_template_line(exc)),
-                    hint="available: ref(), var(), env_var() and the macros in macros/",
+                    f"template syntax error: {exc.message}",
+                    sql.locate(exc.lineno),
+                    hint="check the {{ }} and {% %} tags on this line",
                 )
-            ) from None
-        except jinja2.TemplateError as exc:
-            raise RenderError(
-                Diagnostic(f"template error: {exc.message}", sql.locate(_template_line(exc)))
             ) from None
         except _TemplateUsageError as exc:
             raise RenderError(
-                Diagnostic(str(exc), sql.locate(_template_line(exc)), hint=exc.hint)
+                self._diagnostic(f"template error: {exc}", exc, sql, exc.hint)
+            ) from None
+        except jinja2.UndefinedError as exc:
+            hint = "available: ref(), var(), env_var() and the macros in macros/"
+            raise RenderError(
+                self._diagnostic(f"template error: {exc.message}", exc, sql, hint)
+            ) from None
+        except Exception as exc:  # anything a template raises: 1/0, 'a' + 1, bad arguments
+            raise RenderError(
+                self._diagnostic(f"template error: {describe_exception(exc)}", exc, sql, None)
             ) from None
         return rendered
+
+    def _diagnostic(
+        self, message: str, exc: BaseException, sql: SqlText, hint: str | None
+    ) -> Diagnostic:
+        """At the node's line; an error raised inside a macro also names the macro's line."""
+        frames = _template_frames(exc, frozenset(s.path for s in self.macro_sites.values()))
+        node_line = next((ln for f, ln in reversed(frames) if f == _NODE_TEMPLATE), None)
+        in_macro = [(f, ln) for f, ln in frames if f != _NODE_TEMPLATE]
+        if in_macro:
+            file, line = in_macro[-1]
+            message = f"{message} (in {file}:{line})"
+        called = re.match(r"macro '(\w+)'", describe_exception(exc))
+        if hint is None and called and called.group(1) in self.macro_sites:
+            hint = f"macro '{called.group(1)}' is defined at {self.macro_sites[called.group(1)]}"
+        elif hint is None and in_macro:
+            hint = "the macro raised it while rendering the call on this line"
+        elif hint is None:
+            hint = "check the Jinja expression on this line"
+        return Diagnostic(message, sql.locate(node_line), hint=hint)
 
 
 class _TemplateUsageError(Exception):
@@ -73,26 +103,63 @@ class _TemplateUsageError(Exception):
         self.hint = hint
 
 
-def _template_line(exc: BaseException) -> int | None:
+def describe_exception(exc: BaseException) -> str:
+    """The exception's message without Python internals (``make_renderer.<locals>.``)."""
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return re.sub(r"\b\w+\.<locals>\.", "", str(text))
+
+
+def _template_frames(exc: BaseException, macro_files: frozenset[str]) -> list[tuple[str, int]]:
+    """(file, line) of every template frame in the traceback, outermost first."""
+    frames = []
     tb = exc.__traceback__
-    line = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
+        filename = tb.tb_frame.f_code.co_filename
+        if filename == _NODE_TEMPLATE or filename in macro_files:
+            frames.append((filename, tb.tb_lineno))
         tb = tb.tb_next
-    return line
+    return frames
 
 
 def make_renderer(variables: Mapping[str, Any], macros: Mapping[str, str]) -> Renderer:
-    """Build the sandboxed environment once per compile."""
+    """Build the sandboxed environment once per compile.
+
+    ``macros`` maps a macro file (relative to the project) to its text.
+
+    Raises:
+        RenderError: every problem in the macro files (syntax, duplicate names, a macro
+            that would replace ref, var or env_var).
+    """
+    # The loader hands Jinja each file's own name as its filename, so a traceback tells
+    # a frame of macros/money.sql from one of the node's SQL ("<template>").
     env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
-        loader=jinja2.DictLoader(dict(macros)),
+        loader=jinja2.FunctionLoader(
+            lambda name: (macros[name], name, lambda: True) if name in macros else None
+        ),
     )
+    env.globals.update(_builtins(variables))
+    diags: list[Diagnostic] = []
+    defined: dict[str, SourceLocation] = {}
+    for rel in sorted(macros):
+        diags.extend(_define_macros(env, rel, macros[rel], defined))
+    if diags:
+        raise RenderError(*diags)
+    return Renderer(env, defined)
 
-    def ref(node_id: str) -> str:
+
+def _builtins(variables: Mapping[str, Any]) -> dict[str, Any]:
+    def ref(*args: Any, **kwargs: Any) -> str:
+        if len(args) != 1 or kwargs:
+            strings = [a for a in args if isinstance(a, str)]
+            example = ".".join(strings) if len(strings) == len(args) == 2 else "source.orders"
+            raise _TemplateUsageError(
+                f"ref() takes one argument, got {len(args) + len(kwargs)}",
+                hint=f"seeknal refs are one 'kind.name' string, e.g. ref('{example}')",
+            )
+        node_id = args[0]
         if not isinstance(node_id, str) or node_id.split(".", 1)[0] not in NODE_KINDS:
             raise _TemplateUsageError(
                 f"ref({node_id!r}): a ref is 'kind.name'", hint="e.g. ref('source.orders')"
@@ -120,11 +187,78 @@ def make_renderer(variables: Mapping[str, Any], macros: Mapping[str, str]) -> Re
             hint=f"set it, or pass a default: env_var('{name}', ...)",
         )
 
-    env.globals.update(ref=ref, var=var, env_var=env_var)
-    for name in sorted(macros):
-        module = env.get_template(name).module
-        for attr in dir(module):
-            value = getattr(module, attr)
+    return {"ref": ref, "var": var, "env_var": env_var}
+
+
+def _define_macros(
+    env: SandboxedEnvironment, rel: str, text: str, defined: dict[str, SourceLocation]
+) -> list[Diagnostic]:
+    """Make the macros of one file global; a name defined twice is an error, not an override."""
+    try:
+        template = env.get_template(rel)
+    except jinja2.TemplateSyntaxError as exc:
+        return [
+            Diagnostic(
+                f"template syntax error in a macro file: {exc.message}",
+                SourceLocation(rel, exc.lineno),
+                hint="check the {{ }} and {% %} tags on this line; "
+                "a macro is {% macro name(args) %}...{% endmacro %}",
+            )
+        ]
+    try:
+        module = template.module
+    except Exception as exc:  # the file's top-level code raised
+        frames = _template_frames(exc, frozenset({rel}))
+        # Building a module does not rewrite the traceback: its lines are the compiled
+        # Python's, which the template maps back to its own.
+        line = template.get_corresponding_lineno(frames[-1][1]) if frames else None
+        return [
+            Diagnostic(
+                f"template error in a macro file: {describe_exception(exc)}",
+                SourceLocation(rel, line),
+                hint="outside {% macro %} blocks, a macro file should only define macros",
+            )
+        ]
+    diags = []
+    for name, where in _macro_sites(env, rel, text):
+        if name in BUILTINS:
+            diags.append(
+                Diagnostic(
+                    f"macro '{name}' would replace the built-in {name}()",
+                    where,
+                    hint="rename the macro: ref(), var() and env_var() are seeknal's own",
+                )
+            )
+        elif name in defined:
+            diags.append(
+                Diagnostic(
+                    f"duplicate macro '{name}'",
+                    where,
+                    hint=f"'{name}' is already defined at {defined[name]}; rename one of them",
+                )
+            )
+        else:
+            defined[name] = where
+            value = getattr(module, name, None)
             if isinstance(value, jinja2.runtime.Macro):
-                env.globals[attr] = value
-    return Renderer(env)
+                env.globals[name] = value
+    return diags
+
+
+def _macro_sites(
+    env: SandboxedEnvironment, rel: str, text: str
+) -> list[tuple[str, SourceLocation]]:
+    """Each macro a file defines (not macros nested in macros), with where its name is."""
+    tree = env.parse(text)
+    every = list(tree.find_all(nodes.Macro))
+    nested = {id(inner) for outer in every for inner in outer.find_all(nodes.Macro)}
+    lines = text.splitlines()
+    sites = []
+    for macro in every:
+        if id(macro) in nested:
+            continue
+        line = lines[macro.lineno - 1] if macro.lineno <= len(lines) else ""
+        found = re.search(rf"macro\s+({re.escape(macro.name)})\b", line)
+        col = found.start(1) + 1 if found else None
+        sites.append((macro.name, SourceLocation(rel, macro.lineno, col)))
+    return sites

@@ -13,6 +13,7 @@ from typing import Any
 import sqlglot
 
 from seeknal.compiler.catalog import BindError, ScratchCatalog
+from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import DeclaredColumn, Kind, NodeSpec, SourceFormat
 from seeknal.errors import Diagnostic
 
@@ -24,9 +25,12 @@ _READERS = {
 
 
 class SourceError(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    """One or more problems with a source or seed; ``diagnostic`` is the first."""
+
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.diagnostics = [diagnostic, *more]
 
 
 def quote_identifier(name: str) -> str:
@@ -59,47 +63,92 @@ def reader_sql(spec: NodeSpec) -> str:
 
 
 def source_columns(spec: NodeSpec, root: Path, catalog: ScratchCatalog) -> list[DeclaredColumn]:
-    """Declared columns (types in the engine's spelling) or, when none, the file's schema."""
-    if spec.columns:
-        out = []
-        for col in spec.columns:
-            if col.type is None:
-                raise SourceError(
-                    Diagnostic(
-                        f"column '{col.name}' of {spec.kind} '{spec.name}' has no type",
-                        spec.at("columns", col.name),
-                        hint="declare it as `name: type`, e.g. amount: decimal(12,2)",
-                    )
-                )
-            try:
-                type_ = catalog.canonical_type(col.type)
-            except BindError:
-                raise SourceError(
-                    Diagnostic(
-                        f"unknown type '{col.type}' for column '{col.name}'",
-                        spec.at("columns", col.name),
-                        hint="use a SQL type such as integer, bigint, double, decimal(12,2), "
-                        "varchar, date, timestamp",
-                    )
-                ) from None
-            out.append(DeclaredColumn(col.name, type_, col.description))
-    else:
-        assert spec.data_path is not None
-        absolute = _literal(str(root / spec.data_path))
-        reader = reader_sql(spec).replace(_literal(spec.data_path), absolute, 1)
-        try:
-            described = catalog.describe(f"SELECT * FROM {reader}")
-        except BindError as exc:
-            key = "path" if spec.kind is Kind.SEED else "table"
-            raise SourceError(
-                Diagnostic(
-                    f"cannot read the schema of '{spec.data_path}': {exc.message}",
-                    spec.at(key),
-                    hint="check the file's format, or declare `columns:` with types",
-                )
-            ) from None
-        out = [DeclaredColumn(name, type_) for name, type_ in described]
-    return out
+    """Declared columns (types in the engine's spelling) or, when none, the file's schema.
+
+    A data file's header is read either way: a declared column the file does not have
+    is an error now, not half-way through a run.
+
+    Raises:
+        SourceError: an empty or unreadable file, a declared column it lacks, a bad type.
+    """
+    in_file = None if spec.data_path is None else _file_columns(spec, root, catalog)
+    if not spec.columns:
+        assert in_file is not None  # load.py rejects a `source: table` without columns
+        return in_file
+    declared = [_declared_column(spec, col, catalog) for col in spec.columns]
+    if in_file is not None:
+        _check_declared_in_file(spec, declared, [c.name for c in in_file])
+    return declared
+
+
+def _declared_column(
+    spec: NodeSpec, col: DeclaredColumn, catalog: ScratchCatalog
+) -> DeclaredColumn:
+    if col.type is None:
+        raise SourceError(
+            Diagnostic(
+                f"column '{col.name}' of {spec.kind} '{spec.name}' has no type",
+                spec.at("columns", col.name),
+                hint="declare it as `name: type`, e.g. amount: decimal(12,2)",
+            )
+        )
+    try:
+        type_ = catalog.canonical_type(col.type)
+    except BindError:
+        raise SourceError(
+            Diagnostic(
+                f"unknown type '{col.type}' for column '{col.name}'",
+                spec.at("columns", col.name),
+                hint="use a SQL type such as integer, bigint, double, decimal(12,2), "
+                "varchar, date, timestamp",
+            )
+        ) from None
+    return DeclaredColumn(col.name, type_, col.description)
+
+
+def _file_columns(spec: NodeSpec, root: Path, catalog: ScratchCatalog) -> list[DeclaredColumn]:
+    """The columns DuckDB reads from the data file's header (never its rows)."""
+    assert spec.data_path is not None
+    key = "path" if spec.kind is Kind.SEED else "table"
+    path = root / spec.data_path
+    if path.stat().st_size == 0:
+        raise SourceError(
+            Diagnostic(
+                f"file is empty: '{spec.data_path}'",
+                spec.at(key),
+                hint="a data file needs at least its header line; add the data, or remove the node",
+            )
+        )
+    absolute = _literal(str(path))
+    reader = reader_sql(spec).replace(_literal(spec.data_path), absolute, 1)
+    try:
+        described = catalog.describe(f"SELECT * FROM {reader}")
+    except BindError as exc:
+        raise SourceError(
+            Diagnostic(
+                f"cannot read the schema of '{spec.data_path}': {exc.message}",
+                spec.at(key),
+                hint="check the file's format and `options:`",
+            )
+        ) from None
+    return [DeclaredColumn(name, type_) for name, type_ in described]
+
+
+def _check_declared_in_file(
+    spec: NodeSpec, declared: list[DeclaredColumn], in_file: list[str]
+) -> None:
+    present = {name.lower() for name in in_file}
+    problems = [
+        Diagnostic(
+            f"column '{col.name}' is declared but '{spec.data_path}' has no such column",
+            spec.at("columns", col.name, key=True),
+            hint=did_you_mean(col.name, in_file) or "the file's columns: " + ", ".join(in_file),
+        )
+        for col in declared
+        if col.name.lower() not in present
+    ]
+    if problems:
+        raise SourceError(*problems)
 
 
 def load_sql(spec: NodeSpec, columns: Iterable[DeclaredColumn], dialect: str) -> str:

@@ -12,22 +12,33 @@ Three texts come out of one parse:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError, SqlglotError
+from sqlglot.errors import OptimizeError, ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.model import NODE_KINDS, SqlText
+from seeknal.compiler.sql_errors import (
+    clean_message,
+    find_word,
+    optimize_diagnostic,
+    query_names,
+    syntax_diagnostic,
+)
 from seeknal.errors import Diagnostic
 
-FILE_READERS = re.compile(r"^(read_|.*_scan$|glob$|sniff_csv$)", re.IGNORECASE)
+# Table functions that read no data: every other one (read_csv, glob, query_table,
+# parquet_schema, ...) would read something seeknal neither tracks nor fingerprints.
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+# What sqlglot parses them into, in DuckDB and in other dialects.
+_TABLE_FUNCTION_TYPES = (exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.Unnest)
 
 # {db: {table: {column: type}}}, sqlglot's nested schema form.
 SchemaMapping = dict[str, Any]
@@ -52,32 +63,19 @@ def parse_sql(
     origin: SqlText,
     dialect: str,
     known_nodes: Mapping[str, object],
+    *,
+    kind: str = "transform",
 ) -> ParsedSql:
     """Parse one SELECT statement and resolve its refs to node ids.
 
     Raises:
-        SqlError: syntax errors, more than one statement, unknown refs or tables.
+        SqlError: syntax errors, more than one statement, unknown refs or tables, table
+            functions that read untracked data, a PIVOT whose columns depend on the data.
     """
     try:
         statements = [s for s in sqlglot.parse(rendered, dialect=dialect) if s is not None]
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        desc = str(first.get("description") or exc).split(". Line")[0]
-        line, col = first.get("line"), first.get("col")
-        highlight = str(first.get("highlight") or "")
-        if col is not None and highlight and "\n" not in highlight:
-            col = max(1, col - len(highlight) + 1)  # sqlglot points at the token's end
-        if highlight:
-            desc = f"{desc} near '{highlight}'"
-        raise SqlError(
-            [
-                Diagnostic(
-                    f"SQL syntax error: {desc}",
-                    origin.locate(line, col),
-                    hint="check the SQL near this position",
-                )
-            ]
-        ) from None
+    except (ParseError, TokenError) as exc:
+        raise SqlError([syntax_diagnostic(exc, rendered, origin)]) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         what = "no statement" if not statements else f"a {statements[0].key.upper()} statement"
         if len(statements) > 1:
@@ -93,14 +91,15 @@ def parse_sql(
         )
     tree = statements[0]
     assert isinstance(tree, exp.Query)
-    refs, diagnostics = _resolve_tables(tree, origin, known_nodes)
+    refs, diagnostics = _resolve_tables(tree, origin, known_nodes, kind)
+    diagnostics.extend(_check_pivots(tree, origin))
     if diagnostics:
         raise SqlError(diagnostics)
     return ParsedSql(tree=tree, refs=tuple(sorted(refs)))
 
 
 def _resolve_tables(
-    tree: exp.Expr, origin: SqlText, known_nodes: Mapping[str, object]
+    tree: exp.Expr, origin: SqlText, known_nodes: Mapping[str, object], node_kind: str
 ) -> tuple[set[str], list[Diagnostic]]:
     refs: set[str] = set()
     diags: list[Diagnostic] = []
@@ -136,17 +135,8 @@ def _resolve_tables(
                 new.set("alias", alias)
             table.replace(new)
             table = new
-        elif isinstance(fn, exp.Func) or not isinstance(fn, exp.Identifier):
-            fname = fn.sql(dialect="duckdb").split("(", 1)[0].strip() if fn is not None else ""
-            if FILE_READERS.match(fname):
-                diags.append(
-                    Diagnostic(
-                        f"a transform cannot read files directly ({fname.lower()})",
-                        origin.find(fname) if fname in origin.text else origin.find(fname.lower()),
-                        hint="declare the file as a source node and ref() it",
-                    )
-                )
-            continue
+        elif not isinstance(fn, exp.Identifier):
+            continue  # a table function: checked below
         if table.args.get("catalog") is not None:
             diags.append(_unknown_table(table, origin, known_nodes))
             continue
@@ -165,7 +155,78 @@ def _resolve_tables(
         table.set("db", exp.to_identifier(kind))
         table.set("this", exp.to_identifier(name))
         refs.add(node_id)
+    for fn in _table_functions(tree):
+        name = _function_name(fn)
+        if name == "ref":
+            continue  # a bare ref() that is not a valid one: reported above
+        if name not in TABLE_FUNCTIONS and not isinstance(fn, _TABLE_FUNCTION_TYPES):
+            diags.append(
+                Diagnostic(
+                    f"table function {name} is not allowed in a {node_kind}: "
+                    "it would read data seeknal does not track",
+                    find_word(origin, [name]),
+                    hint="declare the file as a source node and ref() it; the table "
+                    "functions a query may use are " + ", ".join(sorted(TABLE_FUNCTIONS)),
+                )
+            )
     return refs, diags
+
+
+def _table_functions(tree: exp.Expr) -> Iterator[exp.Expr]:
+    """Every function a query reads rows from: FROM f(...), JOIN f(...), LATERAL f(...)."""
+    for node in tree.find_all(exp.Table, exp.Lateral, exp.From, exp.Join):
+        inner = node.this
+        if isinstance(node, exp.Table):
+            if inner is not None and not isinstance(inner, exp.Identifier):
+                yield inner
+        elif isinstance(inner, exp.Func):
+            yield inner
+
+
+def _function_name(fn: exp.Expr) -> str:
+    if isinstance(fn, exp.Anonymous):
+        args = fn.expressions
+        if fn.name.lower() == "table" and len(args) == 1 and isinstance(args[0], exp.Func):
+            return _function_name(args[0])  # TABLE(read_csv(...))
+        return fn.name.lower()
+    if isinstance(fn, exp.Func):
+        return fn.sql_name().lower()
+    return fn.key.lower()
+
+
+def _check_pivots(tree: exp.Expr, origin: SqlText) -> list[Diagnostic]:
+    """A PIVOT needs its values listed: its output columns are the values it finds.
+
+    Compile never reads data (the scratch catalog's tables are empty), so the plan's
+    columns for a PIVOT without `IN (...)` would be whatever an empty table yields.
+    """
+    diags = []
+    for pivot in tree.find_all(exp.Pivot):
+        if pivot.args.get("unpivot"):
+            continue
+        # FROM t PIVOT (agg FOR col IN (...)) keeps them in `fields`; PIVOT t ON col ...
+        # in `expressions`.
+        fields = pivot.args.get("fields")
+        on = fields or pivot.expressions
+        example = (
+            "PIVOT (agg FOR col IN ('a', 'b'))" if fields else "PIVOT ... ON col IN ('a', 'b')"
+        )
+        for item in on:
+            listed = isinstance(item, exp.In) and not any(
+                isinstance(v, exp.Query) for v in item.expressions
+            )
+            if listed and item.expressions:
+                continue
+            column = item.this if isinstance(item, exp.In) else item
+            diags.append(
+                Diagnostic(
+                    f"PIVOT on {column.sql(dialect='duckdb')} has no list of values: its "
+                    "columns would depend on the data, which compile does not read",
+                    find_word(origin, ["PIVOT"]),
+                    hint=f"list the values: {example}",
+                )
+            )
+    return diags
 
 
 def _match_node(table: exp.Table, known_nodes: Mapping[str, object]) -> str | None:
@@ -230,48 +291,20 @@ def qualify_sql(
             identify=True,
         )
     except OptimizeError as exc:
-        raise SqlError([_optimize_diagnostic(str(exc), parsed, schema, origin)]) from None
+        names = query_names(parsed.tree, parsed.refs, schema)
+        raise SqlError([optimize_diagnostic(str(exc), parsed.tree, names, origin)]) from None
     except SqlglotError as exc:
-        raise SqlError([Diagnostic(f"cannot analyze SQL: {exc}", origin.locate(1, 1))]) from None
+        raise SqlError(
+            [
+                Diagnostic(
+                    f"cannot analyze SQL: {clean_message(str(exc))}",
+                    origin.locate(1, 1),
+                    hint="check the SQL near this position",
+                )
+            ]
+        ) from None
     assert isinstance(qualified, exp.Query)
     return qualified
-
-
-_POSITION = re.compile(r"Line: (\d+), Col: (\d+)")
-
-
-def _optimize_diagnostic(
-    message: str, parsed: ParsedSql, schema: MappingSchema, origin: SqlText
-) -> Diagnostic:
-    import difflib
-
-    match = re.search(r"Column '([^']+)' could not be resolved", message)
-    pos = _POSITION.search(message)
-    if match:
-        column = match.group(1)
-        visible = sorted({c for ref in parsed.refs for c in _columns_of(schema, ref)})
-        close = difflib.get_close_matches(column, visible, n=1, cutoff=0.6)
-        if close:
-            hint = f"did you mean '{close[0]}'?"
-        elif visible:
-            hint = "available columns: " + ", ".join(visible[:20])
-        else:
-            hint = None
-        if pos:
-            # sqlglot points at the column's last character; we want its first.
-            line, col = int(pos.group(1)), int(pos.group(2)) - len(column) + 1
-            where = origin.locate(line, max(col, 1))
-        else:
-            where = origin.find(column)
-        inputs = ", ".join(parsed.refs) or "its inputs"
-        return Diagnostic(f"unknown column '{column}' (not in {inputs})", where, hint=hint)
-    clean = _POSITION.sub("", message).strip().rstrip(".")
-    return Diagnostic(f"cannot analyze SQL: {clean}", origin.locate(1, 1))
-
-
-def _columns_of(schema: MappingSchema, node_id: str) -> list[str]:
-    kind, name = node_id.split(".", 1)
-    return list(schema.column_names(exp.table_(name, db=kind)))
 
 
 def normalized_sql(qualified: exp.Query, dialect: str) -> str:
@@ -338,9 +371,19 @@ def engine_sql(
     """The user's SQL with refs pointing at upstream snapshots, in the engine's dialect.
 
     ``physical(node_id)`` returns the snapshot's (schema, table). A ref without an alias
-    keeps its old name as alias, so ``orders.amount`` still resolves.
+    keeps its old name as alias, so ``orders.amount`` still resolves; two refs of one
+    FROM that share a name (``source.t JOIN seed.t``) are aliased ``source__t`` and
+    ``seed__t``, and their columns written ``source.t.b`` follow.
     """
     tree = parsed.tree  # the last pass to read it: rewritten in place, no copy
+    aliases = _ref_aliases(tree, parsed.refs)
+    # Columns written with a node qualifier (source.orders.amount) drop the kind part.
+    for column in list(tree.find_all(exp.Column)):
+        if column.args.get("db") is not None and column.args["db"].name.lower() in NODE_KINDS:
+            alias = _alias_in_scope(column, aliases)
+            column.set("db", None)
+            if alias is not None:
+                column.set("table", exp.to_identifier(alias))
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or not table.db:
             continue
@@ -348,16 +391,48 @@ def engine_sql(
         if node_id not in parsed.refs:
             continue
         schema_name, table_name = physical(node_id)
-        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
+        table_alias = table.args.get("alias") or exp.TableAlias(
+            this=exp.to_identifier(aliases.get(id(table), table.name))
+        )
         table.replace(
             exp.Table(
                 this=exp.to_identifier(table_name, quoted=True),
                 db=exp.to_identifier(schema_name, quoted=True),
-                alias=alias,
+                alias=table_alias,
             )
         )
-    # Columns written with a node qualifier (source.orders.amount) drop the kind part.
-    for column in tree.find_all(exp.Column):
-        if column.args.get("db") is not None and column.args["db"].name.lower() in NODE_KINDS:
-            column.set("db", None)
     return tree.sql(dialect=engine_dialect, pretty=True, comments=False, copy=False)
+
+
+def _scope_tables(select: exp.Expr) -> list[exp.Table]:
+    """The tables a SELECT reads directly: its FROM and JOIN items."""
+    clauses = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    return [c.this for c in clauses if c is not None and isinstance(c.this, exp.Table)]
+
+
+def _ref_aliases(tree: exp.Expr, refs: tuple[str, ...]) -> dict[int, str]:
+    """The alias each unaliased ref gets in the engine SQL, by ``id()`` of its Table."""
+    out: dict[int, str] = {}
+    for select in tree.find_all(exp.Select):
+        bare = [
+            t
+            for t in _scope_tables(select)
+            if f"{t.db}.{t.name}" in refs and t.args.get("alias") is None
+        ]
+        counts = Counter(t.name.lower() for t in bare)
+        for t in bare:
+            out[id(t)] = f"{t.db}__{t.name}" if counts[t.name.lower()] > 1 else t.name
+    return out
+
+
+def _alias_in_scope(column: exp.Column, aliases: Mapping[int, str]) -> str | None:
+    """The engine alias of the unaliased ref a ``kind.name.col`` column names, if any."""
+    wanted = f"{column.args['db'].name}.{column.table}".lower()
+    scope = column.parent
+    while scope is not None:
+        if isinstance(scope, exp.Select):
+            for table in _scope_tables(scope):
+                if id(table) in aliases and f"{table.db}.{table.name}".lower() == wanted:
+                    return aliases[id(table)]
+        scope = scope.parent
+    return None

@@ -19,8 +19,8 @@ from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
+from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.lineage import output_columns
-from seeknal.compiler.load import did_you_mean
 from seeknal.compiler.model import ColumnInfo, CompiledNode, NodeSpec
 from seeknal.compiler.sql import (
     ParsedSql,
@@ -103,6 +103,7 @@ def compile_sql_node(
             )
         )
     columns = _with_engine_names_and_types(columns, bound, upstream)
+    check_declared_types(spec, bound, catalog)
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
         "materialized": spec.materialized.value,
@@ -230,3 +231,43 @@ def check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
                     )
                 ]
             )
+
+
+def check_declared_types(
+    spec: NodeSpec, bound: list[tuple[str, str]], catalog: ScratchCatalog
+) -> None:
+    """A declared column type is a contract: the query must return exactly that type.
+
+    Types are compared in the engine's own spelling (``integer`` is ``INTEGER``,
+    ``text`` is ``VARCHAR``), so only a real difference is reported.
+    """
+    returned = {name.lower(): type_ for name, type_ in bound}
+    problems = []
+    for declared in spec.columns:
+        actual = returned.get(declared.name.lower())
+        if declared.type is None or actual is None:
+            continue  # no contract, or a missing column (check_columns reports it)
+        where = spec.at("columns", declared.name, "type")
+        try:
+            expected = catalog.canonical_type(declared.type)
+        except BindError:
+            problems.append(
+                Diagnostic(
+                    f"unknown type '{declared.type}' for column '{declared.name}'",
+                    where,
+                    hint="use a SQL type such as integer, bigint, double, decimal(12,2), "
+                    "varchar, date, timestamp",
+                )
+            )
+            continue
+        if expected != actual:
+            problems.append(
+                Diagnostic(
+                    f"column '{declared.name}' is declared {declared.type} "
+                    f"but the query returns {actual}",
+                    where,
+                    hint="CAST it in the query, or change the declared type",
+                )
+            )
+    if problems:
+        raise SqlError(problems)

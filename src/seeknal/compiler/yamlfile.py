@@ -85,38 +85,130 @@ def parse_yaml(path: str, text: str) -> YamlDocument:
                 hint="check indentation and quoting near this position",
             )
         ) from None
+    except yaml.YAMLError as exc:  # the reader: a character YAML does not allow
+        raise YamlSyntaxError(_reader_diagnostic(path, text, exc)) from None
     doc = YamlDocument(path=path, text=text, data=None)
     if root is None:
         doc.data = None
         return doc
-    constructor = yaml.SafeLoader("")
-    doc.data = _build(root, (), doc, constructor)
+    doc.data = _Builder(doc).build(root, ())
     return doc
 
 
-def _build(node: yaml.Node, path: Path_, doc: YamlDocument, ctor: yaml.SafeLoader) -> Any:
-    style = getattr(node, "style", None)
-    doc.values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, style)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+def _reader_diagnostic(path: str, text: str, exc: yaml.YAMLError) -> Diagnostic:
+    position = getattr(exc, "position", None)
+    line = col = None
+    if isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        col = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = getattr(exc, "character", None)
+    if isinstance(character, str):
+        character = ord(character)
+    what = f" #x{character:04X}" if isinstance(character, int) else ""
+    return Diagnostic(
+        f"invalid YAML: the character{what} is not allowed in a YAML file",
+        SourceLocation(path, line, col),
+        hint="remove it: YAML allows tabs and line breaks, but no other control characters",
+    )
+
+
+# More values than any project file needs: a few aliases nested in each other would
+# otherwise expand exponentially (the "billion laughs").
+MAX_VALUES = 200_000
+_STANDARD_TAG = "tag:yaml.org,2002:"
+
+
+class _Builder:
+    """Plain values from the node tree, recording the marks of every value and key."""
+
+    def __init__(self, doc: YamlDocument) -> None:
+        self.doc = doc
+        self.ctor = yaml.SafeLoader("")
+        self.open: set[int] = set()  # nodes being built: an alias back to one is a cycle
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        doc = self.doc
+        if id(node) in self.open:
+            raise YamlSyntaxError(
+                _at(
+                    doc,
+                    node,
+                    "invalid YAML: an alias refers to a value that contains it",
+                    "an anchor (&name) cannot be used (*name) inside its own value",
+                )
+            )
+        if len(doc.values) >= MAX_VALUES:
+            raise YamlSyntaxError(
+                _at(
+                    doc,
+                    node,
+                    f"YAML file too large: more than {MAX_VALUES} values",
+                    "aliases (*name) copy their anchor's value each time: use fewer of them",
+                )
+            )
+        style = getattr(node, "style", None)
+        doc.values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, style)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
+        return self.scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        doc = self.doc
+        out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = ctor.construct_object(key_node, deep=True)
+            key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             key_str = key if isinstance(key, str) else str(key)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlSyntaxError(
+                    _at(
+                        doc,
+                        key_node,
+                        "invalid YAML: a key must be a plain value",
+                        "keys are names, e.g. `name:` or `columns:`",
+                    )
+                )
             child = (*path, key_str)
             if key_str in out:
                 first = doc.keys[child]
                 raise YamlSyntaxError(
-                    Diagnostic(
+                    _at(
+                        doc,
+                        key_node,
                         f"duplicate key '{key_str}'",
-                        SourceLocation(
-                            doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                        ),
-                        hint=f"'{key_str}' is already set on line {first.line}; keep one of them",
+                        f"'{key_str}' is already set on line {first.line}; keep one of them",
                     )
                 )
             doc.keys[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key_str] = _build(value_node, child, doc, ctor)
+            out[key_str] = self.build(value_node, child)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), doc, ctor) for i, item in enumerate(node.value)]
-    return ctor.construct_object(node, deep=True)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        """The Python value of a scalar; a tag whose value it cannot build is an error."""
+        try:
+            return self.ctor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, OverflowError):
+            pass
+        tag = str(node.tag)
+        if tag.startswith(_STANDARD_TAG) and tag[len(_STANDARD_TAG) :] in _KNOWN_TAGS:
+            short = "!!" + tag[len(_STANDARD_TAG) :]
+            message = f"invalid YAML value {str(node.value)!r} for the tag {short}"
+            hint = f"write a valid {short} value, or remove the tag (quote text: '...')"
+        else:
+            short = tag.replace(_STANDARD_TAG, "!!")
+            message = f"unsupported YAML tag '{short}'"
+            hint = "seeknal files hold plain YAML values: remove the tag"
+        raise YamlSyntaxError(_at(self.doc, node, message, hint)) from None
+
+
+_KNOWN_TAGS = frozenset({"int", "float", "bool", "null", "str", "timestamp", "binary"})
+
+
+def _at(doc: YamlDocument, node: yaml.Node, message: str, hint: str | None) -> Diagnostic:
+    where = SourceLocation(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
+    return Diagnostic(message, where, hint=hint)

@@ -9,7 +9,45 @@
 
 from __future__ import annotations
 
+import re
+
+from seeknal.errors import SeeknalError
+
 PROD = "prod"
+# Lower case only: the warehouse folds unquoted names, so `Dev` and `dev` would be one
+# schema (`transform__dev`) shared by two environments.
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def check_environment(name: str) -> str:
+    """Return ``name`` if it can name an environment, else raise with what to type.
+
+    An environment name is a lower-case identifier: a letter, then letters, digits or
+    underscores. It becomes part of schema names (``transform__dev``).
+
+    Raises:
+        SeeknalError: The name is empty, has other characters, or upper-case letters.
+
+    Example:
+        >>> check_environment("staging_2")
+        'staging_2'
+        >>> check_environment("Dev")
+        Traceback (most recent call last):
+        ...
+        seeknal.errors.SeeknalError: invalid environment name 'Dev'
+    """
+    if ENVIRONMENT_NAME.fullmatch(name):
+        return name
+    suggestion = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+    if suggestion and not suggestion[0].isalpha():
+        suggestion = f"env_{suggestion}"
+    hint = (
+        "an environment name is a lower-case identifier: a letter, then letters, digits "
+        "or _ (e.g. prod, dev, staging_2)"
+    )
+    if suggestion and ENVIRONMENT_NAME.fullmatch(suggestion):
+        hint += f"; did you mean '{suggestion}'?"
+    raise SeeknalError(f"invalid environment name {name!r}", hint=hint)
 
 
 def snapshot_name(kind: str, name: str, data_fingerprint: str) -> str:

@@ -249,3 +249,22 @@ def test_outside_a_project_says_so(tmp_path: Path) -> None:
     result = invoke(tmp_path, "compile")
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {tmp_path} has no seeknal_project.yml")
+
+
+def test_a_damaged_warehouse_says_so_and_deleting_it_rebuilds_everything(shop: Path) -> None:
+    assert run_process(shop, "run").returncode == 0
+    warehouse = shop / "target/warehouse.duckdb"
+    expected = tables_of(warehouse)
+    warehouse.write_bytes(b"\x00garbage" * 4096)
+
+    for command in (["run"], ["show", "source.orders"]):
+        damaged = run_process(shop, *command)
+        assert damaged.returncode in (1, 2), damaged.stderr
+        assert "not a valid DuckDB database file" in damaged.stderr
+        assert "hint: the file is damaged; delete it and run again" in damaged.stderr
+        assert "another process" not in damaged.stderr and "Traceback" not in damaged.stderr
+
+    warehouse.unlink()  # what the hint says
+    rebuilt = run_process(shop, "run")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert tables_of(warehouse) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,3 +271,110 @@ def test_warehouse_open_by_another_process_is_an_engine_error(project: Path) -> 
         holder.stdin.write("\n")
         holder.stdin.close()
         holder.wait(timeout=10)
+
+
+# A query that runs for minutes unless interrupted: a 5-way cross join of 200 rows.
+SLOW = (
+    "SELECT SUM(a.range + b.range + c.range + d.range + e.range) AS s FROM range(200) a, "
+    "range(200) b, range(200) c, range(200) d, range(200) e"
+)
+
+
+def _build_in_thread(engine: DuckDBEngine) -> tuple[threading.Thread, list[BaseException]]:
+    """Start building the slow snapshot in a worker thread; wait until its query runs."""
+    engine.ensure_schemas(["s"])
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            engine.build_snapshot("s.slow", SLOW, Materialization.TABLE)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    thread.join(timeout=0.5)  # long enough for the query to be running
+    assert thread.is_alive(), "the slow query finished before it could be interrupted"
+    return thread, errors
+
+
+def test_interrupt_stops_a_running_build_and_every_later_statement(engine: DuckDBEngine) -> None:
+    thread, errors = _build_in_thread(engine)
+    started = time.monotonic()
+
+    engine.interrupt()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    assert len(errors) == 1 and isinstance(errors[0], EngineError)
+    assert "Interrupted" in str(errors[0])
+    with pytest.raises(EngineError, match="interrupted"):
+        engine.build_snapshot("s.t", "SELECT 1 AS a", Materialization.TABLE)
+    engine.close()  # idle cursors close normally
+
+
+def test_close_while_a_build_runs_does_not_fail(engine: DuckDBEngine) -> None:
+    thread, errors = _build_in_thread(engine)
+
+    engine.close()  # DuckDB calls the busy cursor "in use": it is interrupted instead
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], EngineError)
+
+
+def test_an_interrupted_build_leaves_no_relation(project: Path) -> None:
+    path = project / "w.duckdb"
+    engine = DuckDBEngine(path, file_search_path=project)
+    thread, _ = _build_in_thread(engine)
+    engine.interrupt()
+    thread.join(timeout=10)
+    engine.close()
+
+    again = DuckDBEngine(path, file_search_path=project)
+    try:
+        assert not again.relation_exists("s.slow")
+        assert again.query("SELECT 1 AS a") == (["a"], [(1,)])  # the flag was per engine
+    finally:
+        again.close()
+
+
+def test_a_damaged_warehouse_file_is_told_apart_from_a_locked_one(project: Path) -> None:
+    path = project / "w.duckdb"
+    path.write_bytes(bytes(range(256)) * 40)  # garbage, not a DuckDB file
+
+    for read_only in (False, True):
+        with pytest.raises(EngineError, match="not a valid DuckDB database file") as info:
+            DuckDBEngine(path, file_search_path=project, read_only=read_only)
+        hint = info.value.hint or ""
+        assert "damaged" in hint and "delete it and run again" in hint
+        assert "another process" not in hint
+
+
+def test_without_external_access_only_the_warehouse_can_be_read(project: Path) -> None:
+    path = project / "w.duckdb"
+    writer = DuckDBEngine(path, file_search_path=project)
+    writer.ensure_schemas(["seeknal__source", "source"])
+    writer.build_snapshot(
+        SNAP, "SELECT * FROM read_csv('data/orders.csv', header=true)", Materialization.TABLE
+    )
+    writer.promote({"source.orders": SNAP})
+    writer.close()
+
+    reader = DuckDBEngine(path, file_search_path=project, read_only=True, external_access=False)
+    try:
+        # Sources are tables in the warehouse; nodes are views over snapshots.
+        assert reader.query("SELECT SUM(amount) AS s FROM source.orders") == (["s"], [(60,)])
+        for sql in (
+            "SELECT * FROM read_csv('data/orders.csv')",
+            f"SELECT * FROM read_csv({str(project / 'data' / 'orders.csv')!r})",
+            f"COPY (SELECT 1) TO {str(project / 'out.csv')!r}",
+            f"ATTACH {str(project / 'other.duckdb')!r}",
+            "SET enable_external_access = true",
+        ):
+            with pytest.raises(EngineError):
+                reader.query(sql)
+        assert not (project / "out.csv").exists()
+        assert not (project / "other.duckdb").exists()
+    finally:
+        reader.close()

@@ -94,6 +94,22 @@ def test_writes_leave_no_temporary_files(backend: FileStateBackend) -> None:
     assert sorted(p.name for p in backend.path.iterdir()) == ["journal.jsonl", "state.json"]
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_the_state_file_gets_the_mode_of_any_new_file(
+    backend: FileStateBackend, umask: int, mode: int
+) -> None:
+    old = os.umask(umask)
+    try:
+        backend.record_snapshot(SNAPSHOT, RECORD)
+        backend.set_environment("prod", ENV_RECORD, "1" * 64)
+    finally:
+        os.umask(old)
+
+    # 0644 less the umask, like the journal: not mkstemp's private 0600.
+    assert backend.file.stat().st_mode & 0o777 == mode
+    assert backend.journal.stat().st_mode & 0o777 == mode
+
+
 def test_a_failed_write_keeps_the_previous_document(
     backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

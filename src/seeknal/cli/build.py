@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
 
-from seeknal.cli.main import Context
+from seeknal.cli.main import Context, environment_option
 from seeknal.cli.output import RunPrinter, echo_warnings
 
 DEFAULT_PLAN = "target/plan.json"
+PLAN_FILE = "plan.json"
+
+
+def plan_destination(project: Path, out: str) -> Path:
+    """Where ``compile --out OUT`` writes: relative to the project; a directory gets plan.json.
+
+    Example:
+        >>> plan_destination(Path("shop"), "target/")
+        PosixPath('shop/target/plan.json')
+    """
+    path = Path(out) if Path(out).is_absolute() else project / out
+    if out.endswith(("/", os.sep)) or path.is_dir():
+        path = path / PLAN_FILE
+    return path
 
 
 def _summary(plan: dict[str, Any], out: str | None) -> str:
@@ -43,11 +58,10 @@ def _run_options(fn: Any) -> Any:
 
 
 def _execute(
-    obj: Context, plan: dict[str, Any], *, threads: int, force: bool, quiet: bool, as_json: bool
+    obj: Context, plan: dict[str, Any], *, threads: int, force: bool, printer: RunPrinter
 ) -> None:
     from seeknal.runtime import execute_plan
 
-    printer = RunPrinter(quiet=quiet, as_json=as_json)
     execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=printer)
 
 
@@ -59,15 +73,10 @@ def _execute(
     "-o",
     default=DEFAULT_PLAN,
     show_default=True,
-    help="Where to write the plan (relative to the project unless absolute).",
+    help="Where to write the plan (relative to the project unless absolute); "
+    "a directory (or a path ending in /) gets plan.json.",
 )
-@click.option(
-    "--env",
-    "environment",
-    default="prod",
-    show_default=True,
-    help="Target environment to plan against.",
-)
+@environment_option("Target environment to plan against.")
 @click.pass_obj
 def compile_cmd(obj: Context, out: str, environment: str) -> None:
     """Compile the project into a canonical plan.json (reads state, writes only the plan)."""
@@ -75,34 +84,46 @@ def compile_cmd(obj: Context, out: str, environment: str) -> None:
 
     result = compile_project(obj.project, environment=environment)
     echo_warnings(result.warnings)
-    path = Path(out) if Path(out).is_absolute() else obj.project / out
+    path = plan_destination(obj.project, out)
     write_plan(result.plan, path)
     click.echo(_summary(result.plan, str(path)))
 
 
 @click.command(short_help="Execute exactly the plan in a plan file.")
-@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "plan_path",
+    metavar="[PLAN]",
+    required=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 @click.option("--force", is_flag=True, help="Execute even if the plan is stale.")
 @_run_options
 @click.pass_obj
 def execute(
-    obj: Context, plan_path: Path, force: bool, threads: int, quiet: bool, as_json: bool
+    obj: Context, plan_path: Path | None, force: bool, threads: int, quiet: bool, as_json: bool
 ) -> None:
-    """Execute exactly the plan in PLAN: build its snapshots, then point the views at them."""
+    """Execute exactly the plan in PLAN: build its snapshots, then point the views at them.
+
+    PLAN defaults to the project's target/plan.json. A relative PLAN is looked up in the
+    current directory first, then in the project.
+    """
     from seeknal.runtime import load_plan
 
-    if (
+    if plan_path is None:
+        plan_path = obj.project / DEFAULT_PLAN
+    elif (
         not plan_path.is_absolute()
         and not plan_path.exists()
         and (obj.project / plan_path).exists()
     ):
         plan_path = obj.project / plan_path  # relative to the project, like `compile --out`
     plan = load_plan(plan_path)
-    _execute(obj, plan, threads=threads, force=force, quiet=quiet, as_json=as_json)
+    printer = RunPrinter(quiet=quiet, as_json=as_json)
+    _execute(obj, plan, threads=threads, force=force, printer=printer)
 
 
 @click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
-@click.option("--env", "environment", default="prod", show_default=True, help="Target environment.")
+@environment_option()
 @_run_options
 @click.pass_obj
 def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool) -> None:
@@ -112,7 +133,8 @@ def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool
     result = compile_project(obj.project, environment=environment)
     echo_warnings(result.warnings)
     write_plan(result.plan, obj.project / DEFAULT_PLAN)
+    printer = RunPrinter(quiet=quiet, as_json=as_json)
     if not quiet and not as_json:
-        click.echo(_summary(result.plan, None))
+        printer.line(_summary(result.plan, None))
     # execute_plan verifies the plan itself, as it would a file: one code path.
-    _execute(obj, result.plan, threads=threads, force=False, quiet=quiet, as_json=as_json)
+    _execute(obj, result.plan, threads=threads, force=False, printer=printer)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from seeknal.cli.main import Context
+from seeknal.cli.main import Context, environment_option
 from seeknal.cli.output import print_table
 from seeknal.errors import PlanError, SeeknalError
 
 
 @contextmanager
 def _warehouse(obj: Context) -> Iterator[Any]:
+    """The warehouse, read-only and sealed off from the file system.
+
+    Without external access, SQL can read only what the warehouse holds (sources are
+    tables there): no ``read_csv('/etc/passwd')``, no ``COPY ... TO`` a file, no
+    ``ATTACH``. DuckDB allows this setting only when the database opens.
+    """
     from seeknal.compiler import load_config
     from seeknal.engines.duckdb import DuckDBEngine
 
@@ -27,11 +34,55 @@ def _warehouse(obj: Context) -> Iterator[Any]:
             f"no warehouse at {config.warehouse} yet",
             hint="build it first with `seeknal run`",
         )
-    engine = DuckDBEngine(path, file_search_path=config.root, read_only=True)
+    engine = DuckDBEngine(path, file_search_path=config.root, read_only=True, external_access=False)
     try:
         yield engine
     finally:
         engine.close()
+
+
+def _query(engine: Any, sql: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """``engine.query`` in a worker thread, so Ctrl-C stops a long query at once.
+
+    Python delivers Ctrl-C to the main thread only, and only between bytecodes: a query
+    running there would hold it until DuckDB finished. Here the main thread waits
+    (interruptibly) and, on Ctrl-C, interrupts the query before the error propagates.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seeknal-query") as pool:
+        future = pool.submit(engine.query, sql, limit)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            engine.interrupt()
+            raise
+
+
+def _last_run_failed(obj: Context, environment: str) -> bool:
+    """Whether a run of ``environment`` built snapshots but never promoted them.
+
+    A run promotes only when every node succeeded. So when state has no record of the
+    environment, yet records snapshots from the work of its last plan (the
+    ``target/plan.json`` that `seeknal run` writes), a run of it failed or was stopped.
+    """
+    import json
+
+    from seeknal.cli.build import DEFAULT_PLAN
+    from seeknal.compiler import load_config, read_state
+
+    try:
+        config = load_config(obj.project)
+        plan = json.loads((config.root / DEFAULT_PLAN).read_text(encoding="utf-8"))
+        state = read_state(config)
+    except (OSError, ValueError, SeeknalError):
+        return False
+    if not isinstance(plan, dict) or plan.get("environment") != environment:
+        return False
+    if state.environment(environment) is not None:
+        return False
+    work = plan.get("work")
+    return isinstance(work, list) and any(
+        isinstance(item, dict) and item.get("snapshot") in state.snapshots for item in work
+    )
 
 
 def _view_of(node: str, environment: str) -> str:
@@ -60,7 +111,7 @@ def _nodes_in(engine: Any, environment: str) -> set[str]:
 @click.command(short_help="Show the first rows of a node.")
 @click.argument("node")
 @click.option("--limit", "-n", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--env", "environment", default="prod", show_default=True)
+@environment_option("The environment to look in.")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.pass_obj
 def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -> None:
@@ -81,11 +132,18 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
                 hint = f"did you mean '{close[0]}'?"
             elif nodes:
                 hint = "its nodes: " + ", ".join(sorted(nodes)[:12])
+            elif _last_run_failed(obj, environment):
+                raise PlanError(
+                    f"environment '{environment}' has not been promoted yet: its last run "
+                    "failed, and a run promotes only when every node succeeded",
+                    hint="that run's output says which node failed and why; fix it and "
+                    f"`seeknal run --env {environment}` again (completed work is kept)",
+                )
             else:
                 hint = f"nothing is built in '{environment}' yet: `seeknal run --env {environment}`"
             raise PlanError(f"node '{node}' is not in environment '{environment}'", hint=hint)
         try:
-            columns, rows = engine.query(f"SELECT * FROM {view}", limit=limit)
+            columns, rows = _query(engine, f"SELECT * FROM {view}", limit)
         except EngineError as exc:
             raise PlanError(
                 f"cannot read {node} in environment '{environment}': {exc}",
@@ -100,12 +158,20 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.pass_obj
 def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
-    """Run a read-only SQL query against the warehouse (nodes are views: transform.x)."""
+    """Run a read-only SQL query against the warehouse (nodes are views: transform.x).
+
+    The query sees only the warehouse: it cannot read or write other files.
+    """
     from seeknal.engines import EngineError
 
+    if not sql.strip():
+        raise SeeknalError(
+            "the query is empty",
+            hint='pass a SELECT, e.g. seeknal query "SELECT * FROM transform.daily_revenue"',
+        )
     with _warehouse(obj) as engine:
         try:
-            columns, rows = engine.query(sql, limit=limit)
+            columns, rows = _query(engine, sql, limit)
         except EngineError as exc:
             raise PlanError(f"query failed: {exc}") from None
     print_table(columns, rows, as_json=as_json)
@@ -113,8 +179,8 @@ def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
 
 @click.command(short_help="Upstream and downstream of a node or a column.")
 @click.argument("target", metavar="NODE[.COLUMN]")
-@click.option("--upstream", "direction", flag_value="upstream", help="Only what TARGET reads.")
-@click.option("--downstream", "direction", flag_value="downstream", help="Only what reads TARGET.")
+@click.option("--upstream", is_flag=True, help="Show what TARGET reads.")
+@click.option("--downstream", is_flag=True, help="Show what reads TARGET.")
 @click.option(
     "--plan",
     "plan_path",
@@ -122,8 +188,15 @@ def query(obj: Context, sql: str, limit: int, as_json: bool) -> None:
     help="Read lineage from a plan file instead of compiling the project.",
 )
 @click.pass_obj
-def lineage(obj: Context, target: str, direction: str | None, plan_path: Path | None) -> None:
-    """Node or column lineage, e.g. `seeknal lineage transform.daily_revenue.revenue`."""
+def lineage(
+    obj: Context, target: str, upstream: bool, downstream: bool, plan_path: Path | None
+) -> None:
+    """Node or column lineage, e.g. `seeknal lineage transform.daily_revenue.revenue`.
+
+    Both directions unless one of --upstream, --downstream is given. Column lineage
+    follows values: a column's upstream columns are those whose values flow into it.
+    Columns a query only joins on or filters by are not its lineage.
+    """
     from seeknal.cli.graphview import lineage_lines
 
     if plan_path is not None:
@@ -134,5 +207,8 @@ def lineage(obj: Context, target: str, direction: str | None, plan_path: Path | 
         from seeknal.compiler import compile_project
 
         plan = compile_project(obj.project).plan
-    for line in lineage_lines(plan, target, direction):
+    both = upstream == downstream
+    for line in lineage_lines(
+        plan, target, upstream=upstream or both, downstream=downstream or both
+    ):
         click.echo(line)

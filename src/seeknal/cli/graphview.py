@@ -23,11 +23,45 @@ def _split(plan: dict[str, Any], target: str) -> Key:
         if column not in names:
             close = difflib.get_close_matches(column, names, n=1)
             hint = f"did you mean '{node}.{close[0]}'?" if close else "columns: " + ", ".join(names)
-            raise SeeknalError(f"node '{node}' has no column '{column}' ({hint})")
+            raise SeeknalError(f"node '{node}' has no column '{column}'", hint=hint)
         return node, column
-    close = difflib.get_close_matches(target, sorted(nodes), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise SeeknalError(f"unknown node '{target}'{hint}")
+    suggestion = _closest_node(sorted(nodes), target)
+    kind = target.partition(".")[0]
+    of_kind = sorted(n for n in nodes if n.partition(".")[0] == kind)
+    if suggestion:
+        hint = f"did you mean '{suggestion}'?"
+    elif of_kind:
+        hint = f"its {kind} nodes: " + ", ".join(of_kind[:12])
+    else:
+        hint = "a target is a node id (kind.name) or node.column, e.g. " + min(nodes, default="")
+    raise SeeknalError(f"unknown node '{target}'", hint=hint)
+
+
+def _closest_node(nodes: list[str], target: str) -> str | None:
+    """The node (or node.column) ``target`` most likely meant, comparing names within a kind.
+
+    Whole ids would all look alike (every transform starts with ``transform.``), so
+    ``transform.nope`` would "match" any transform. As in `seeknal show`, the name part
+    is compared with the names of the same kind (of every kind when the kind is wrong).
+
+    Example:
+        >>> _closest_node(["source.orders", "transform.daily_revenue"], "transform.daily_revenu.x")
+        'transform.daily_revenue.x'
+        >>> _closest_node(["source.orders", "transform.daily_revenue"], "transform.nope") is None
+        True
+    """
+    kind, _, rest = target.partition(".")
+    same_kind = [n for n in nodes if n.partition(".")[0] == kind]
+    by_name = {n.partition(".")[2]: n for n in (same_kind or nodes)}
+    name, _, column = rest.rpartition(".")
+    # NODE.COLUMN first (the name before the last dot), then the whole rest as NODE.
+    for guess, suffix in ((name, f".{column}"), (rest, "")):
+        if not guess:
+            continue
+        close = difflib.get_close_matches(guess, list(by_name), n=1)
+        if close:
+            return by_name[close[0]] + suffix
+    return None
 
 
 def _upstream(plan: dict[str, Any], key: Key) -> list[Key]:
@@ -55,24 +89,37 @@ def _label(key: Key) -> str:
     return key[0] if key[1] is None else f"{key[0]}.{key[1]}"
 
 
-def _tree(key: Key, children: Any, depth: int, seen: set[Key]) -> Iterator[str]:
-    for child in children(key):
-        yield "  " * depth + ("└─ " if depth else "") + _label(child)
+def _tree(key: Key, children: Any, prefix: str, seen: set[Key]) -> Iterator[str]:
+    """Box-drawn tree below ``key``: ``├─`` for a sibling with more after it, ``└─`` last.
+
+    A node reached twice is shown again but not expanded again.
+    """
+    below = list(children(key))
+    for i, child in enumerate(below):
+        last = i == len(below) - 1
+        yield prefix + ("└─ " if last else "├─ ") + _label(child)
         if child not in seen:
             seen.add(child)
-            yield from _tree(child, children, depth + 1, seen)
+            yield from _tree(child, children, prefix + ("   " if last else "│  "), seen)
 
 
-def lineage_lines(plan: dict[str, Any], target: str, direction: str | None) -> Iterator[str]:
-    """Lines of the upstream and/or downstream tree of a node or column."""
+def lineage_lines(
+    plan: dict[str, Any], target: str, *, upstream: bool = True, downstream: bool = True
+) -> Iterator[str]:
+    """Lines of the upstream and/or downstream tree of a node or column.
+
+    Example:
+        >>> list(lineage_lines(plan, "transform.daily_revenue", downstream=False))  # doctest: +SKIP
+        ['transform.daily_revenue', 'upstream:', '  └─ transform.stg_orders', '     └─ source.orders']
+    """
     key = _split(plan, target)
     yield _label(key)
-    if direction in (None, "upstream"):
+    if upstream:
         yield "upstream:"
-        lines = list(_tree(key, lambda k: _upstream(plan, k), 1, set()))
+        lines = list(_tree(key, lambda k: _upstream(plan, k), "  ", set()))
         yield from lines or ["  (none)"]
-    if direction in (None, "downstream"):
+    if downstream:
         index = _downstream_index(plan)
         yield "downstream:"
-        lines = list(_tree(key, lambda k: index.get(k, []), 1, set()))
+        lines = list(_tree(key, lambda k: index.get(k, []), "  ", set()))
         yield from lines or ["  (none)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -46,27 +47,52 @@ transform: |
 }
 
 
+def project_name(directory: Path) -> str:
+    """A valid project name from a directory's name: ``2024-sales`` -> ``project_2024_sales``.
+
+    A name is a letter or ``_``, then ASCII letters, digits or ``_``
+    (``schemas/project.schema.json``).
+
+    Example:
+        >>> project_name(Path("2024-sales")), project_name(Path("café"))
+        ('project_2024_sales', 'caf_')
+    """
+    name = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in directory.name)
+    if not name:
+        return "project"
+    return f"project_{name}" if name[0].isdigit() else name
+
+
 @click.command(short_help="Create a project (--example: the example shop).")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--example", is_flag=True, help="Start from the example shop project.")
 def init(directory: Path, example: bool) -> None:
     """Create a new project in DIRECTORY."""
-    if directory.exists() and any(directory.iterdir()):
-        raise SeeknalError(f"{directory} exists and is not empty; choose a new directory")
-    if example:
-        source = resources.files("seeknal").joinpath("examples/shop")
-        with resources.as_file(source) as path:
-            shutil.copytree(
-                path,
-                directory,
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("target", "__pycache__"),
-            )
-    else:
-        name = "".join(c if c.isalnum() or c == "_" else "_" for c in directory.resolve().name)
-        for rel, text in SKELETON.items():
-            path = directory / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text.format(name=name or "project"), encoding="utf-8")
+    try:
+        if directory.exists() and any(directory.iterdir()):
+            raise SeeknalError(f"{directory} exists and is not empty; choose a new directory")
+        if example:
+            source = resources.files("seeknal").joinpath("examples/shop")
+            with resources.as_file(source) as path:
+                shutil.copytree(
+                    path,
+                    directory,
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("target", "__pycache__"),
+                )
+        else:
+            name = project_name(directory.resolve())
+            for rel, text in SKELETON.items():
+                path = directory / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text.format(name=name), encoding="utf-8")
+    except (OSError, shutil.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        failed = getattr(exc, "filename", None)
+        where = f" ({failed})" if failed and Path(failed) != directory else ""
+        raise SeeknalError(
+            f"cannot create the project in {directory}{where}: {reason}",
+            hint="choose a directory you can write to",
+        ) from exc
     click.echo(f"created {directory}" + (" from the example shop" if example else ""))
-    click.echo(f"next: cd {directory} && seeknal run")
+    click.echo(f"next: cd {shlex.quote(str(directory))} && seeknal run")

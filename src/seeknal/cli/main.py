@@ -14,14 +14,54 @@ import click
 from seeknal import __version__
 
 INTERNAL_ERROR = 70
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
+PROJECT_FILE = "seeknal_project.yml"
 
 
-@dataclass(frozen=True, slots=True)
+def find_project(start: Path) -> Path | None:
+    """The nearest directory holding ``seeknal_project.yml``: ``start`` or a parent (as git).
+
+    Example:
+        >>> find_project(Path("shop/seeknal/transforms"))  # doctest: +SKIP
+        PosixPath('/home/me/shop')
+    """
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    return None
+
+
+@dataclass(slots=True)
 class Context:
-    """What every command gets from the global options."""
+    """What every command gets from the global options.
 
-    project: Path
+    ``project`` is looked up on first use, so commands that need no project (``init``,
+    ``--help``) never look for one.
+    """
+
     debug: bool
+    project_option: Path | None = None
+    found: Path | None = None
+
+    @property
+    def project(self) -> Path:
+        """``--project``, else the nearest project at or above the current directory.
+
+        The current directory stays ``.`` (so paths print as before); outside any
+        project it is ``.`` too, and the error names it.
+        """
+        if self.project_option is not None:
+            return self.project_option
+        if self.found is None:
+            above = find_project(Path.cwd())
+            if above is None or above == Path.cwd().resolve():
+                self.found = Path(".")
+            else:
+                self.found = above
+                # Run from a subdirectory, a command works on the project above: say so.
+                click.echo(f"using the project in {above}", err=True)
+        return self.found
 
 
 class SeeknalGroup(click.Group):
@@ -45,7 +85,13 @@ class SeeknalGroup(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(INTERRUPTED)
+        except BrokenPipeError:
+            from seeknal.cli.output import silence_stdout
+
+            # Whoever read stdout stopped reading (`| head`): nothing left to tell them.
+            silence_stdout()
+            ctx.exit(0)
         except Exception as exc:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
@@ -62,16 +108,34 @@ class SeeknalGroup(click.Group):
     "--project",
     "-p",
     type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="The project directory (holding seeknal_project.yml).",
+    default=None,
+    help="The project directory (holding seeknal_project.yml). "
+    "[default: the current directory or the nearest parent holding one]",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(__version__, prog_name="seeknal")
 @click.pass_context
-def cli(ctx: click.Context, project: Path, debug: bool) -> None:
+def cli(ctx: click.Context, project: Path | None, debug: bool) -> None:
     """Compile YAML + SQL pipelines into plan.json and execute exactly that plan."""
-    ctx.obj = Context(project=project, debug=debug)
+    ctx.obj = Context(debug=debug, project_option=project)
+
+
+def environment_option(help: str = "Target environment.") -> Any:
+    """``--env``: an environment name, checked before the command runs."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from seeknal.naming import check_environment
+
+        return check_environment(value)
+
+    return click.option(
+        "--env",
+        "environment",
+        default="prod",
+        show_default=True,
+        callback=check,
+        help=help,
+    )
 
 
 def _register() -> None:

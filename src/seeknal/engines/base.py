@@ -147,6 +147,16 @@ class Engine(Protocol):
         """
         ...
 
+    def interrupt(self) -> None:
+        """Stop the statements running now, from any thread (a run was interrupted).
+
+        Each one fails in its own thread with an :class:`EngineError`, rolled back.
+        """
+        ...
+
     def close(self) -> None:
-        """Release every connection; the engine cannot be used afterwards."""
+        """Release every connection; the engine cannot be used afterwards.
+
+        Never fails, even while statements still run (an interrupted run shutting down).
+        """
         ...

@@ -35,6 +35,9 @@ class DuckDBEngine:
         file_search_path: The project directory relative file names resolve against.
         read_only: Open for reading only (``seeknal show``/``query``); DuckDB then lets
             other processes read the file at the same time.
+        external_access: Let SQL read and write files outside the database
+            (``read_csv``, ``COPY ... TO``). Builds need it to load data files; a
+            read-only query session turns it off, so it can read only the warehouse.
 
     Example:
         >>> engine = DuckDBEngine(":memory:", file_search_path="/tmp")
@@ -57,6 +60,7 @@ class DuckDBEngine:
         *,
         file_search_path: str | Path,
         read_only: bool = False,
+        external_access: bool = True,
     ) -> None:
         self._search_path = str(file_search_path)
         if "," in self._search_path:
@@ -68,19 +72,27 @@ class DuckDBEngine:
         database = str(database_path)
         if database != ":memory:" and not read_only:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Only settable when the database starts: a session cannot turn it back on.
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if external_access else {"enable_external_access": False}
+        )
         try:
-            self._con = duckdb.connect(database, read_only=read_only)
+            self._con = duckdb.connect(database, read_only=read_only, config=config)
         except duckdb.Error as exc:
             raise EngineError(
-                f"cannot open the DuckDB warehouse {database}: {exc}",
-                hint="another process may have it open for writing; close it and run again",
+                f"cannot open the DuckDB warehouse {database}: {_message(exc)}",
+                hint=_open_hint(exc),
             ) from exc
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
         self._closed = False
+        self._interrupted = False
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._interrupted:
+            # A build that had not started its query yet when the run was interrupted.
+            raise EngineError("interrupted")
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
             if self._closed:
@@ -100,6 +112,8 @@ class DuckDBEngine:
         try:
             cursor.execute(current)
             for current in statements:
+                if self._interrupted:  # interrupted between two statements
+                    raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
                 cursor.execute(current)
                 results.append(cursor.fetchone() if cursor.description else None)
             current = "COMMIT"
@@ -156,6 +170,8 @@ class DuckDBEngine:
             # so a relation already under that name is nearly always of the same kind.
             results = self._transaction([create])
         except EngineError:
+            if self._interrupted:
+                raise
             existing = self._relation_type(relation)
             if existing is None or existing == materialized:
                 raise
@@ -235,16 +251,40 @@ class DuckDBEngine:
         )
         return frozenset(row[0] for row in rows)
 
+    def interrupt(self) -> None:
+        """Interrupt every statement running on any thread's cursor; safe from any thread.
+
+        Each interrupted statement raises in its own thread (an :class:`EngineError` to
+        the caller, its transaction rolled back), and so does every later call: the run
+        is over, only :meth:`close` remains.
+        """
+        self._interrupted = True
+        with self._cursors_lock:
+            cursors = list(self._cursors)
+        for cursor in cursors:
+            with contextlib.suppress(duckdb.Error):
+                cursor.interrupt()
+
     def close(self) -> None:
-        """Close every cursor, then the connection (idempotent)."""
+        """Close every cursor, then the connection (idempotent).
+
+        Closing while a statement still runs (an interrupted run shutting down) must not
+        fail: such a statement is interrupted, and a connection DuckDB still calls busy
+        is left to be released when the process ends.
+        """
         if self._closed:
             return
         self._closed = True
         with self._cursors_lock:
             cursors, self._cursors = self._cursors, []
         for cursor in cursors:
-            cursor.close()
-        self._con.close()
+            try:
+                cursor.close()
+            except duckdb.Error:
+                with contextlib.suppress(duckdb.Error):
+                    cursor.interrupt()
+        with contextlib.suppress(duckdb.Error):
+            self._con.close()
 
 
 def _message(exc: duckdb.Error) -> str:
@@ -257,3 +297,19 @@ def _message(exc: duckdb.Error) -> str:
         if line.strip():
             kept.append(line.rstrip())
     return "\n".join(kept) or type(exc).__name__
+
+
+def _open_hint(exc: duckdb.Error) -> str:
+    """Why a warehouse would not open, told apart by DuckDB's message."""
+    text = str(exc)
+    if "not a valid DuckDB database file" in text:
+        return (
+            "the file is damaged; delete it and run again: seeknal rebuilds every "
+            "snapshot from the plan and its data files"
+        )
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return "another process has it open for writing; close it and run again"
+    return (
+        "check that it is a DuckDB database file this version of DuckDB reads, "
+        "and that you may read and write it"
+    )

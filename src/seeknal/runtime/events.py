@@ -63,7 +63,9 @@ class RunResult:
 
     Attributes:
         built: Nodes whose snapshot was built in this run.
-        reused: Nodes whose snapshot state already recorded with the same data version.
+        reused: Work items whose snapshot state already recorded with the same data
+            version (an earlier, interrupted or failed run built them). The run's summary
+            line also counts the nodes that had no work: every node it did not build.
         failed: Nodes that failed (always empty on a returned result; kept for symmetry
             with the events and for callers that build results themselves).
         skipped: Nodes not built because an upstream node failed (likewise).

@@ -16,6 +16,7 @@ snapshots state already records are reused.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,9 @@ def execute_plan(
         ExecutionError: Some nodes failed; the others were built and recorded, nothing
             was promoted, and executing the plan again resumes the run.
         EngineError: The warehouse cannot be opened or promotion failed.
+        KeyboardInterrupt: Ctrl-C. The running queries were interrupted and nothing was
+            promoted; snapshots committed before are recorded, so executing the plan
+            again resumes the run.
 
     Example:
         >>> result = execute_plan(load_plan("target/plan.json"), Path("."))  # doctest: +SKIP
@@ -139,7 +143,7 @@ def execute_plan(
                 plan, lost, engine, present, state, current, threads, emit
             )
             if failures:
-                _finish(emit, env, started, f"{len(failures)} node(s) failed")
+                _finish(emit, env, started, f"{count_of(len(failures), 'node')} failed")
                 raise ExecutionError(failures, skipped)
             promoted = promote_environment(engine, state, plan)
         finally:
@@ -160,7 +164,15 @@ def execute_plan(
                 message=f"nothing to do: environment '{env}' is up to date",
             )
         )
-    seconds = _finish(emit, env, started, f"built {len(built)}, reused {len(reused)}")
+    # Every node the environment now holds that this run did not build kept its
+    # snapshot: unchanged nodes as well as work an earlier run had already done.
+    built_now = set(built)
+    kept = [
+        node_id
+        for node_id, node in plan["nodes"].items()
+        if node["change"]["category"] != "removed" and node_id not in built_now
+    ]
+    seconds = _finish(emit, env, started, f"built {len(built)}, reused {len(kept)}")
     return RunResult(
         environment=env,
         plan_id=plan["plan_id"],
@@ -378,29 +390,26 @@ def _build_work(
         build,
         succeeded=lambda outcome: outcome.error is None,
         threads=threads,
+        # Ctrl-C: stop the running queries now. Snapshots already committed stay
+        # recorded, so the next run resumes; the interruption propagates.
+        cancel=engine.interrupt,
     )
-    for tick in ticks:
-        item = to_build[tick.node]
-        if tick.progress == Progress.STARTED:
-            emit(_started(item, env))
-        elif tick.progress == Progress.SKIPPED:
-            skipped_by.setdefault(tick.cause or "", []).append(item.node)
-            emit(
-                Event(
-                    EventKind.NODE_SKIPPED,
-                    node=item.node,
-                    snapshot=item.snapshot,
-                    reason=tick.cause,
-                    environment=env,
-                    message=f"{item.node}: skipped, upstream {tick.cause} failed",
-                )
-            )
-        elif tick.outcome is not None and tick.outcome.error is None:
-            built.append(item.node)
-            emit(_built(item, tick.outcome, env))
-        elif tick.outcome is not None and tick.outcome.error is not None:
-            failed.append((item, tick.outcome.error))
-            emit(_failed(item, tick.outcome, env))
+    # Closed on any way out (an exception raised by ``emit``, Ctrl-C while it prints),
+    # so the scheduler cancels and joins its builds before the engine is closed.
+    with contextlib.closing(ticks):
+        for tick in ticks:
+            item = to_build[tick.node]
+            if tick.progress == Progress.STARTED:
+                emit(_started(item, env))
+            elif tick.progress == Progress.SKIPPED:
+                skipped_by.setdefault(tick.cause or "", []).append(item.node)
+                emit(_skipped(item, tick.cause, env))
+            elif tick.outcome is not None and tick.outcome.error is None:
+                built.append(item.node)
+                emit(_built(item, tick.outcome, env))
+            elif tick.outcome is not None and tick.outcome.error is not None:
+                failed.append((item, tick.outcome.error))
+                emit(_failed(item, tick.outcome, env))
     failures = [
         NodeFailure(
             item.node,
@@ -473,10 +482,31 @@ def _started(item: WorkItem, env: str) -> Event:
     )
 
 
+def _skipped(item: WorkItem, cause: str | None, env: str) -> Event:
+    return Event(
+        EventKind.NODE_SKIPPED,
+        node=item.node,
+        snapshot=item.snapshot,
+        reason=cause,
+        environment=env,
+        message=f"{item.node}: skipped, upstream {cause} failed",
+    )
+
+
+def count_of(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural unless it is one.
+
+    Example:
+        >>> count_of(1, "row"), count_of(3, "violating row")
+        ('1 row', '3 violating rows')
+    """
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def _built(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
-    rows = "" if outcome.rows is None else f", {outcome.rows} row(s)"
+    rows = "" if outcome.rows is None else f", {count_of(outcome.rows, 'row')}"
     if item.kind == "rule":
-        rows = f", {outcome.rows} violating row(s)" if outcome.rows else ", passed"
+        rows = f", {count_of(outcome.rows, 'violating row')}" if outcome.rows else ", passed"
     return Event(
         EventKind.NODE_BUILT,
         node=item.node,

@@ -8,7 +8,9 @@ nothing about SQL or state: it calls ``build`` and asks ``succeeded`` about the 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import heapq
+from collections import deque
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -48,7 +50,8 @@ def run_in_dag_order(
     succeeded: Callable[[R], bool],
     *,
     threads: int,
-) -> Iterator[Tick[R]]:
+    cancel: Callable[[], None] | None = None,
+) -> Generator[Tick[R], None, None]:
     """Build every node after its upstream nodes, ``threads`` at a time.
 
     Every tick is yielded in the caller's thread. At most ``threads`` items are in
@@ -57,6 +60,11 @@ def run_in_dag_order(
     than a failed outcome) is a bug: nothing new starts, the running items finish, and
     it propagates.
 
+    When the caller's thread is interrupted (Ctrl-C raises ``KeyboardInterrupt`` there,
+    usually while waiting here) or the caller closes the iterator, nothing new starts,
+    ``cancel`` is called so the running items can return early, and the iterator waits
+    for them before the interruption propagates: no build outlives it.
+
     Args:
         nodes: The work items to run.
         upstream: For each node, the nodes (among ``nodes``) it waits for; any others are
@@ -64,6 +72,8 @@ def run_in_dag_order(
         build: Runs one node in a worker thread.
         succeeded: Whether an outcome of ``build`` lets downstream nodes run.
         threads: Worker threads (at least 1).
+        cancel: Called in the caller's thread when the run stops early; it should make
+            running items return soon (e.g. interrupt their queries).
 
     Example:
         >>> ticks = run_in_dag_order(
@@ -78,7 +88,10 @@ def run_in_dag_order(
     for node, ups in waiting.items():
         for up in ups:
             downstream[up].append(node)
-    ready = [n for n in nodes if not waiting[n]]
+    # A heap of ranks: the earliest ready node in O(log n), never a sort per completion
+    # (which made a project of thousands of nodes quadratic).
+    ready = [rank[n] for n in nodes if not waiting[n]]
+    heapq.heapify(ready)
     skipped: set[str] = set()
     running: dict[Future[R], str] = {}
     fatal: BaseException | None = None
@@ -86,7 +99,9 @@ def run_in_dag_order(
     try:
         while ready or running:
             while ready and fatal is None and len(running) < threads:
-                node = ready.pop(0)
+                node = nodes[heapq.heappop(ready)]
+                if node in skipped:
+                    continue
                 yield Tick(Progress.STARTED, node)
                 running[pool.submit(build, node)] = node
             if not running:
@@ -104,14 +119,18 @@ def run_in_dag_order(
                     for child in downstream[node]:
                         waiting[child].discard(node)
                         if not waiting[child] and child not in skipped:
-                            ready.append(child)
-                    ready.sort(key=rank.__getitem__)
+                            heapq.heappush(ready, rank[child])
                 else:
                     for child in _descendants(node, downstream):
                         if child not in skipped:
                             skipped.add(child)
                             yield Tick(Progress.SKIPPED, child, cause=node)
-                    ready = [n for n in ready if n not in skipped]
+    except BaseException:
+        # Ctrl-C or the caller gave up: stop the running builds instead of waiting for
+        # them to finish on their own (a long query would hold the process for minutes).
+        if cancel is not None:
+            cancel()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     if fatal is not None:
@@ -121,9 +140,9 @@ def run_in_dag_order(
 def _descendants(node: str, downstream: Mapping[str, list[str]]) -> list[str]:
     """Every node below ``node``, nearest first, each once."""
     seen: dict[str, None] = {}
-    frontier = list(downstream[node])
+    frontier = deque(downstream[node])
     while frontier:
-        child = frontier.pop(0)
+        child = frontier.popleft()
         if child not in seen:
             seen[child] = None
             frontier.extend(downstream[child])

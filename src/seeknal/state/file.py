@@ -24,7 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -238,7 +238,10 @@ class FileStateBackend:
         _validate(doc, where="the state about to be written")
         self.path.mkdir(parents=True, exist_ok=True)
         data = canonical_json(doc).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.path)
+        # Not mkstemp: its file is private (0600); state gets the mode of any new file
+        # (0644 less the umask), as the journal and the lock file do.
+        tmp = self.path / f".state.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

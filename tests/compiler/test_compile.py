@@ -207,3 +207,10 @@ def test_project_settings_shorthands_and_postgres_dialect(minimal: Path) -> None
     assert {c["name"]: c["type"] for c in node["columns"]}["total_amount"] == "DECIMAL(12,2)"
     source_sql = plan["nodes"]["source.orders"]["sql"]
     assert "READ_CSV" in source_sql["engine"]
+
+
+def test_environment_names_are_checked_by_the_compiler_too(minimal: Path) -> None:
+    from seeknal.errors import SeeknalError
+
+    with pytest.raises(SeeknalError, match="environment"):
+        compile_project(minimal, environment="my env")

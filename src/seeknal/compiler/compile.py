@@ -38,7 +38,7 @@ from seeknal.compiler.sql import (
 )
 from seeknal.compiler.transform import compile_sql_node
 from seeknal.errors import CompileFailed, Diagnostic, excerpt_of_file
-from seeknal.naming import snapshot_name
+from seeknal.naming import check_environment, snapshot_name
 from seeknal.state import State, open_state
 
 
@@ -82,6 +82,7 @@ def compile_project(
         >>> sorted(result.plan["nodes"])[:1]  # doctest: +SKIP
         ['seed.country_codes']
     """
+    check_environment(environment)  # before anything is read: a name the views can carry
     loaded = load_project(root)
     diags = loaded.diagnostics
     config = loaded.config

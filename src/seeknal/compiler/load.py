@@ -269,7 +269,7 @@ def _load_node(
     else:
         if kind is Kind.RULE:
             # A rule is a view of the rows that violate it: cheap to build, and after a
-            # run `seeknal show rule.x` lists the current violations.
+            # promoted run `seeknal show rule.x` lists the violations it currently sees.
             spec_args["materialized"] = Materialized.VIEW
             spec_args["severity"] = Severity(data.get("severity", "error"))
         else:

@@ -11,6 +11,7 @@ import click
 
 from seeknal.cli.main import Context, environment_option
 from seeknal.cli.output import RunPrinter, echo_warnings
+from seeknal.wording import count_of
 
 DEFAULT_PLAN = "target/plan.json"
 PLAN_FILE = "plan.json"
@@ -35,7 +36,7 @@ def _summary(plan: dict[str, Any], out: str | None) -> str:
     work = len(plan["work"])
     line = (
         f"compiled {len(plan['nodes'])} nodes for environment '{plan['environment']}' "
-        f"({', '.join(parts) or 'no nodes'}); {work} snapshot{'s' if work != 1 else ''} to build"
+        f"({', '.join(parts) or 'no nodes'}); {count_of(work, 'snapshot')} to build"
     )
     if out:
         line += f"\nwrote {out} (plan_id {plan['plan_id'][:12]})"

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from seeknal.errors import Diagnostic
+from seeknal.wording import count_of
 
 REASONS = {
     "new": "",
@@ -38,11 +39,6 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):  # no real file descriptor (a test runner's buffer)
         pass
-
-
-def plural(number: int, noun: str) -> str:
-    """``1 row``, ``2 rows``, ``1,000 rows``."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 class RunPrinter:
@@ -113,7 +109,7 @@ class RunPrinter:
             else:
                 self._echo(f"  passed   {event.node:<40} {event.seconds:.2f}s")
         elif kind == "node_built":
-            detail = f"{plural(event.rows, 'row')}, " if event.rows is not None else "view, "
+            detail = f"{count_of(event.rows, 'row')}, " if event.rows is not None else "view, "
             reason = REASONS.get(event.reason or "new", f" [{event.reason}]")
             self._echo(f"  built    {event.node:<40} {detail}{event.seconds:.2f}s{reason}")
         elif kind == "node_reused":
@@ -159,7 +155,7 @@ def print_table(
     rendered = io.StringIO()
     Console(file=rendered, soft_wrap=False, width=width, force_terminal=tty or None).print(table)
     click.echo(rendered.getvalue(), nl=False)
-    click.echo(plural(len(rows), "row"))
+    click.echo(count_of(len(rows), "row"))
 
 
 def unique_names(columns: Sequence[str]) -> list[str]:

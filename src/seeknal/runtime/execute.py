@@ -35,6 +35,7 @@ from seeknal.runtime.scheduler import Progress, run_in_dag_order
 from seeknal.runtime.staleness import stale_reasons
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
+from seeknal.wording import count_of
 
 EXCERPT_LINES = 8
 
@@ -185,22 +186,23 @@ def execute_plan(
 
 def work_items(plan: dict[str, Any]) -> list[WorkItem]:
     """The plan's work list, each item joined with its node."""
-    items = []
-    for entry in plan["work"]:
-        node = plan["nodes"][entry["node"]]
-        items.append(
-            WorkItem(
-                node=entry["node"],
-                snapshot=entry["snapshot"],
-                reason=entry["reason"],
-                kind=node["kind"],
-                materialized=Materialization(node["materialized"]),
-                sql=node["sql"]["engine"],
-                data_version=node["data_version"],
-                severity=node.get("severity"),
-            )
-        )
-    return items
+    return [
+        _work_item(entry["node"], plan["nodes"][entry["node"]], entry["reason"])
+        for entry in plan["work"]
+    ]
+
+
+def _work_item(node_id: str, node: dict[str, Any], reason: str) -> WorkItem:
+    return WorkItem(
+        node=node_id,
+        snapshot=node["snapshot"],
+        reason=reason,
+        kind=node["kind"],
+        materialized=Materialization(node["materialized"]),
+        sql=node["sql"]["engine"],
+        data_version=node["data_version"],
+        severity=node.get("severity"),
+    )
 
 
 def work_upstream(plan: dict[str, Any], work: set[str]) -> dict[str, set[str]]:
@@ -330,18 +332,7 @@ def lost_snapshots(
                     f"and the warehouse lost {node['snapshot']}",
                     hint="compile again, or pass --force",
                 )
-        lost.append(
-            WorkItem(
-                node=node_id,
-                snapshot=node["snapshot"],
-                reason="missing",
-                kind=node["kind"],
-                materialized=Materialization(node["materialized"]),
-                sql=node["sql"]["engine"],
-                data_version=node["data_version"],
-                severity=node.get("severity"),
-            )
-        )
+        lost.append(_work_item(node_id, node, "missing"))
     return lost
 
 
@@ -459,7 +450,7 @@ def _build_one(
             result = check_rule(engine, item.snapshot)
             rows = result.violations
             if result.violations and item.severity != "warn":
-                noun = "row violates" if result.violations == 1 else "rows violate"
+                noun = "row violates" if result.violations == 1 else "rows violate"  # verb agrees
                 raise EngineError(
                     f"{result.violations} {noun} this rule:\n{result.sample}",
                     sql=item.sql,
@@ -491,16 +482,6 @@ def _skipped(item: WorkItem, cause: str | None, env: str) -> Event:
         environment=env,
         message=f"{item.node}: skipped, upstream {cause} failed",
     )
-
-
-def count_of(number: int, noun: str) -> str:
-    """``number`` and ``noun``, plural unless it is one.
-
-    Example:
-        >>> count_of(1, "row"), count_of(3, "violating row")
-        ('1 row', '3 violating rows')
-    """
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _built(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -122,14 +121,11 @@ def show(obj: Context, node: str, limit: int, environment: str, as_json: bool) -
         view = _view_of(node, environment)
         nodes = _nodes_in(engine, environment)
         if node not in nodes:
-            # Compare names, not ids: every transform shares the "transform." prefix.
-            by_name = {n.split(".", 1)[1]: n for n in sorted(nodes)}
-            close = [
-                by_name[m]
-                for m in difflib.get_close_matches(node.partition(".")[2], list(by_name), n=1)
-            ]
+            from seeknal.cli.graphview import closest_node
+
+            close = closest_node(sorted(nodes), node)
             if close:
-                hint = f"did you mean '{close[0]}'?"
+                hint = f"did you mean '{close}'?"
             elif nodes:
                 hint = "its nodes: " + ", ".join(sorted(nodes)[:12])
             elif _last_run_failed(obj, environment):

@@ -25,7 +25,7 @@ def _split(plan: dict[str, Any], target: str) -> Key:
             hint = f"did you mean '{node}.{close[0]}'?" if close else "columns: " + ", ".join(names)
             raise SeeknalError(f"node '{node}' has no column '{column}'", hint=hint)
         return node, column
-    suggestion = _closest_node(sorted(nodes), target)
+    suggestion = closest_node(sorted(nodes), target)
     kind = target.partition(".")[0]
     of_kind = sorted(n for n in nodes if n.partition(".")[0] == kind)
     if suggestion:
@@ -37,7 +37,7 @@ def _split(plan: dict[str, Any], target: str) -> Key:
     raise SeeknalError(f"unknown node '{target}'", hint=hint)
 
 
-def _closest_node(nodes: list[str], target: str) -> str | None:
+def closest_node(nodes: list[str], target: str) -> str | None:
     """The node (or node.column) ``target`` most likely meant, comparing names within a kind.
 
     Whole ids would all look alike (every transform starts with ``transform.``), so
@@ -45,9 +45,9 @@ def _closest_node(nodes: list[str], target: str) -> str | None:
     is compared with the names of the same kind (of every kind when the kind is wrong).
 
     Example:
-        >>> _closest_node(["source.orders", "transform.daily_revenue"], "transform.daily_revenu.x")
+        >>> closest_node(["source.orders", "transform.daily_revenue"], "transform.daily_revenu.x")
         'transform.daily_revenue.x'
-        >>> _closest_node(["source.orders", "transform.daily_revenue"], "transform.nope") is None
+        >>> closest_node(["source.orders", "transform.daily_revenue"], "transform.nope") is None
         True
     """
     kind, _, rest = target.partition(".")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from seeknal.state import State, environment_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
 EXAMPLE = Path(__file__).parents[1] / "src" / "seeknal" / "examples" / "shop"
@@ -14,6 +17,29 @@ EXAMPLE = Path(__file__).parents[1] / "src" / "seeknal" / "examples" / "shop"
 def copy_project(source: Path, dest: Path) -> Path:
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target"))
     return dest
+
+
+def applied(plan: dict[str, Any], env: str = "prod", base: State | None = None) -> State:
+    """The state after ``plan`` was executed successfully (on top of ``base``)."""
+    snapshots = dict(base.snapshots) if base else {}
+    environments = dict(base.environments) if base else {}
+    for node_id, n in plan["nodes"].items():
+        if n["change"]["category"] != "removed":
+            snapshots[n["snapshot"]] = {
+                "node": node_id,
+                "kind": n["kind"],
+                "materialized": n["materialized"],
+                "data_version": n["data_version"],
+            }
+    environments[env] = environment_record(plan)
+    return State(snapshots=snapshots, environments=environments)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must be there) with ``new`` in a project file."""
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
 
 
 @pytest.fixture

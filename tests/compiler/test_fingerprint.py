@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import applied, edit
+
 from seeknal.compiler import compile_project
-from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
-from seeknal.state import State, environment_record
+from seeknal.compiler.fingerprint import (
+    data_fingerprint,
+    data_version,
+    files_version,
+    metadata_fingerprint,
+)
 
 
 def test_data_fingerprint_depends_on_definition_and_upstream_only() -> None:
@@ -23,31 +29,12 @@ def test_metadata_fingerprint_ignores_tag_order() -> None:
     assert metadata_fingerprint("d", "o", [], {}) != metadata_fingerprint("d2", "o", [], {})
 
 
-def test_data_version_follows_file_content() -> None:
-    assert data_version("f", "sha1", {}) != data_version("f", "sha2", {})
-    assert data_version("f", None, {"source.a": "v1"}) != data_version(
-        "f", None, {"source.a": "v2"}
+def test_data_version_follows_snapshot_and_files() -> None:
+    assert data_version("s", files_version("sha1", {})) != data_version(
+        "s", files_version("sha2", {})
     )
-
-
-def applied(plan: dict) -> State:  # type: ignore[type-arg]
-    """The state after ``plan`` was executed successfully."""
-    snapshots = {
-        n["snapshot"]: {
-            "node": node_id,
-            "kind": n["kind"],
-            "materialized": n["materialized"],
-            "data_version": n["data_version"],
-        }
-        for node_id, n in plan["nodes"].items()
-    }
-    return State(snapshots=snapshots, environments={"prod": environment_record(plan)})
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new))
+    assert files_version(None, {"source.a": "v1"}) != files_version(None, {"source.a": "v2"})
+    assert data_version("s1", None) != data_version("s2", None)
 
 
 def test_formatting_and_comments_change_nothing(shop: Path) -> None:
@@ -59,16 +46,20 @@ def test_formatting_and_comments_change_nothing(shop: Path) -> None:
     )
     plan = compile_project(shop, state=state).plan
     assert plan["work"] == []
-    assert plan["nodes"]["transform.payment_methods"]["change"] == {"category": "unchanged"}
+    assert plan["nodes"]["transform.payment_methods"]["change"] == {
+        "category": "metadata",
+        "details": [{"kind": "metadata_changed"}],
+    }
+    assert plan["nodes"]["transform.customer_lifetime_value"]["change"] == {"category": "unchanged"}
 
 
-def test_description_change_is_modified_but_builds_nothing(shop: Path) -> None:
+def test_description_change_is_metadata_and_builds_nothing(shop: Path) -> None:
     before = compile_project(shop).plan
     state = applied(before)
     edit(shop / "seeknal/transforms/daily_revenue.yml", "owner: finance", "owner: analytics")
     plan = compile_project(shop, state=state).plan
     node = plan["nodes"]["transform.daily_revenue"]
-    assert node["change"] == {"category": "modified"}
+    assert node["change"] == {"category": "metadata", "details": [{"kind": "metadata_changed"}]}
     assert node["snapshot"] == before["nodes"]["transform.daily_revenue"]["snapshot"]
     assert plan["work"] == []
     assert plan["base_state"] == state.environment_hash("prod")
@@ -93,6 +84,9 @@ def test_sql_change_rebuilds_the_node_and_everything_downstream(shop: Path) -> N
     }
     assert rebuilt == downstream
     assert all(w["reason"] == "new" for w in plan["work"])
+    assert plan["nodes"]["transform.stg_orders"]["change"]["category"] == "breaking"
+    for node_id in downstream - {"transform.stg_orders"}:
+        assert plan["nodes"][node_id]["change"] == {"category": "indirect_breaking"}
     for node_id in downstream:
         assert plan["nodes"][node_id]["snapshot"] != before["nodes"][node_id]["snapshot"]
     assert plan["nodes"]["source.orders"]["change"] == {"category": "unchanged"}

@@ -96,6 +96,7 @@ class PlanBuilder:
                 "columns": [{"name": c, "type": None, "lineage": []} for c in spec.columns],
                 "fingerprint": {
                     "data": fingerprints[spec.node_id],
+                    "definition": sha256_hex(spec.sql),
                     "metadata": sha256_hex(spec.node_id),
                 },
                 "data_version": data_versions[spec.node_id],
@@ -110,7 +111,7 @@ class PlanBuilder:
             nodes[node_id] = {"kind": kind, "snapshot": snapshot, "change": {"category": "removed"}}
         work_ids = [s.node_id for s in self.specs] if work is None else work
         plan: dict[str, Any] = {
-            "schema_version": 1,
+            "schema_version": 2,
             "plan_id": "0" * 64,
             "project": "test_project",
             "environment": self.environment,

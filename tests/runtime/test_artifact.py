@@ -54,13 +54,13 @@ def test_not_an_object(tmp_path: Path) -> None:
 
 def test_newer_schema_version_is_refused_first(tmp_path: Path, plan: dict[str, Any]) -> None:
     # A newer plan may have any shape; the version check must come before the schema.
-    newer = {**plan, "schema_version": 2, "something_new": True}
+    newer = {**plan, "schema_version": 3, "something_new": True}
     del newer["work"]
 
     with pytest.raises(PlanError) as info:
         load_plan(write(tmp_path, newer))
 
-    assert str(info.value) == "plan.json has schema_version 2; this seeknal reads up to 1"
+    assert str(info.value) == "plan.json has schema_version 3; this seeknal reads up to 2"
     assert info.value.hint == "upgrade seeknal"
 
 
@@ -77,7 +77,7 @@ def test_schema_invalid_plan_reports_json_paths(plan: dict[str, Any]) -> None:
     assert message.splitlines() == [
         "plan.json does not match the plan schema:",
         "  at $.nodes['source.orders'].kind: 'sauce' is not one of ['source', 'transform', 'seed', 'rule']",
-        "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed']",
+        "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed', 'forward_only']",
     ]
 
 

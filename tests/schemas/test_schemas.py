@@ -9,8 +9,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from seeknal import schemas
-from seeknal.runtime import load_plan
+from seeknal.engines.duckdb import DuckDBEngine
+from seeknal.runtime import execute_plan, load_plan
 from seeknal.state.file import FileStateBackend
+from tests.conftest import FIXTURES, copy_project
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden"
 
@@ -28,6 +30,29 @@ def test_golden_plan_v1_still_loads() -> None:
     plan = load_plan(GOLDEN / "plan-v1.json")
     assert plan["schema_version"] == 1
     assert "transform.customer_totals" in plan["nodes"]
+
+
+def test_golden_plan_v2_still_loads() -> None:
+    plan = load_plan(GOLDEN / "plan-v2.json")
+    assert plan["schema_version"] == 2
+    assert plan["nodes"]["transform.customer_totals"]["fingerprint"]["definition"]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_golden_plans_still_execute(version: int, tmp_path: Path) -> None:
+    """An old plan runs as it was reviewed: its SQL, its snapshots, its views."""
+    project = copy_project(FIXTURES / "minimal", tmp_path / "minimal")
+    plan = load_plan(GOLDEN / f"plan-v{version}.json")
+    result = execute_plan(plan, project, threads=1)
+    assert "transform.customer_totals" in result.built
+    engine = DuckDBEngine(
+        project / "target/warehouse.duckdb", file_search_path=project, read_only=True
+    )
+    try:
+        _, rows = engine.query("SELECT COUNT(*) FROM transform.customer_totals")
+    finally:
+        engine.close()
+    assert rows[0][0] > 0
 
 
 def test_golden_state_v1_still_loads(tmp_path: Path) -> None:

@@ -31,8 +31,10 @@ def plan_destination(project: Path, out: str) -> Path:
 
 
 def _summary(plan: dict[str, Any], out: str | None) -> str:
+    from seeknal.summary import CATEGORY_ORDER
+
     counts = Counter(node["change"]["category"] for node in plan["nodes"].values())
-    parts = [f"{counts[c]} {c}" for c in ("added", "modified", "removed", "unchanged") if counts[c]]
+    parts = [f"{counts[c]} {c}" for c in CATEGORY_ORDER if counts[c]]
     work = len(plan["work"])
     line = (
         f"compiled {len(plan['nodes'])} nodes for environment '{plan['environment']}' "
@@ -78,16 +80,37 @@ def _execute(
     "a directory (or a path ending in /) gets plan.json.",
 )
 @environment_option("Target environment to plan against.")
+@click.option(
+    "--forward-only",
+    is_flag=True,
+    help="Keep the tables of changed nodes: new SQL applies from the next rebuild, new "
+    "columns are added in place; a change that removes, renames or retypes a column is "
+    "refused.",
+)
+@click.option(
+    "--summary-md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a Markdown summary of the changes (for a pull-request comment).",
+)
 @click.pass_obj
-def compile_cmd(obj: Context, out: str, environment: str) -> None:
+def compile_cmd(
+    obj: Context, out: str, environment: str, forward_only: bool, summary_md: Path | None
+) -> None:
     """Compile the project into a canonical plan.json (reads state, writes only the plan)."""
     from seeknal.compiler import compile_project, write_plan
 
-    result = compile_project(obj.project, environment=environment)
+    result = compile_project(obj.project, environment=environment, forward_only=forward_only)
     echo_warnings(result.warnings)
     path = plan_destination(obj.project, out)
     write_plan(result.plan, path)
     click.echo(_summary(result.plan, str(path)))
+    if summary_md is not None:
+        from seeknal.cli.review import render_markdown, write_summary
+        from seeknal.summary import summarize_plan
+
+        write_summary(summary_md, render_markdown(summarize_plan(result.plan), result.plan))
+        click.echo(f"wrote {summary_md}")
 
 
 @click.command(short_help="Execute exactly the plan in a plan file.")

@@ -139,10 +139,11 @@ def environment_option(help: str = "Target environment.") -> Any:
 
 
 def _register() -> None:
-    from seeknal.cli import build, explore, init
+    from seeknal.cli import build, explore, init, review
 
     cli.add_command(init.init)
     cli.add_command(build.compile_cmd)
+    cli.add_command(review.plan_cmd)
     cli.add_command(build.execute)
     cli.add_command(build.run)
     cli.add_command(explore.show)

@@ -1,31 +1,51 @@
-"""Pass 7: compare the project with the target environment's state.
+"""Pass 7: what changed in each node against the environment, and what must be built.
 
-For now the categories are ``added``, ``removed``, ``unchanged`` and ``modified``; the
-work list holds every snapshot that is not built yet (``new``) and every table whose
-upstream data files changed since it was built (``source_data_changed``).
+A node's **direct** change comes from its own definition: its SQL compared with the
+recorded normalized SQL by ``categorize_change`` (column by column), its materialization,
+a seed's content, a rule's severity. Its **indirect** change comes from its inputs: it is
+hit when an input's rows changed, or when it reads a column whose values changed (every
+column the SQL mentions counts, filters and joins included). From both follow the
+category and the snapshot:
+
+- ``added``, ``breaking``, ``non_breaking``, ``indirect_breaking``: a new snapshot, named
+  from the data fingerprint;
+- ``unchanged``, ``metadata``, ``indirect_non_breaking``: the table the environment has
+  is kept (a view is always named from its fingerprint: it costs nothing to create, and
+  its name then says exactly which tables it reads);
+- ``forward_only``: in prod the table is kept and new columns are added in place; the
+  new SQL applies the next time the table is rebuilt. Elsewhere the change is built as a
+  preview in a new snapshot, so no other environment sees it.
+
+Which of a node's columns changed is passed on, so a descendant that reads none of them
+keeps its table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from seeknal.compiler.change import (
+    ChangeCategory,
+    ChangeDetail,
+    EditKind,
+    categorize_change,
+)
 from seeknal.compiler.model import CompiledNode, Kind, Materialized
+from seeknal.errors import Diagnostic, SeeknalError
+from seeknal.naming import PROD, snapshot_name
 from seeknal.state import State
 
-
-class ChangeCategory(StrEnum):
-    ADDED = "added"
-    REMOVED = "removed"
-    UNCHANGED = "unchanged"
-    MODIFIED = "modified"
+# Edits a forward-only change may not make: the kept table would lose or reinterpret data.
+DESTRUCTIVE = frozenset({EditKind.COLUMN_REMOVED, EditKind.COLUMN_RENAMED})
 
 
 class WorkReason(StrEnum):
     NEW = "new"
     SOURCE_DATA_CHANGED = "source_data_changed"
+    FORWARD_ONLY = "forward_only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,30 +55,241 @@ class WorkItem:
     reason: WorkReason
 
 
-def categorize_change(node: CompiledNode, previous: dict[str, Any] | None) -> ChangeCategory:
-    """How ``node`` differs from the environment's record of it (None: not there)."""
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    """A node's change against the environment, and what its descendants must know of it.
+
+    ``changed_columns`` (lower case) are the existing columns whose values may differ;
+    ``rows_changed`` says the set of rows may differ. ``new_snapshot`` is set when the
+    node does not keep the snapshot the environment has.
+    """
+
+    category: ChangeCategory
+    details: tuple[ChangeDetail, ...] = ()
+    sql_diff: str = ""
+    changed_columns: frozenset[str] = frozenset()
+    rows_changed: bool = False
+    new_snapshot: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"category": self.category.value}
+        if self.details:
+            out["details"] = [d.to_json() for d in self.details]
+        if self.sql_diff:
+            out["sql_diff"] = self.sql_diff
+        return out
+
+
+class ForwardOnlyError(SeeknalError):
+    """A forward-only change that would drop or reinterpret data the kept table holds."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message, diagnostic.hint)
+        self.diagnostic = diagnostic
+
+
+@dataclass(frozen=True, slots=True)
+class _Direct:
+    breaking: bool
+    details: tuple[ChangeDetail, ...]
+    sql_diff: str
+    changed_columns: frozenset[str]
+    rows_changed: bool
+
+
+def categorize_node(
+    node: CompiledNode,
+    previous: Mapping[str, Any] | None,
+    upstream: Mapping[str, NodeChange],
+    *,
+    dialect: str,
+    environment: str,
+    forward_only: bool = False,
+) -> tuple[NodeChange, str]:
+    """The node's change and the snapshot it gets.
+
+    Args:
+        node: The compiled node (its ``snapshot`` not chosen yet).
+        previous: The environment's record of the node, or None.
+        upstream: The changes of the node's inputs (already categorized).
+        dialect: The project's SQL dialect.
+        environment: The environment compiled for (forward-only keeps tables in prod only).
+        forward_only: ``--forward-only``: every changed table is forward-only.
+
+    Raises:
+        ForwardOnlyError: A forward-only change removes or renames a column, or changes a
+            column's type.
+    """
+    fresh = snapshot_name(node.spec.kind, node.spec.name, node.data_fingerprint)
+    every = frozenset(c.name.lower() for c in node.columns)
     if previous is None:
-        return ChangeCategory.ADDED
-    if previous.get("snapshot") == node.snapshot and previous.get("fingerprint") == {
-        "data": node.data_fingerprint,
-        "metadata": node.metadata_fingerprint,
-    }:
-        return ChangeCategory.UNCHANGED
-    return ChangeCategory.MODIFIED
+        return NodeChange(ChangeCategory.ADDED, (), "", every, True, True), fresh
+
+    direct = _direct_change(node, previous, dialect)
+    hit_columns, hit_rows = _indirect_hit(node, upstream)
+    metadata = previous.get("fingerprint", {}).get("metadata") != node.metadata_fingerprint
+    meta_details = (ChangeDetail(EditKind.METADATA_CHANGED),) if metadata else ()
+    is_table = node.spec.materialized is Materialized.TABLE and node.spec.kind is Kind.TRANSFORM
+    keep = previous["snapshot"] if node.spec.materialized is Materialized.TABLE else fresh
+
+    if direct is not None:
+        changed = direct.changed_columns | hit_columns
+        rows = direct.rows_changed or hit_rows
+        if rows:
+            changed = every
+        if is_table and (forward_only or node.spec.forward_only):
+            _refuse_destructive(node, previous, direct)
+            if environment == PROD:
+                # The table stays: descendants keep reading it, so nothing propagates.
+                change = NodeChange(ChangeCategory.FORWARD_ONLY, direct.details, direct.sql_diff)
+                return change, previous["snapshot"]
+            category = ChangeCategory.FORWARD_ONLY
+        elif direct.breaking or hit_columns or hit_rows:
+            category = ChangeCategory.BREAKING
+        else:
+            category = ChangeCategory.NON_BREAKING
+        # The SQL as written is part of the metadata, so `metadata_changed` would only
+        # repeat the data change here.
+        change = NodeChange(category, direct.details, direct.sql_diff, changed, rows, True)
+        return change, fresh
+
+    if hit_columns or hit_rows:
+        changed = every if hit_rows else hit_columns
+        return NodeChange(
+            ChangeCategory.INDIRECT_BREAKING, meta_details, "", changed, hit_rows, True
+        ), fresh
+    if any(upstream[p].new_snapshot for p in node.depends_on):
+        category = ChangeCategory.INDIRECT_NON_BREAKING
+    elif metadata:
+        category = ChangeCategory.METADATA
+    else:
+        category = ChangeCategory.UNCHANGED
+    return NodeChange(category, meta_details, new_snapshot=keep != previous["snapshot"]), keep
 
 
-def plan_work(ordered: Sequence[CompiledNode], state: State) -> list[WorkItem]:
-    """Snapshots to build, in dependency order."""
+def _direct_change(node: CompiledNode, previous: Mapping[str, Any], dialect: str) -> _Direct | None:
+    """The node's own data change, or None when its definition is what the record says."""
+    recorded = previous.get("fingerprint", {}).get("definition")
+    if recorded == node.definition:
+        return None
+    details: list[ChangeDetail] = []
+    changed: set[str] = set()
+    rows = False
+    breaking = False
+    diff = ""
+    if previous.get("materialized") != node.spec.materialized.value:
+        details.append(ChangeDetail(EditKind.MATERIALIZATION_CHANGED))
+    if previous.get("sql") != node.normalized_sql:
+        try:
+            sql_change = categorize_change(
+                previous["sql"], node.normalized_sql, dialect=dialect, schema=node.input_schema
+            )
+        except SeeknalError:
+            # Text seeknal wrote itself no longer parses (another sqlglot): assume the worst.
+            details.append(ChangeDetail(EditKind.SQL_LOGIC_CHANGED))
+            return _Direct(True, tuple(details), "", frozenset(), True)
+        diff = sql_change.sql_diff
+        details.extend(sql_change.details)
+        changed |= sql_change.changed_columns
+        rows = sql_change.rows_changed
+        breaking = sql_change.category is ChangeCategory.BREAKING
+    after = {c.name.lower(): c.name for c in node.columns}
+    for column in previous.get("columns", []):
+        old = column["name"]
+        new = after.get(old.lower())
+        if new == old:
+            continue
+        # Gone, or the same SQL once normalized while the engine's name changed case
+        # (`total` -> "Total"): a reader of the old name breaks either way.
+        breaking = True
+        changed.add(old.lower())
+        kind = EditKind.COLUMN_REMOVED if new is None else EditKind.COLUMN_RENAMED
+        if not any(d.kind in DESTRUCTIVE and old.lower() in _names(d) for d in details):
+            details.append(ChangeDetail(kind, old) if new is None else ChangeDetail(kind, new, old))
+    if node.spec.kind is Kind.SEED and previous.get("sql") == node.normalized_sql:
+        # Same columns, new rows: the seed's content is part of its definition.
+        details.append(ChangeDetail(EditKind.SOURCE_CHANGED))
+        breaking = rows = True
+    if not details:
+        # Something defining the rows changed that no rule above names (a rule's
+        # severity, the dialect): the safe answer is breaking.
+        details.append(ChangeDetail(EditKind.SQL_LOGIC_CHANGED))
+        breaking = rows = True
+    ordered = tuple(sorted(set(details), key=lambda d: (d.kind.value, d.column or "")))
+    return _Direct(breaking, ordered, diff, frozenset(changed), rows)
+
+
+def _names(detail: ChangeDetail) -> set[str]:
+    return {n.lower() for n in (detail.column, detail.previous) if n}
+
+
+def _indirect_hit(
+    node: CompiledNode, upstream: Mapping[str, NodeChange]
+) -> tuple[frozenset[str], bool]:
+    """The node's output columns an input's change reaches, and whether its rows change."""
+    every = frozenset(c.name.lower() for c in node.columns)
+    hit: set[str] = set()
+    for parent in node.depends_on:
+        change = upstream[parent]
+        if change.rows_changed:
+            return every, True
+        touched = node.reads.get(parent, frozenset()) & change.changed_columns
+        if not touched:
+            continue
+        if node.row_reads.get(parent, frozenset()) & touched:
+            return every, True
+        reached = {
+            c.name.lower()
+            for c in node.columns
+            if any(p == parent and col.lower() in touched for p, col in c.lineage)
+        }
+        lineage_reads = {col.lower() for c in node.columns for p, col in c.lineage if p == parent}
+        if touched - lineage_reads:
+            # Mentioned, but neither as a value nor as a row filter we can place.
+            return every, True
+        hit |= reached
+    return frozenset(hit), False
+
+
+def _refuse_destructive(node: CompiledNode, previous: Mapping[str, Any], direct: _Direct) -> None:
+    bad = [d for d in direct.details if d.kind in DESTRUCTIVE]
+    types = {c["name"].lower(): c.get("type") for c in previous.get("columns", [])}
+    retyped = [
+        c.name
+        for c in node.columns
+        if c.name.lower() in types and types[c.name.lower()] not in (None, c.type)
+    ]
+    if not bad and not retyped:
+        return
+    what = (
+        f"{bad[0].kind.value.replace('_', ' ')} '{bad[0].previous or bad[0].column}'"
+        if bad
+        else f"column '{retyped[0]}' changes type from {types[retyped[0].lower()]} to "
+        + next(c.type or "?" for c in node.columns if c.name == retyped[0])
+    )
+    spec = node.spec
+    where = spec.at("forward_only", key=True) if spec.forward_only else spec.at("kind")
+    raise ForwardOnlyError(
+        Diagnostic(
+            f"forward-only change to {spec.id} is destructive: {what}",
+            where,
+            hint="a forward-only change keeps the existing table, so it may only add "
+            "columns; drop `forward_only` (and `--forward-only`) to rebuild the table",
+        )
+    )
+
+
+def plan_work(
+    ordered: Sequence[CompiledNode], changes: Mapping[str, NodeChange], state: State
+) -> list[WorkItem]:
+    """Snapshots to build or alter, in dependency order."""
     work = []
     for node in ordered:
         built = state.snapshots.get(node.snapshot)
         if built is None:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.NEW))
-        elif (
-            # Tables hold rows and rules check them: both follow their data. A view only
-            # names its query, so it is never rebuilt for new data.
-            (node.spec.materialized is Materialized.TABLE or node.spec.kind is Kind.RULE)
-            and built.get("data_version") != node.data_version
-        ):
+        elif built.get("data_version") != node.data_version:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.SOURCE_DATA_CHANGED))
+        elif changes[node.id].category is ChangeCategory.FORWARD_ONLY:
+            work.append(WorkItem(node.id, node.snapshot, WorkReason.FORWARD_ONLY))
     return work

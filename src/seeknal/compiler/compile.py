@@ -8,15 +8,21 @@ them all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256, hash_value
 from seeknal.compiler.catalog import BindError, ScratchCatalog
-from seeknal.compiler.categorize import categorize_change, plan_work
+from seeknal.compiler.categorize import ForwardOnlyError, NodeChange, categorize_node, plan_work
 from seeknal.compiler.emit import build_plan
-from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
+from seeknal.compiler.fingerprint import (
+    data_fingerprint,
+    data_version,
+    definition_hash,
+    files_version,
+    metadata_fingerprint,
+)
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.load import LoadedProject, load_project
@@ -25,6 +31,7 @@ from seeknal.compiler.model import (
     ColumnInfo,
     CompiledNode,
     Kind,
+    Materialized,
     NodeSpec,
     ProjectConfig,
 )
@@ -38,7 +45,7 @@ from seeknal.compiler.sql import (
 )
 from seeknal.compiler.transform import compile_sql_node
 from seeknal.errors import CompileFailed, Diagnostic, excerpt_of_file
-from seeknal.naming import check_environment, snapshot_name
+from seeknal.naming import PROD, check_environment
 from seeknal.state import State, open_state
 
 
@@ -70,9 +77,17 @@ def load_config(root: Path) -> ProjectConfig:
 
 
 def compile_project(
-    root: Path, *, environment: str = "prod", state: State | None = None
+    root: Path,
+    *,
+    environment: str = "prod",
+    state: State | None = None,
+    forward_only: bool = False,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
+
+    A new environment is compared with prod's record: it starts from prod, reusing every
+    table prod has for an unchanged node. ``forward_only`` makes every changed table
+    forward-only (``--forward-only``).
 
     Raises:
         CompileFailed: with every error found.
@@ -104,25 +119,26 @@ def compile_project(
     _raise_on_errors(config.root, diags)
 
     order = order_nodes(edges)
-    # Every file is read and hashed once per compile; data files can be large.
-    file_hashes: dict[str, str] = {}
-    compiled = _compile_nodes(loaded, specs, parsed, order, diags, file_hashes)
-    _raise_on_errors(config.root, diags)
-
     if state is None:
         state = read_state(config)
-    previous = (state.environment(environment) or {}).get("nodes", {})
+    record = state.environment(environment) or state.environment(PROD) or {}
+    previous = record.get("nodes", {})
+    # Every file is read and hashed once per compile; data files can be large.
+    file_hashes: dict[str, str] = {}
+    context = _Context(loaded, specs, parsed, previous, environment, forward_only, file_hashes)
+    compiled, changes = _compile_nodes(context, order, diags)
+    _raise_on_errors(config.root, diags)
+
     ordered = [compiled[node_id] for node_id in order]
-    categorized = [(node, categorize_change(node, previous.get(node.id))) for node in ordered]
     removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
     plan = build_plan(
         config,
         environment,
         state.environment_hash(environment),
         _source_hash(loaded.files, file_hashes),
-        categorized,
+        [(node, changes[node.id]) for node in ordered],
         removed,
-        plan_work(ordered, state),
+        plan_work(ordered, changes, state),
     )
     warnings = [d for d in diags if d.severity == "warning"]
     return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))
@@ -223,40 +239,95 @@ def _check_inputs(
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every node's compilation reads."""
+
+    loaded: LoadedProject
+    specs: Mapping[str, NodeSpec]
+    parsed: Mapping[str, ParsedSql]
+    previous: Mapping[str, Any]
+    environment: str
+    forward_only: bool
+    file_hashes: dict[str, str]
+
+
 def _compile_nodes(
-    loaded: LoadedProject,
-    specs: Mapping[str, NodeSpec],
-    parsed: Mapping[str, ParsedSql],
-    order: list[str],
-    diags: list[Diagnostic],
-    file_hashes: dict[str, str],
-) -> dict[str, CompiledNode]:
-    config = loaded.config
+    ctx: _Context, order: list[str], diags: list[Diagnostic]
+) -> tuple[dict[str, CompiledNode], dict[str, NodeChange]]:
+    """Compile, categorize and name every node, in dependency order.
+
+    Categorizing is part of the same walk: whether a node keeps its table decides the
+    table its descendants read, and so their engine SQL.
+    """
+    config = ctx.loaded.config
     dialect = config.dialect
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
+    changes: dict[str, NodeChange] = {}
     catalog = ScratchCatalog()
     try:
         for node_id in order:
-            spec = specs[node_id]
+            spec = ctx.specs[node_id]
             try:
                 if spec.kind in SQL_KINDS:
-                    result = parsed[node_id]
+                    result = ctx.parsed[node_id]
                     if any(ref not in compiled for ref in result.refs):
                         continue  # an upstream node failed; its error is already reported
-                    node = compile_sql_node(spec, result, schema, compiled, dialect, catalog, diags)
+                    draft = compile_sql_node(
+                        spec, result, schema, compiled, dialect, catalog, diags
+                    )
                 else:
-                    node = _compile_source(spec, config, catalog, file_hashes)
+                    draft = _compile_source(spec, config, catalog, ctx.file_hashes)
+                change, snapshot = categorize_node(
+                    draft,
+                    ctx.previous.get(node_id),
+                    changes,
+                    dialect=dialect,
+                    environment=ctx.environment,
+                    forward_only=ctx.forward_only,
+                )
+                node = replace(
+                    draft,
+                    snapshot=snapshot,
+                    data_version=data_version(
+                        snapshot,
+                        # A view reads live: only its name (hence its SQL) versions it.
+                        None
+                        if spec.materialized is Materialized.VIEW and spec.kind is not Kind.RULE
+                        else draft.files_version,
+                    ),
+                )
+                _declare(node, catalog)
             except (SqlError, SourceError) as exc:
                 diags.extend(exc.diagnostics)
                 continue
+            except ForwardOnlyError as exc:
+                diags.append(exc.diagnostic)
+                continue
             compiled[node_id] = node
+            changes[node_id] = change
             schema.setdefault(spec.kind.value, {})[spec.name] = {
                 c.name: c.type or "UNKNOWN" for c in node.columns
             }
     finally:
         catalog.close()
-    return compiled
+    return compiled, changes
+
+
+def _declare(node: CompiledNode, catalog: ScratchCatalog) -> None:
+    """An empty table under the node's snapshot name, for its descendants to bind against."""
+    spec = node.spec
+    try:
+        catalog.declare(node.snapshot, [(c.name, c.type or "VARCHAR") for c in node.columns])
+    except BindError as exc:  # a column type the engine reports but cannot declare
+        if spec.sql is None:
+            raise SourceError(
+                Diagnostic(f"invalid columns: {exc.message}", spec.at("columns"))
+            ) from None
+        raise SqlError(
+            [Diagnostic(f"cannot declare the output columns: {exc.message}", spec.sql.locate(1, 1))]
+        ) from None
 
 
 def _compile_source(
@@ -279,16 +350,6 @@ def _compile_source(
     if spec.kind is Kind.SEED:
         # A seed's rows are part of the project: new content, new snapshot.
         definition["content"] = file_sha
-    fingerprint = data_fingerprint(definition, {})
-    try:
-        catalog.declare(
-            snapshot_name(spec.kind, spec.name, fingerprint),
-            [(c.name, c.type or "VARCHAR") for c in columns],
-        )
-    except BindError as exc:
-        raise SourceError(
-            Diagnostic(f"invalid columns: {exc.message}", spec.at("columns"))
-        ) from None
     descriptions = {c.name: c.description for c in spec.columns if c.description}
     return CompiledNode(
         spec=spec,
@@ -297,11 +358,12 @@ def _compile_source(
         normalized_sql=sql,
         engine_sql=sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb"),
         columns=tuple(ColumnInfo(c.name, c.type, (), c.description) for c in columns),
-        data_fingerprint=fingerprint,
+        definition=definition_hash(definition),
+        data_fingerprint=data_fingerprint(definition, {}),
         metadata_fingerprint=metadata_fingerprint(
             spec.description, spec.owner, spec.tags, descriptions
         ),
-        data_version=data_version(fingerprint, file_sha, {}),
+        files_version=files_version(file_sha, {}),
         data_file=(spec.data_path, file_sha) if spec.data_path and file_sha else None,
     )
 

@@ -10,14 +10,15 @@ from typing import Any
 
 from seeknal import schemas
 from seeknal.canonical import canonical_json, compute_plan_id
-from seeknal.compiler.categorize import ChangeCategory, WorkItem
+from seeknal.compiler.categorize import NodeChange, WorkItem
+from seeknal.compiler.change import ChangeCategory
 from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
 from seeknal.errors import SeeknalError
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2
 
 
-def node_entry(node: CompiledNode, category: ChangeCategory) -> dict[str, Any]:
+def node_entry(node: CompiledNode, change: NodeChange) -> dict[str, Any]:
     spec = node.spec
     entry: dict[str, Any] = {
         "kind": spec.kind.value,
@@ -34,10 +35,14 @@ def node_entry(node: CompiledNode, category: ChangeCategory) -> dict[str, Any]:
             }
             for c in node.columns
         ],
-        "fingerprint": {"data": node.data_fingerprint, "metadata": node.metadata_fingerprint},
+        "fingerprint": {
+            "data": node.data_fingerprint,
+            "definition": node.definition,
+            "metadata": node.metadata_fingerprint,
+        },
         "data_version": node.data_version,
         "snapshot": node.snapshot,
-        "change": {"category": category.value},
+        "change": change.to_json(),
     }
     if spec.description is not None:
         entry["description"] = spec.description
@@ -57,12 +62,12 @@ def build_plan(
     environment: str,
     base_state: str | None,
     source_hash: str,
-    nodes: Sequence[tuple[CompiledNode, ChangeCategory]],
+    nodes: Sequence[tuple[CompiledNode, NodeChange]],
     removed: Mapping[str, Mapping[str, Any]],
     work: Sequence[WorkItem],
 ) -> dict[str, Any]:
     """Assemble the plan dict, compute ``plan_id`` and validate it against the schema."""
-    entries: dict[str, Any] = {node.id: node_entry(node, cat) for node, cat in nodes}
+    entries: dict[str, Any] = {node.id: node_entry(node, change) for node, change in nodes}
     for node_id, record in removed.items():
         entries[node_id] = {
             "kind": record["kind"],

@@ -1,13 +1,18 @@
 """Pass 6: fingerprints and data versions.
 
-- data fingerprint: what defines the rows — kind, materialization, normalized SQL (or the
-  source definition), and the data fingerprints of every upstream node. It names the
-  snapshot, so any change to it means a new physical table.
-- metadata fingerprint: description, owner, tags, column descriptions. Changes nothing
-  in the warehouse.
-- data version: the data fingerprint plus the content of the data files upstream. A
-  changed CSV changes the data version but not the snapshot name, so the dependent tables
-  are rebuilt in place (work reason ``source_data_changed``).
+- definition: what the node itself says about its rows — kind, materialization,
+  normalized SQL (or the source definition), output column names. Compared with the
+  environment's record to find the node's own edits.
+- data fingerprint: the definition plus the snapshot (physical table) of every input.
+  Equal fingerprints mean the same SQL over the same tables. A new snapshot is named
+  from it.
+- metadata fingerprint: description, owner, tags, column descriptions and the SQL text as
+  written (formatting, comments). Changes nothing in the warehouse.
+- files version: the content of every data file upstream (transitively).
+- data version: what a built snapshot must match to be current. For a table or a rule,
+  its snapshot name and files version: a changed CSV keeps every snapshot name but
+  changes the data version of everything downstream, which is rebuilt in place (work
+  reason ``source_data_changed``). For a view, its snapshot name only: a view reads live.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from seeknal.canonical import hash_value
+from seeknal.canonical import hash_value, sha256_hex
+
+
+def definition_hash(definition: Mapping[str, Any]) -> str:
+    """sha256 of a node's own data definition (no upstream)."""
+    return hash_value(dict(definition))
 
 
 def data_fingerprint(definition: Mapping[str, Any], upstream: Mapping[str, str]) -> str:
-    """sha256 of a node's data definition and its upstream data fingerprints."""
+    """sha256 of a node's data definition and the snapshots of its inputs."""
     return hash_value({"definition": dict(definition), "upstream": dict(sorted(upstream.items()))})
 
 
@@ -28,6 +38,7 @@ def metadata_fingerprint(
     owner: str | None,
     tags: Sequence[str],
     column_descriptions: Mapping[str, str],
+    sql_text: str | None = None,
 ) -> str:
     return hash_value(
         {
@@ -35,17 +46,17 @@ def metadata_fingerprint(
             "owner": owner,
             "tags": sorted(tags),
             "columns": dict(sorted(column_descriptions.items())),
+            # The SQL as written: a reformatting is a metadata change, never a data one.
+            "sql": None if sql_text is None else sha256_hex(sql_text.encode("utf-8")),
         }
     )
 
 
-def data_version(
-    fingerprint: str, file_sha256: str | None, upstream_versions: Mapping[str, str]
-) -> str:
-    return hash_value(
-        {
-            "fingerprint": fingerprint,
-            "file": file_sha256,
-            "upstream": dict(sorted(upstream_versions.items())),
-        }
-    )
+def files_version(file_sha256: str | None, upstream: Mapping[str, str]) -> str:
+    """sha256 of a node's own data file and its inputs' files versions."""
+    return hash_value({"file": file_sha256, "upstream": dict(sorted(upstream.items()))})
+
+
+def data_version(snapshot: str, files: str | None) -> str:
+    """What a built snapshot must match to be current (``files`` None: a view)."""
+    return hash_value({"snapshot": snapshot, "files": files})

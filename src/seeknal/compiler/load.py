@@ -274,6 +274,7 @@ def _load_node(
             spec_args["severity"] = Severity(data.get("severity", "error"))
         else:
             spec_args["materialized"] = Materialized(data.get("materialized", "table"))
+            spec_args["forward_only"] = bool(data.get("forward_only", False))
         inline = "rule" if kind is Kind.RULE else "transform"
         if inline in data:
             mark = doc.values[(inline,)]

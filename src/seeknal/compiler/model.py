@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -121,6 +122,7 @@ class NodeSpec:
     data_path: str | None = None
     sql: SqlText | None = None
     severity: Severity | None = None
+    forward_only: bool = False
 
     @property
     def id(self) -> str:
@@ -146,7 +148,12 @@ class ColumnInfo:
 
 @dataclass(frozen=True, slots=True)
 class CompiledNode:
-    """Everything the plan says about one node."""
+    """Everything the plan says about one node.
+
+    The compiler builds it in two steps: the node's own analysis (``snapshot`` and
+    ``data_version`` still empty), then categorization against the environment, which
+    decides whether the node gets a new snapshot or keeps the one it has.
+    """
 
     spec: NodeSpec
     depends_on: tuple[str, ...]
@@ -154,15 +161,19 @@ class CompiledNode:
     normalized_sql: str
     engine_sql: str
     columns: tuple[ColumnInfo, ...]
+    definition: str
     data_fingerprint: str
     metadata_fingerprint: str
-    data_version: str
+    files_version: str | None
     data_file: tuple[str, str] | None = None
+    # Per input: every column the SQL mentions (lower case), and those that decide which
+    # rows come out (filters, joins, grouping, DISTINCT). Over-approximations.
+    reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    row_reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    input_schema: Mapping[str, Any] = field(default_factory=dict)
+    snapshot: str = ""
+    data_version: str = ""
 
     @property
     def id(self) -> str:
         return self.spec.id
-
-    @property
-    def snapshot(self) -> str:
-        return snapshot_name(self.spec.kind, self.spec.name, self.data_fingerprint)

@@ -18,7 +18,12 @@ from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.catalog import BindError, ScratchCatalog
-from seeknal.compiler.fingerprint import data_fingerprint, data_version, metadata_fingerprint
+from seeknal.compiler.fingerprint import (
+    data_fingerprint,
+    definition_hash,
+    files_version,
+    metadata_fingerprint,
+)
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.lineage import output_columns
 from seeknal.compiler.model import ColumnInfo, CompiledNode, NodeSpec
@@ -31,7 +36,6 @@ from seeknal.compiler.sql import (
     unqualified_sql,
 )
 from seeknal.errors import Diagnostic
-from seeknal.naming import snapshot_name
 
 
 def compile_sql_node(
@@ -57,6 +61,7 @@ def compile_sql_node(
         visible.setdefault(kind, {})[name] = schema[kind][name]
     analysis_error: SqlError | None = None
     columns: list[ColumnInfo] | None = None
+    qualified: exp.Query | None = None
     try:
         qualified = qualify_sql(parsed, MappingSchema(visible, dialect=dialect), dialect, spec.sql)
     except SqlError as exc:
@@ -117,17 +122,11 @@ def compile_sql_node(
     if spec.severity is not None:
         # A rule that now fails the run must be checked again, even on unchanged data.
         definition["severity"] = spec.severity.value
-    fingerprint = data_fingerprint(definition, {r: n.data_fingerprint for r, n in upstream.items()})
-    try:
-        catalog.declare(snapshot_name(spec.kind, spec.name, fingerprint), bound)
-    except BindError as exc:  # a column type DuckDB reports but cannot declare
-        raise SqlError(
-            [Diagnostic(f"cannot declare the output columns: {exc.message}", spec.sql.locate(1, 1))]
-        ) from None
     described = {c.name.lower(): c.description for c in spec.columns if c.description}
     columns = [
         ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
     ]
+    reads, row_reads = _column_reads(None if analysis_error else qualified, upstream)
     return CompiledNode(
         spec=spec,
         depends_on=parsed.refs,
@@ -135,16 +134,58 @@ def compile_sql_node(
         normalized_sql=normalized,
         engine_sql=sql,
         columns=tuple(columns),
-        data_fingerprint=fingerprint,
+        definition=definition_hash(definition),
+        data_fingerprint=data_fingerprint(definition, {r: n.snapshot for r, n in upstream.items()}),
         metadata_fingerprint=metadata_fingerprint(
             spec.description,
             spec.owner,
             spec.tags,
             {c.name: c.description for c in spec.columns if c.description},
+            spec.sql.text,
         ),
-        data_version=data_version(
-            fingerprint, None, {r: n.data_version for r, n in upstream.items()}
-        ),
+        files_version=files_version(None, {r: n.files_version or "" for r, n in upstream.items()}),
+        reads=reads,
+        row_reads=row_reads,
+        input_schema=visible,
+    )
+
+
+# Clauses whose columns decide which rows come out (or how many).
+_ROW_CLAUSES = (exp.Where, exp.Join, exp.Group, exp.Having, exp.Qualify, exp.Unnest, exp.Lateral)
+
+
+def _column_reads(
+    qualified: exp.Query | None, upstream: Mapping[str, CompiledNode]
+) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Per input, the columns the query mentions, and those that decide its rows.
+
+    Both over-approximate (a name is matched wherever it appears), which errs on the safe
+    side: a downstream node is rebuilt for a column it might read. Without an analyzable
+    query every column of every input counts for both.
+    """
+    every = {ref: frozenset(c.name.lower() for c in node.columns) for ref, node in upstream.items()}
+    if qualified is None:
+        return every, every
+    mentioned = {c.name.lower() for c in qualified.find_all(exp.Column)}
+    deciding: set[str] = set()
+    for clause in qualified.find_all(*_ROW_CLAUSES):
+        deciding.update(i.name.lower() for i in clause.find_all(exp.Column, exp.Identifier))
+    if qualified.find(exp.Limit, exp.Fetch) is not None:
+        for order in qualified.find_all(exp.Order):
+            deciding.update(c.name.lower() for c in order.find_all(exp.Column))
+    if _dedupes(qualified):
+        deciding = mentioned
+    reads = {ref: cols & mentioned for ref, cols in every.items()}
+    return reads, {ref: cols & deciding for ref, cols in every.items()}
+
+
+def _dedupes(qualified: exp.Query) -> bool:
+    """DISTINCT or a set operation that removes duplicates: every column decides rows."""
+    if qualified.find(exp.Distinct) is not None:
+        return True
+    return any(
+        isinstance(op, exp.Intersect | exp.Except) or op.args.get("distinct")
+        for op in qualified.find_all(exp.SetOperation)
     )
 
 

@@ -14,7 +14,7 @@ name is never pasted raw into a statement.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,6 +118,10 @@ class Engine(Protocol):
 
     def build_snapshot(self, snapshot: str, sql: str, materialized: Materialization) -> int | None:
         """(Re)build ``snapshot`` from ``sql``; the row count of a table, None for a view."""
+        ...
+
+    def add_columns(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
+        """Add each ``(name, type)`` the table lacks, in one transaction (forward-only)."""
         ...
 
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:

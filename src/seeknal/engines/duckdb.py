@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,23 @@ class DuckDBEngine:
             return None
         row = results[-1]
         return int(row[0]) if row else 0
+
+    def add_columns(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
+        """Add each ``(name, type)`` the table lacks, in one transaction.
+
+        A forward-only change keeps the table: its existing rows get NULL in the new
+        columns. Running it again changes nothing (``IF NOT EXISTS``).
+
+        Raises:
+            EngineError: DuckDB refused a statement (the transaction was rolled back).
+        """
+        table = Relation.parse(snapshot).sql
+        self._transaction(
+            [
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_identifier(name)} {type_}"
+                for name, type_ in columns
+            ]
+        )
 
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
         """Point every view at its snapshot and drop ``drop``, in one transaction.

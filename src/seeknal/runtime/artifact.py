@@ -20,7 +20,7 @@ from seeknal import schemas
 from seeknal.canonical import compute_plan_id
 from seeknal.errors import PlanError
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2
 _SHOWN_ERRORS = 3
 _RECOMPILE = "compile it again with `seeknal compile`"
 
@@ -74,10 +74,10 @@ def verify_plan(plan: Any) -> dict[str, Any]:
         PlanError: Too new, schema-invalid, tampered, or referring to missing nodes.
 
     Example:
-        >>> verify_plan({"schema_version": 2})
+        >>> verify_plan({"schema_version": 3})
         Traceback (most recent call last):
         ...
-        seeknal.errors.PlanError: plan.json has schema_version 2; this seeknal reads up to 1
+        seeknal.errors.PlanError: plan.json has schema_version 3; this seeknal reads up to 2
     """
     if not isinstance(plan, dict):
         raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
@@ -88,7 +88,11 @@ def verify_plan(plan: Any) -> dict[str, Any]:
             f"{PLAN_SCHEMA_VERSION}",
             hint="upgrade seeknal",
         )
-    errors = schemas.iter_errors("plan", plan)
+    # An older plan is checked against its own (frozen) schema: it runs as it was reviewed.
+    # Every change since v1 only added what the runtime may ignore (change details, the
+    # definition fingerprint) or a work reason an older plan never lists.
+    schema = f"plan.v{version}" if f"plan.v{version}" in schemas.OLD_SCHEMA_NAMES else "plan"
+    errors = schemas.iter_errors(schema, plan)
     if errors:
         raise PlanError(_describe_errors(errors), hint=_RECOMPILE)
     if compute_plan_id(plan) != plan["plan_id"]:

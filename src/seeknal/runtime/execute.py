@@ -52,6 +52,7 @@ class WorkItem:
     sql: str
     data_version: str
     severity: str | None = None  # rules only: "error" or "warn"
+    columns: tuple[tuple[str, str], ...] = ()
 
     def record(self, rows: int | None) -> dict[str, Any]:
         """The state record of this snapshot once built."""
@@ -202,6 +203,7 @@ def _work_item(node_id: str, node: dict[str, Any], reason: str) -> WorkItem:
         sql=node["sql"]["engine"],
         data_version=node["data_version"],
         severity=node.get("severity"),
+        columns=tuple((c["name"], c["type"]) for c in node.get("columns", ()) if c.get("type")),
     )
 
 
@@ -419,7 +421,9 @@ def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> b
     record = current.snapshots.get(item.snapshot)
     # The relation check catches a warehouse deleted or replaced behind state's back.
     return (
-        record is not None
+        # Adding a forward-only change's columns is idempotent and cheap: always done.
+        item.reason != FORWARD_ONLY
+        and record is not None
         and record["data_version"] == item.data_version
         and record["materialized"] == item.materialized.value
         and item.snapshot.lower() in present
@@ -427,6 +431,7 @@ def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> b
 
 
 INVALIDATED = "invalidated"
+FORWARD_ONLY = "forward_only"
 
 
 def _build_one(
@@ -442,6 +447,15 @@ def _build_one(
     a failure and is not recorded, so the next run checks it again.
     """
     started = time.monotonic()
+    if item.reason == FORWARD_ONLY:
+        # The table is kept: it only gains the new columns (NULL in its existing rows).
+        try:
+            if item.materialized == Materialization.TABLE:
+                engine.add_columns(item.snapshot, item.columns)
+        except EngineError as exc:
+            return BuildOutcome(seconds=time.monotonic() - started, error=exc)
+        state.record_snapshot(item.snapshot, item.record(None))
+        return BuildOutcome(seconds=time.monotonic() - started)
     if in_place:
         state.record_snapshot(item.snapshot, {**item.record(None), "data_version": INVALIDATED})
     try:

@@ -11,6 +11,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = ("plan", "project", "node", "state")
+# Older formats stay loadable: their schemas are kept, frozen, as `<name>.v<N>`.
+OLD_SCHEMA_NAMES = ("plan.v1",)
 
 __all__ = ["SCHEMA_NAMES", "ValidationError", "iter_errors", "load_schema", "validator"]
 

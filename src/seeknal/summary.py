@@ -1,0 +1,195 @@
+"""What a plan changes, for people: changes by category, column-level impact, work counts.
+
+A pure reading of a plan dict, shared by ``seeknal plan``, ``compile --summary-md`` and
+any tool that reviews a plan file. It imports nothing else from seeknal, so the compiler
+and the runtime may both use it.
+
+Example:
+    >>> plan = {"environment": "prod", "base_state": None, "nodes": {}, "work": []}
+    >>> summarize_plan(plan).counts
+    {}
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The order changes are shown in: what needs a reviewer's attention first.
+CATEGORY_ORDER = (
+    "breaking",
+    "forward_only",
+    "non_breaking",
+    "indirect_breaking",
+    "added",
+    "removed",
+    "metadata",
+    "indirect_non_breaking",
+    "unchanged",
+)
+# Details that name an existing column whose values a reader sees change.
+_COLUMN_EDITS = {
+    "column_modified": "modified",
+    "column_removed": "removed",
+    "column_renamed": "renamed",
+    "column_added": "added",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnImpact:
+    """One changed column: where its values come from and which columns read it."""
+
+    node: str
+    column: str
+    edit: str  # modified | removed | renamed | added
+    previous: str | None
+    upstream: tuple[str, ...]  # node.column it reads
+    affects: tuple[str, ...]  # node.column downstream, transitively
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "node": self.node,
+            "column": self.column,
+            "edit": self.edit,
+            "upstream": list(self.upstream),
+            "affects": list(self.affects),
+        }
+        if self.previous is not None:
+            out["previous"] = self.previous
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSummary:
+    node: str
+    category: str
+    details: tuple[Mapping[str, Any], ...]
+    sql_diff: str
+    snapshot: str | None
+    materialized: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    environment: str
+    base_state: str | None
+    by_category: dict[str, list[NodeSummary]]
+    impact: list[ColumnImpact]
+    work: Counter[str] = field(default_factory=Counter)  # reason -> snapshots
+    work_materialized: Counter[str] = field(default_factory=Counter)  # table/view -> snapshots
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {c: len(nodes) for c, nodes in self.by_category.items()}
+
+    @property
+    def changed(self) -> list[NodeSummary]:
+        return [n for c in CATEGORY_ORDER if c != "unchanged" for n in self.by_category.get(c, [])]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "base_state": self.base_state,
+            "counts": self.counts,
+            "changes": [
+                {
+                    "node": n.node,
+                    "category": n.category,
+                    "details": [dict(d) for d in n.details],
+                    **({"sql_diff": n.sql_diff} if n.sql_diff else {}),
+                }
+                for n in self.changed
+            ],
+            "impact": [i.to_json() for i in self.impact],
+            "work": dict(sorted(self.work.items())),
+        }
+
+
+def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
+    """Group a plan's nodes by change category and trace every changed column downstream."""
+    nodes: Mapping[str, Any] = plan["nodes"]
+    by_category: dict[str, list[NodeSummary]] = {}
+    for node_id in sorted(nodes):
+        node = nodes[node_id]
+        change = node["change"]
+        by_category.setdefault(change["category"], []).append(
+            NodeSummary(
+                node_id,
+                change["category"],
+                tuple(change.get("details", ())),
+                change.get("sql_diff", ""),
+                node.get("snapshot"),
+                node.get("materialized"),
+            )
+        )
+    ordered = {c: by_category[c] for c in CATEGORY_ORDER if c in by_category}
+    ordered.update({c: v for c, v in by_category.items() if c not in ordered})
+    work = Counter(w["reason"] for w in plan["work"])
+    materialized = Counter(
+        nodes[w["node"]].get("materialized", "table")
+        for w in plan["work"]
+        if w["reason"] != "forward_only"
+    )
+    return PlanSummary(
+        plan["environment"], plan["base_state"], ordered, column_impact(nodes), work, materialized
+    )
+
+
+def column_impact(nodes: Mapping[str, Any]) -> list[ColumnImpact]:
+    """Every column a change edits, its upstream columns, and the columns that read it."""
+    readers: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    spelled: dict[str, dict[str, str]] = {}
+    for node_id, node in nodes.items():
+        spelled[node_id] = {c["name"].lower(): c["name"] for c in node.get("columns", ())}
+        for column in node.get("columns", ()):
+            for source in column.get("lineage", ()):
+                key = (source["node"], source["column"].lower())
+                readers.setdefault(key, set()).add((node_id, column["name"].lower()))
+    out = []
+    for node_id in sorted(nodes):
+        node = nodes[node_id]
+        for detail in node["change"].get("details", ()):
+            edit = _COLUMN_EDITS.get(detail["kind"])
+            if edit is None or "column" not in detail:
+                continue
+            # A removed or renamed column is read downstream by its old name.
+            old = detail.get("previous") or detail["column"]
+            column = next(
+                (
+                    c
+                    for c in node.get("columns", ())
+                    if c["name"].lower() == detail["column"].lower()
+                ),
+                None,
+            )
+            upstream = tuple(
+                sorted(f"{s['node']}.{s['column']}" for s in (column or {}).get("lineage", ()))
+            )
+            affects = _downstream(readers, (node_id, old.lower()))
+            out.append(
+                ColumnImpact(
+                    node_id,
+                    detail["column"],
+                    edit,
+                    detail.get("previous"),
+                    upstream,
+                    tuple(f"{n}.{spelled.get(n, {}).get(c, c)}" for n, c in affects),
+                )
+            )
+    return out
+
+
+def _downstream(
+    readers: Mapping[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str]
+) -> list[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    queue = deque([start])
+    while queue:
+        for reader in readers.get(queue.popleft(), ()):
+            if reader not in seen:
+                seen.add(reader)
+                queue.append(reader)
+    return sorted(seen)

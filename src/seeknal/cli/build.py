@@ -148,13 +148,18 @@ def execute(
 
 @click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
 @environment_option()
+@click.option(
+    "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
+)
 @_run_options
 @click.pass_obj
-def run(obj: Context, environment: str, threads: int, quiet: bool, as_json: bool) -> None:
+def run(
+    obj: Context, environment: str, forward_only: bool, threads: int, quiet: bool, as_json: bool
+) -> None:
     """Compile and execute in one step (also writes target/plan.json)."""
     from seeknal.compiler import compile_project, write_plan
 
-    result = compile_project(obj.project, environment=environment)
+    result = compile_project(obj.project, environment=environment, forward_only=forward_only)
     echo_warnings(result.warnings)
     write_plan(result.plan, obj.project / DEFAULT_PLAN)
     printer = RunPrinter(quiet=quiet, as_json=as_json)

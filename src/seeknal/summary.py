@@ -155,8 +155,10 @@ def column_impact(nodes: Mapping[str, Any]) -> list[ColumnImpact]:
             edit = _COLUMN_EDITS.get(detail["kind"])
             if edit is None or "column" not in detail:
                 continue
-            # A removed or renamed column is read downstream by its old name.
-            old = detail.get("previous") or detail["column"]
+            # A renamed column is read downstream by its old name (``previous``); for a
+            # modified column ``previous`` is the old expression.
+            renamed = detail["kind"] == "column_renamed" and detail.get("previous")
+            old = detail["previous"] if renamed else detail["column"]
             column = next(
                 (
                     c
@@ -174,7 +176,7 @@ def column_impact(nodes: Mapping[str, Any]) -> list[ColumnImpact]:
                     node_id,
                     detail["column"],
                     edit,
-                    detail.get("previous"),
+                    detail.get("previous") if renamed else None,
                     upstream,
                     tuple(f"{n}.{spelled.get(n, {}).get(c, c)}" for n, c in affects),
                 )

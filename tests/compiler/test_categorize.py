@@ -50,7 +50,11 @@ def test_a_modified_column_rebuilds_only_its_readers(shop: Path) -> None:
     )
     change = plan["nodes"]["transform.customer_orders"]["change"]
     assert change["category"] == "breaking"
-    assert {"kind": "column_modified", "column": "country_name"} in change["details"]
+    assert {
+        "kind": "column_modified",
+        "column": "country_name",
+        "previous": '"cc"."country_name"',
+    } in change["details"]
     # customer_lifetime_value never reads country_name.
     clv = "transform.customer_lifetime_value"
     assert category(plan, clv) == "indirect_non_breaking"

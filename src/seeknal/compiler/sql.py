@@ -311,11 +311,11 @@ def normalized_sql(qualified: exp.Query, dialect: str) -> str:
     """Canonical text for hashing: comment-free, quoted, qualified, pretty.
 
     Redundant parentheses are dropped only where they cannot change meaning (see
-    ``_strip_redundant_parens``); the tree is otherwise as the user wrote it. Rewrites
+    ``strip_redundant_parens``); the tree is otherwise as the user wrote it. Rewrites
     ``qualified`` in place: it is the caller's private copy, read last here.
     """
     # copy=False: the tree is ours and read last here; the generator need not copy it.
-    return _strip_redundant_parens(qualified).sql(
+    return strip_redundant_parens(qualified).sql(
         dialect=dialect, pretty=True, comments=False, copy=False
     )
 
@@ -324,7 +324,7 @@ def unqualified_sql(parsed: ParsedSql, dialect: str) -> str:
     """Canonical text of a query the analyzer cannot qualify: identifiers normalized,
     comments and redundant parentheses dropped, columns as written."""
     tree = normalize_identifiers(parsed.tree.copy(), dialect=dialect)
-    return _strip_redundant_parens(tree).sql(
+    return strip_redundant_parens(tree).sql(
         dialect=dialect, pretty=True, comments=False, identify=True, copy=False
     )
 
@@ -333,7 +333,7 @@ _ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Star)
 _DELIMITING = (exp.Where, exp.Having, exp.Qualify, exp.Paren, exp.Alias, exp.Tuple)
 
 
-def _strip_redundant_parens(tree: exp.Expr) -> exp.Expr:
+def strip_redundant_parens(tree: exp.Expr) -> exp.Expr:
     """Remove parentheses around an atom, or that are the whole of a delimited slot.
 
     The generator does not re-add parentheses by precedence, so only removals whose

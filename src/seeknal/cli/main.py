@@ -139,13 +139,14 @@ def environment_option(help: str = "Target environment.") -> Any:
 
 
 def _register() -> None:
-    from seeknal.cli import build, explore, init, review
+    from seeknal.cli import build, explore, init, intervals, review
 
     cli.add_command(init.init)
     cli.add_command(build.compile_cmd)
     cli.add_command(review.plan_cmd)
     cli.add_command(build.execute)
     cli.add_command(build.run)
+    cli.add_command(intervals.intervals_cmd)
     cli.add_command(explore.show)
     cli.add_command(explore.query)
     cli.add_command(explore.lineage)

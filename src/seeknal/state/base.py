@@ -2,7 +2,8 @@
 
 State is one document (see ``schemas/state.schema.json``):
 
-- ``snapshots``: every snapshot built, with the ``data_version`` it was built from;
+- ``snapshots``: every snapshot built, with the ``data_version`` it was built from (and,
+  for an incremental node, its completed intervals);
 - ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
   columns, normalized SQL) — the compiler compares a new project against this;
 - ``history``: plans applied per environment (timestamps live here, never in a hash).
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 from seeknal.canonical import hash_value
 
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,15 @@ from seeknal.state.base import STATE_FORMAT_VERSION
 
 Document = dict[str, Any]
 
+
+def _v1_to_v2(doc: Document) -> Document:
+    """v2 added incremental snapshots (``materialized: incremental_by_time`` and their
+    ``intervals``); a v1 document has none, so only its version changes."""
+    return {**doc, "format_version": 2}
+
+
 # format_version N -> function upgrading a version-N document to version N + 1.
-DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {}
+DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2}
 
 
 def migrate_document(
@@ -41,7 +48,7 @@ def migrate_document(
 
     Example:
         >>> migrate_document({"format_version": 1}, where="state.json")
-        {'format_version': 1}
+        {'format_version': 2}
     """
     chain = DOCUMENT_MIGRATIONS if migrations is None else migrations
     version = doc.get("format_version")

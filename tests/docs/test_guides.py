@@ -21,10 +21,16 @@ from pathlib import Path
 
 import pytest
 
-GUIDES_DIR = Path(__file__).resolve().parents[2] / "docs" / "guides"
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+GUIDES_DIR = DOCS_DIR / "guides"
 GUIDE = GUIDES_DIR / "getting-started.md"
 # Every guide whose commands a new user would type; each runs in its own empty directory.
-GUIDES = sorted(p.name for p in GUIDES_DIR.glob("*.md"))
+# Guides and tutorials alike, by their path under docs/ ("guides/rules.md").
+GUIDES = sorted(
+    str(p.relative_to(DOCS_DIR))
+    for d in ("guides", "tutorials")
+    for p in (DOCS_DIR / d).glob("*.md")
+)
 BIN = Path(sys.executable).parent
 TIMEOUT = 300
 USER_ERROR = 2
@@ -140,7 +146,7 @@ def test_guide_commands_are_well_formed() -> None:
 def test_guide_runs_in_order(guide: str, tmp_path: Path) -> None:
     seeknal = BIN / "seeknal"
     assert seeknal.exists(), f"{seeknal} is missing: pip install -e . in this venv"
-    commands = extract_commands((GUIDES_DIR / guide).read_text(encoding="utf-8"))
+    commands = extract_commands((DOCS_DIR / guide).read_text(encoding="utf-8"))
     cwd = tmp_path
     env = guide_environment()
     transcript: list[str] = []

@@ -195,3 +195,100 @@ def _downstream(
                 seen.add(reader)
                 queue.append(reader)
     return sorted(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDiff:
+    node: str
+    changes: tuple[str, ...]  # "category breaking -> non_breaking", "snapshot ...", ...
+    sql_diff: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDiff:
+    """What differs between two plan files, node by node."""
+
+    plan_ids: tuple[str, str]
+    environments: tuple[str, str]
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    changed: tuple[NodeDiff, ...]
+    other: tuple[str, ...]  # plan-level differences (environment, base state, work)
+
+    @property
+    def same(self) -> bool:
+        return not (self.only_a or self.only_b or self.changed or self.other)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan_ids": list(self.plan_ids),
+            "only_a": list(self.only_a),
+            "only_b": list(self.only_b),
+            "changed": [
+                {"node": n.node, "changes": list(n.changes), "sql_diff": n.sql_diff}
+                for n in self.changed
+            ],
+            "other": list(self.other),
+        }
+
+
+def diff_plans(a: Mapping[str, Any], b: Mapping[str, Any]) -> PlanDiff:
+    """Compare two plans for a review: which nodes appear, vanish or differ, and how.
+
+    Example:
+        >>> p = {"plan_id": "1", "environment": "prod", "base_state": None, "nodes": {},
+        ...      "work": []}
+        >>> diff_plans(p, p).same
+        True
+    """
+    import difflib
+
+    na, nb = a["nodes"], b["nodes"]
+    changed = []
+    for node_id in sorted(set(na) & set(nb)):
+        x, y = na[node_id], nb[node_id]
+        notes = []
+        for label, get in (
+            ("category", lambda n: n["change"]["category"]),
+            ("materialized", lambda n: n.get("materialized")),
+            ("snapshot", lambda n: n.get("snapshot")),
+            ("columns", lambda n: [c["name"] for c in n.get("columns", ())]),
+        ):
+            if get(x) != get(y):
+                notes.append(f"{label} {_short(get(x))} -> {_short(get(y))}")
+        old_sql = x.get("sql", {}).get("normalized", "")
+        new_sql = y.get("sql", {}).get("normalized", "")
+        sql_diff = ""
+        if old_sql != new_sql:
+            notes.append("sql changed")
+            sql_diff = "".join(
+                difflib.unified_diff(
+                    old_sql.splitlines(keepends=True), new_sql.splitlines(keepends=True), "a", "b"
+                )
+            )
+        if notes:
+            changed.append(NodeDiff(node_id, tuple(notes), sql_diff))
+    other = []
+    for key in ("environment", "base_state", "base_environment"):
+        if a.get(key) != b.get(key):
+            other.append(f"{key} {_short(a.get(key))} -> {_short(b.get(key))}")
+    work_a = {(w["node"], w["reason"]) for w in a["work"]}
+    work_b = {(w["node"], w["reason"]) for w in b["work"]}
+    other += [f"work - {n} ({r})" for n, r in sorted(work_a - work_b)]
+    other += [f"work + {n} ({r})" for n, r in sorted(work_b - work_a)]
+    return PlanDiff(
+        (a["plan_id"], b["plan_id"]),
+        (a["environment"], b["environment"]),
+        tuple(sorted(set(na) - set(nb))),
+        tuple(sorted(set(nb) - set(na))),
+        tuple(changed),
+        tuple(other),
+    )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64:
+        return value[:12]
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)

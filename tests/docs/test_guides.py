@@ -35,8 +35,8 @@ BIN = Path(sys.executable).parent
 TIMEOUT = 300
 USER_ERROR = 2
 FENCE = re.compile(r"^(\s*)```(.*)$")
-# Hashes and timings differ from run to run; compare the error line without them.
-VOLATILE = re.compile(r"[0-9a-f]{12,64}|\d+\.\d+s")
+# Hashes, timings and timestamps differ from run to run; compare the error line without them.
+VOLATILE = re.compile(r"[0-9a-f]{12,64}|\d+\.\d+s|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 @dataclass(frozen=True)

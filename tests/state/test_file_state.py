@@ -71,7 +71,7 @@ def test_record_snapshot_round_trips_as_canonical_json(backend: FileStateBackend
     assert backend.journal.read_bytes() == b""
     text = backend.file.read_text(encoding="utf-8")
     assert text == canonical_json(json.loads(text))
-    assert json.loads(text)["format_version"] == 1
+    assert json.loads(text)["format_version"] == 2
 
 
 def test_set_environment_records_history_outside_the_hash(backend: FileStateBackend) -> None:
@@ -170,10 +170,10 @@ def test_concurrent_records_from_threads_are_all_kept(backend: FileStateBackend)
 
 
 def test_newer_format_version_is_refused(backend: FileStateBackend) -> None:
-    write_doc(backend, {"format_version": 2, "snapshots": {}, "environments": {}, "stuff": 1})
+    write_doc(backend, {"format_version": 3, "snapshots": {}, "environments": {}, "stuff": 1})
 
     with pytest.raises(
-        StateError, match="has format_version 2; this seeknal reads up to 1"
+        StateError, match="has format_version 3; this seeknal reads up to 2"
     ) as info:
         backend.read()
     assert info.value.hint and "upgrade seeknal" in info.value.hint
@@ -285,3 +285,28 @@ def test_lock_refuses_while_another_process_holds_it(backend: FileStateBackend) 
         holder.wait(timeout=10)
     with backend.lock():
         pass
+
+
+def test_apply_history_keeps_rollback_records_and_expiry(backend: FileStateBackend) -> None:
+    record = {"nodes": {}}
+    for n in range(12):
+        backend.set_environment("dev", record, f"plan{n}", base="prod", ttl_seconds=3600)
+    state = backend.read()
+    entries = state.history["dev"]
+    assert len(entries) == 12
+    assert ["record" in e for e in entries] == [False] * 2 + [True] * 10
+    info = state.environment_info["dev"]
+    assert info["base"] == "prod"
+    assert info["created_at"] <= info["updated_at"] < info["expires_at"]
+    backend.set_environment("prod", record, "p", ttl_seconds=None)
+    assert backend.read().environment_info["prod"]["expires_at"] is None
+
+
+def test_delete_environment_and_forget_snapshots(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    backend.set_environment("dev", {"nodes": {}}, "p1")
+    backend.delete_environment("dev")
+    backend.forget_snapshots([SNAPSHOT])
+    state = backend.read()
+    assert state.environments == {} and state.history == {} and state.environment_info == {}
+    assert state.snapshots == {}

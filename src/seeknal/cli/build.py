@@ -30,6 +30,20 @@ def plan_destination(project: Path, out: str) -> Path:
     return path
 
 
+def resolve_plan_path(obj: Context, plan_path: Path | None) -> Path:
+    """PLAN as given (default: the project's target/plan.json); a relative PLAN that is
+    not in the current directory is looked up in the project, like `compile --out`."""
+    if plan_path is None:
+        return obj.project / DEFAULT_PLAN
+    if (
+        not plan_path.is_absolute()
+        and not plan_path.exists()
+        and (obj.project / plan_path).exists()
+    ):
+        return obj.project / plan_path
+    return plan_path
+
+
 def _summary(plan: dict[str, Any], out: str | None) -> str:
     from seeknal.summary import CATEGORY_ORDER
 
@@ -133,15 +147,7 @@ def execute(
     """
     from seeknal.runtime import load_plan
 
-    if plan_path is None:
-        plan_path = obj.project / DEFAULT_PLAN
-    elif (
-        not plan_path.is_absolute()
-        and not plan_path.exists()
-        and (obj.project / plan_path).exists()
-    ):
-        plan_path = obj.project / plan_path  # relative to the project, like `compile --out`
-    plan = load_plan(plan_path)
+    plan = load_plan(resolve_plan_path(obj, plan_path))
     printer = RunPrinter(quiet=quiet, as_json=as_json)
     _execute(obj, plan, threads=threads, force=force, printer=printer)
 

@@ -82,11 +82,13 @@ def compile_project(
     environment: str = "prod",
     state: State | None = None,
     forward_only: bool = False,
+    base: str = PROD,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
-    A new environment is compared with prod's record: it starts from prod, reusing every
-    table prod has for an unchanged node. ``forward_only`` makes every changed table
+    A new environment is compared with its ``base`` environment's record (prod by
+    default): it starts from there, reusing every table the base has for an unchanged
+    node. ``forward_only`` makes every changed table
     forward-only (``--forward-only``).
 
     Raises:
@@ -121,8 +123,22 @@ def compile_project(
     order = order_nodes(edges)
     if state is None:
         state = read_state(config)
-    record = state.environment(environment) or state.environment(PROD) or {}
-    previous = record.get("nodes", {})
+    base_environment = None
+    record = state.environment(environment)
+    if record is None and environment != base:
+        # A new environment starts from its base: every snapshot it can reuse, it does.
+        base_environment = check_environment(base)
+        record = state.environment(base)
+        if record is None and base != PROD:
+            raise CompileFailed(
+                [
+                    Diagnostic(
+                        f"base environment '{base}' does not exist",
+                        hint="apply it first, or start from prod (the default)",
+                    )
+                ]
+            )
+    previous = (record or {}).get("nodes", {})
     # Every file is read and hashed once per compile; data files can be large.
     file_hashes: dict[str, str] = {}
     context = _Context(loaded, specs, parsed, previous, environment, forward_only, file_hashes)
@@ -139,6 +155,7 @@ def compile_project(
         [(node, changes[node.id]) for node in ordered],
         removed,
         plan_work(ordered, changes, state),
+        base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
     return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))

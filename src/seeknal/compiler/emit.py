@@ -14,6 +14,7 @@ from seeknal.compiler.categorize import NodeChange, WorkItem
 from seeknal.compiler.change import ChangeCategory
 from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
 from seeknal.errors import SeeknalError
+from seeknal.naming import PROD
 
 PLAN_SCHEMA_VERSION = 2
 
@@ -65,6 +66,7 @@ def build_plan(
     nodes: Sequence[tuple[CompiledNode, NodeChange]],
     removed: Mapping[str, Mapping[str, Any]],
     work: Sequence[WorkItem],
+    base_environment: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the plan dict, compute ``plan_id`` and validate it against the schema."""
     entries: dict[str, Any] = {node.id: node_entry(node, change) for node, change in nodes}
@@ -79,6 +81,8 @@ def build_plan(
         "project": config.name,
         "environment": environment,
         "base_state": base_state,
+        "base_environment": base_environment,
+        "environment_ttl_seconds": None if environment == PROD else config.environment_ttl_seconds,
         "source_hash": source_hash,
         "dialect": config.dialect,
         "target": {

@@ -203,7 +203,23 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
         warehouse=data.get("warehouse", "target/warehouse.duckdb"),
         state_backend=state.get("backend", "file"),
         state_path=state.get("path", "target/state"),
+        environment_ttl_seconds=ttl_seconds(data.get("environment_ttl", "7d")),
     )
+
+
+_TTL_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def ttl_seconds(text: str) -> int | None:
+    """``7d`` -> 604800; ``never`` -> None (the schema has checked the form).
+
+    Example:
+        >>> ttl_seconds("12h"), ttl_seconds("never")
+        (43200, None)
+    """
+    if text == "never":
+        return None
+    return int(text[:-1]) * _TTL_UNITS[text[-1]]
 
 
 def _load_node(

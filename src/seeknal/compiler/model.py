@@ -58,6 +58,7 @@ class ProjectConfig:
     state_backend: str = "file"
     state_path: str = "target/state"
     file: str = "seeknal_project.yml"
+    environment_ttl_seconds: int | None = 7 * 86400
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,6 +200,25 @@ class DuckDBEngine:
             ]
         )
 
+    def drop_relations(self, names: Iterable[str]) -> None:
+        """Drop the tables and views ``schema.name`` that exist, in one transaction.
+
+        Views go first: one may select from a table dropped in the same call.
+        """
+        wanted = {name.lower() for name in names}
+        rows = self.query(
+            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+        )[1]
+        found = [
+            (kind, Relation(schema, name))
+            for schema, name, kind in rows
+            if f"{schema}.{name}".lower() in wanted
+        ]
+        found.sort(key=lambda item: (item[0] != "VIEW", str(item[1])))
+        if found:
+            self._transaction([f"DROP {kind} IF EXISTS {rel.sql}" for kind, rel in found])
+
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
         """Point every view at its snapshot and drop ``drop``, in one transaction.
 

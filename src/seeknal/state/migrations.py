@@ -15,8 +15,24 @@ from seeknal.state.base import STATE_FORMAT_VERSION
 
 Document = dict[str, Any]
 
+
+def _v1_to_v2(doc: Document) -> Document:
+    """v2 adds ``environment_info`` (base, created, expires) and rollback records in history.
+
+    A v1 environment's creation time is unknown: its first history entry stands in, and
+    it expires like any environment of its kind from now on (prod never).
+    """
+    info = {}
+    for env in doc.get("environments", {}):
+        entries = doc.get("history", {}).get(env, [])
+        first = entries[0]["applied_at"] if entries else "1970-01-01T00:00:00Z"
+        last = entries[-1]["applied_at"] if entries else first
+        info[env] = {"base": None, "created_at": first, "updated_at": last, "expires_at": None}
+    return {**doc, "format_version": 2, "environment_info": info}
+
+
 # format_version N -> function upgrading a version-N document to version N + 1.
-DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {}
+DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2}
 
 
 def migrate_document(
@@ -41,7 +57,7 @@ def migrate_document(
 
     Example:
         >>> migrate_document({"format_version": 1}, where="state.json")
-        {'format_version': 1}
+        {'format_version': 2, 'environment_info': {}}
     """
     chain = DOCUMENT_MIGRATIONS if migrations is None else migrations
     version = doc.get("format_version")

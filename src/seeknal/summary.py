@@ -80,6 +80,7 @@ class PlanSummary:
     impact: list[ColumnImpact]
     work: Counter[str] = field(default_factory=Counter)  # reason -> snapshots
     work_materialized: Counter[str] = field(default_factory=Counter)  # table/view -> snapshots
+    base_environment: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -134,7 +135,13 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         if w["reason"] != "forward_only"
     )
     return PlanSummary(
-        plan["environment"], plan["base_state"], ordered, column_impact(nodes), work, materialized
+        plan["environment"],
+        plan["base_state"],
+        ordered,
+        column_impact(nodes),
+        work,
+        materialized,
+        plan.get("base_environment"),
     )
 
 

@@ -56,7 +56,7 @@ def test_a_breaking_change_in_dev_leaves_prod_untouched_and_promote_builds_nothi
     result = invoke(shop, "plan", "dev", "--yes", "--no-diff")
     assert result.exit_code == 0, result.output
     assert "breaking (1)" in result.output
-    assert "(new environment, compared with prod)" in result.output
+    assert "(new environment, starting from prod)" in result.output
     # prod: the same rows, the same snapshots.
     assert views_of(shop, "prod") == prod_before
     assert state_of(shop).read().environments["prod"]["nodes"] == prod_snapshots

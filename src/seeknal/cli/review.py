@@ -56,7 +56,8 @@ def render_text(summary: PlanSummary, *, diffs: bool = True) -> str:
     """The plan as ``seeknal plan`` prints it."""
     lines = [f"Plan for environment '{summary.environment}'"]
     if summary.base_state is None:
-        lines[0] += " (new environment, compared with prod)"
+        base = summary.base_environment
+        lines[0] += f" (new environment, starting from {base})" if base else " (new environment)"
     changed = summary.changed
     if not changed:
         lines.append("No changes.")

@@ -70,9 +70,14 @@ def load_config(root: Path) -> ProjectConfig:
 
 
 def compile_project(
-    root: Path, *, environment: str = "prod", state: State | None = None
+    root: Path, *, environment: str = "prod", state: State | None = None, untrusted: bool = False
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
+
+    With ``untrusted`` (a pull request from someone the team does not know), the project
+    file's escape hatches are ignored: ``env_var()`` reads no environment variable and
+    no data file outside the project is read, whatever ``embed_env_vars`` and
+    ``allow_external_data`` say.
 
     Raises:
         CompileFailed: with every error found.
@@ -83,7 +88,7 @@ def compile_project(
         ['seed.country_codes']
     """
     check_environment(environment)  # before anything is read: a name the views can carry
-    loaded = load_project(root)
+    loaded = load_project(root, untrusted=untrusted)
     diags = loaded.diagnostics
     config = loaded.config
     specs = {spec.id: spec for spec in loaded.nodes}
@@ -132,7 +137,7 @@ def _parse_transforms(
     loaded: LoadedProject, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
 ) -> dict[str, ParsedSql]:
     try:
-        renderer = make_renderer(loaded.config.vars, loaded.macros)
+        renderer = make_renderer(loaded.config.vars, loaded.macros, loaded.config.embed_env_vars)
     except RenderError as exc:
         # Nodes that call a broken macro would only repeat its error.
         diags.extend(exc.diagnostics)

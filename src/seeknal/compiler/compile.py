@@ -240,7 +240,9 @@ def _compile_nodes(
     dialect = config.dialect
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
-    catalog = ScratchCatalog()
+    catalog = ScratchCatalog(
+        (config.root / spec.data_path).resolve() for spec in specs.values() if spec.data_path
+    )
     try:
         for node_id in order:
             spec = specs[node_id]

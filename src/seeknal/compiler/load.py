@@ -31,6 +31,7 @@ from seeknal.compiler.model import (
 from seeknal.compiler.schema_errors import most_useful, schema_diagnostic
 from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
+from seeknal.naming import IDENTIFIER_HINT, is_identifier
 
 __all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
 
@@ -350,6 +351,16 @@ def _load_node(
             if data_path is not None:
                 spec_args["data_path"] = data_path
                 files[data_path] = root / data_path
+        elif not all(is_identifier(part) for part in data["table"].split(".", 2)):
+            diags.append(
+                Diagnostic(
+                    f"table {data['table']!r} is not a table name",
+                    doc.location(("table",)),
+                    hint=f"name a table of the warehouse: `name`, `schema.name` or "
+                    f"`catalog.schema.name`, each part {IDENTIFIER_HINT}",
+                )
+            )
+            return None
         elif not columns:
             diags.append(
                 Diagnostic(

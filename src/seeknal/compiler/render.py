@@ -34,10 +34,10 @@ from seeknal.compiler.sandbox import (
     render_budget,
 )
 from seeknal.errors import Diagnostic, SourceLocation
+from seeknal.naming import is_identifier
 
 _MISSING = object()
 BUILTINS = ("ref", "var", "env_var")
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Filename Jinja gives a template compiled from a string: a node's SQL.
 _NODE_TEMPLATE = "<template>"
 
@@ -194,7 +194,7 @@ def _builtins(variables: Mapping[str, Any], embed_env_vars: frozenset[str]) -> d
             )
         node_id = args[0]
         kind, _, name = node_id.partition(".") if isinstance(node_id, str) else ("", "", "")
-        if kind not in NODE_KINDS or not IDENTIFIER.fullmatch(name):
+        if kind not in NODE_KINDS or not is_identifier(name):
             raise _TemplateUsageError(
                 f"ref({node_id!r}): a ref is 'kind.name'",
                 hint="e.g. ref('source.orders'); a name is letters, digits and _",

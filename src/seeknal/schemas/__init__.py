@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-SCHEMA_NAMES = ("plan", "project", "node", "state")
+SCHEMA_NAMES = ("plan", "project", "node", "state", "profiles")
 
 __all__ = ["SCHEMA_NAMES", "ValidationError", "iter_errors", "load_schema", "validator"]
 

@@ -11,7 +11,7 @@ import click
 
 from seeknal.cli.main import Context, environment_option
 from seeknal.cli.output import RunPrinter, echo_warnings
-from seeknal.errors import SeeknalError
+from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.wording import count_of
 
 DEFAULT_PLAN = "target/plan.json"
@@ -26,7 +26,7 @@ def plan_destination(project: Path, out: str) -> Path:
     outside the project unless the command line says so.
 
     Raises:
-        SeeknalError: OUT names a place in the project that a symlink leads out of.
+        ProjectError: OUT names a place in the project that a symlink leads out of.
 
     Example:
         >>> plan_destination(Path("shop"), "target/")
@@ -35,14 +35,20 @@ def plan_destination(project: Path, out: str) -> Path:
     path = Path(out) if Path(out).is_absolute() else project / out
     if out.endswith(("/", os.sep)) or path.is_dir():
         path = path / PLAN_FILE
-    if _lexical(path).is_relative_to(_lexical(project)):
-        existing = next(p for p in (path, *path.parents) if p.exists() or p.is_symlink())
-        if not existing.resolve().is_relative_to(project.resolve()):
-            raise SeeknalError(
-                f"{out} goes through a symlink that leads outside the project",
-                hint="compile writes only inside the project; remove the symlink, or "
-                "choose another --out",
-            )
+    lexical, root = _lexical(path), _lexical(project)
+    if lexical.is_relative_to(root):
+        step = root
+        for part in lexical.relative_to(root).parts:
+            step = step / part
+            if step.is_symlink() and not step.resolve().is_relative_to(project.resolve()):
+                raise ProjectError(
+                    Diagnostic(
+                        f"{out} goes through a symlink that leads outside the project",
+                        SourceLocation(step.relative_to(root).as_posix()),
+                        hint="compile writes only inside the project; remove the symlink, "
+                        "or choose another --out",
+                    )
+                )
     return path
 
 

@@ -157,7 +157,7 @@ def _inside_files(
     if directory.exists() and inside(directory.resolve(), root) is None:
         diags.append(
             Diagnostic(
-                f"{name}/ is a symlink to a directory outside the project",
+                "the directory is a symlink that leads outside the project",
                 SourceLocation(name + "/"),
                 hint="keep the project's files inside the project directory",
             )
@@ -226,7 +226,7 @@ def _load_config(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> Pro
     if path.is_file() and inside(path.resolve(), root) is None:
         raise ProjectError(
             Diagnostic(
-                f"{PROJECT_FILE} is a symlink to a file outside the project",
+                "the file is a symlink that leads outside the project",
                 SourceLocation(PROJECT_FILE),
                 hint="keep the project's files inside the project directory",
             )
@@ -264,11 +264,13 @@ def _load_config(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> Pro
     state_path = state.get("path", "target/state")
     # Compile reads the state: it must not be a way to read outside the project.
     if inside((root / state_path).resolve(), root) is None:
-        where = ("state", "path") if "path" in state else ()
+        through = _symlink_out(root, state_path)
         diags.append(
             Diagnostic(
-                f"the state directory '{state_path}' is outside the project",
-                doc.location(where),
+                f"the state directory '{state_path}' "
+                + ("goes through a symlink that leads" if through else "points")
+                + " outside the project",
+                SourceLocation(through) if through else doc.location(("state", "path")),
                 hint="keep the file state inside the project, e.g. target/state",
             )
         )
@@ -303,6 +305,19 @@ def _external_data(
                 )
             )
     return entries
+
+
+def _symlink_out(root: Path, rel: str) -> str | None:
+    """The first symlink on the way to ``rel`` (inside ``root`` as written) that leads out."""
+    lexical = Path(os.path.normpath(root / rel))
+    if inside(lexical, root) is None:
+        return None
+    step = root
+    for part in lexical.relative_to(root).parts:
+        step = step / part
+        if step.is_symlink() and inside(step.resolve(), root) is None:
+            return relpath(root, step)
+    return None
 
 
 def _load_node(
@@ -352,6 +367,7 @@ def _load_node(
                 spec_args["data_path"] = data_path
                 files[data_path] = root / data_path
         elif not all(is_identifier(part) for part in data["table"].split(".", 2)):
+            # Reported; the node stays so its dependents do not cascade.
             diags.append(
                 Diagnostic(
                     f"table {data['table']!r} is not a table name",
@@ -360,7 +376,6 @@ def _load_node(
                     f"`catalog.schema.name`, each part {IDENTIFIER_HINT}",
                 )
             )
-            return None
         elif not columns:
             diags.append(
                 Diagnostic(

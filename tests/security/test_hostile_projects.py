@@ -124,6 +124,12 @@ def _state_dir(project: Path, outside: Path) -> None:
     (project / "target/state").symlink_to(outside)
 
 
+def _state_file(project: Path, outside: Path) -> None:
+    (project / "target/state").mkdir(parents=True)
+    (outside / "state.json").write_text(f'{{"format_version": 1, "x": "{MARKER}"}}')
+    (project / "target/state/state.json").symlink_to(outside / "state.json")
+
+
 def _plan_dir(project: Path, outside: Path) -> None:
     (project / "target").symlink_to(outside)
 
@@ -143,6 +149,7 @@ SYMLINKS: dict[str, Callable[[Path, Path], None]] = {
         or (p / "seeknal_project.yml").symlink_to(o / "seeknal_project.yml")
     ),
     "state_dir": _state_dir,
+    "state_file": _state_file,
     "plan_dir": _plan_dir,
 }
 

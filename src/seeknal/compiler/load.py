@@ -32,10 +32,12 @@ from seeknal.compiler.schema_errors import most_useful, schema_diagnostic
 from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.naming import IDENTIFIER_HINT, is_identifier
+from seeknal.state.file import JOURNAL_FILE, STATE_FILE
 
 __all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
 
 PROJECT_FILE = "seeknal_project.yml"
+STATE_FILES = (STATE_FILE, JOURNAL_FILE)  # what compile reads of the state
 NODES_DIR = "seeknal"
 MACROS_DIR = "macros"
 
@@ -263,17 +265,19 @@ def _load_config(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> Pro
         state = {"backend": state}
     state_path = state.get("path", "target/state")
     # Compile reads the state: it must not be a way to read outside the project.
-    if inside((root / state_path).resolve(), root) is None:
-        through = _symlink_out(root, state_path)
-        diags.append(
-            Diagnostic(
-                f"the state directory '{state_path}' "
-                + ("goes through a symlink that leads" if through else "points")
-                + " outside the project",
-                SourceLocation(through) if through else doc.location(("state", "path")),
-                hint="keep the file state inside the project, e.g. target/state",
+    for rel in (state_path, *(f"{state_path}/{name}" for name in STATE_FILES)):
+        if inside((root / rel).resolve(), root) is None:
+            through = _symlink_out(root, rel)
+            diags.append(
+                Diagnostic(
+                    f"the state {'directory' if rel == state_path else 'file'} '{rel}' "
+                    + ("goes through a symlink that leads" if through else "points")
+                    + " outside the project",
+                    SourceLocation(through) if through else doc.location(("state", "path")),
+                    hint="keep the file state inside the project, e.g. target/state",
+                )
             )
-        )
+            break
     return ProjectConfig(
         root=root,
         name=data["name"],

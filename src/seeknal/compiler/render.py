@@ -124,7 +124,7 @@ class Renderer:
 
 
 def _syntax_hint(exc: jinja2.TemplateSyntaxError, env: SeeknalSandbox) -> str:
-    if (exc.message or "").startswith(("No filter named", "No test named")):
+    if (exc.message or "").startswith("No filter named"):
         return "the sandbox keeps these filters: " + ", ".join(sorted(env.filters))
     return "check the {{ }} and {% %} tags on this line"
 

@@ -32,7 +32,7 @@ import yaml
 
 from seeknal import schemas
 from seeknal.engines import Engine, EngineError
-from seeknal.errors import SeeknalError
+from seeknal.errors import PlanError, SeeknalError
 
 PROFILES_FILE = "profiles.yml"
 PROFILES_ENV = "SEEKNAL_PROFILES"
@@ -135,6 +135,10 @@ def connection_of(
     Raises:
         ProfileError: as :func:`resolve_connection`, or the connection's engine is not
             the one the plan was compiled for.
+
+    Example:
+        >>> connection_of(load_plan("target/plan.json"), Path(".")).name  # doctest: +SKIP
+        'default'
     """
     target = plan["target"]
     connection = resolve_connection(
@@ -169,6 +173,11 @@ def open_connection(
 
     Raises:
         EngineError: The warehouse cannot be opened.
+
+    Example:
+        >>> engine = open_connection(resolve_connection(Path(".")), file_search_path=Path("."))  # doctest: +SKIP
+        >>> engine.query("SELECT 1 AS one")  # doctest: +SKIP
+        (['one'], [(1,)])
     """
     from seeknal.engines.duckdb import DuckDBEngine
 
@@ -191,6 +200,47 @@ def open_connection(
         # The resolved path may carry a value from the environment: show it as written.
         message = str(exc).replace(connection.database, connection.shown)
         raise EngineError(message, hint=exc.hint) from None
+
+
+def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:
+    """The data files the plan's nodes load: the only files its SQL may read.
+
+    DuckDB looks a relative name up in the working directory before the project, so a
+    ``data/orders.csv`` in the current directory would be loaded instead of the
+    project's (and not the file whose hash the plan checked): refused.
+
+    Raises:
+        PlanError: a data file of the plan is shadowed by one in the working directory.
+
+    Example:
+        >>> declared_data_files(load_plan("target/plan.json"), Path("."))  # doctest: +SKIP
+        ['data/customers.csv', 'data/orders.csv', 'data/payments.csv', 'seeds/country_codes.csv']
+    """
+    names = sorted(
+        {node["data_file"]["path"] for node in plan["nodes"].values() if "data_file" in node}
+    )
+    try:
+        here = Path.cwd()
+    except OSError:  # the working directory was deleted: nothing in it can shadow
+        return names
+    for name in names:
+        local = here / name
+        if Path(name).is_absolute() or here == project_dir or not local.exists():
+            continue
+        if not _same_file(local, project_dir / name):
+            raise PlanError(
+                f"{name} in the current directory ({here}) would be loaded instead of the "
+                "project's",
+                hint=f"run seeknal from the project directory: cd {project_dir}",
+            )
+    return names
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def _duckdb(name: str, path: str, shown: str, project_dir: Path, origin: str) -> Connection:

@@ -25,9 +25,9 @@ from typing import Any
 
 from seeknal.canonical import file_sha256
 from seeknal.engines.base import Engine, EngineError, Materialization, Relation
-from seeknal.errors import ExecutionError, NodeFailure, PlanError, SeeknalError, StaleError
+from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
-from seeknal.runtime.connection import connection_of, open_connection
+from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.promote import promote_environment
 from seeknal.runtime.rules import check_rule
@@ -185,33 +185,6 @@ def execute_plan(
         promoted=promoted,
         seconds=seconds,
     )
-
-
-def declared_data_files(plan: dict[str, Any], project_dir: Path) -> list[str]:
-    """The data files the plan's nodes load: the only files its SQL may read.
-
-    DuckDB looks a relative name up in the working directory before the project, so a
-    ``data/orders.csv`` in the current directory would be loaded instead of the
-    project's (and not the file whose hash the plan checked): refused.
-
-    Raises:
-        PlanError: a data file of the plan is shadowed by one in the working directory.
-    """
-    names = sorted(
-        {node["data_file"]["path"] for node in plan["nodes"].values() if "data_file" in node}
-    )
-    here = Path.cwd()
-    for name in names:
-        local = here / name
-        if Path(name).is_absolute() or here == project_dir or not local.exists():
-            continue
-        if not (project_dir / name).exists() or not local.samefile(project_dir / name):
-            raise PlanError(
-                f"{name} in the current directory ({here}) would be loaded instead of the "
-                "project's",
-                hint=f"run seeknal from the project directory: cd {project_dir}",
-            )
-    return names
 
 
 def work_items(plan: dict[str, Any]) -> list[WorkItem]:

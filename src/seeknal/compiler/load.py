@@ -447,9 +447,15 @@ def _data_file(
     """A data file (`table:`, `path:`): in the project or an allowed external directory."""
     config = loaded.config
     return _project_file(
-        config.root, rel, value, doc, path, diags, external=loaded.external,
+        config.root,
+        rel,
+        value,
+        doc,
+        path,
+        diags,
+        external=loaded.external,
         untrusted=config.untrusted,
-    )  # fmt: skip
+    )
 
 
 def _project_file(

@@ -15,14 +15,16 @@ from seeknal.wording import count_of
 
 @contextlib.contextmanager
 def project_warehouse(obj: Context) -> Iterator[tuple[Any, Any]]:
-    """The project's warehouse (writable) and state backend, closed on the way out."""
+    """The project's connection (writable) and state backend, closed on the way out."""
     from seeknal.compiler import load_config
-    from seeknal.engines import open_engine
+    from seeknal.runtime.connection import open_connection, resolve_connection
     from seeknal.state import open_state
 
     config = load_config(obj.project)
     backend = open_state(config.state_backend, str(config.root / config.state_path))
-    engine = open_engine("duckdb", config.root / config.warehouse, file_search_path=config.root)
+    connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
+    # Sealed like every other connection: these commands read no file at all.
+    engine = open_connection(connection, file_search_path=config.root)
     try:
         yield engine, backend
     finally:

@@ -83,13 +83,18 @@ def compile_project(
     state: State | None = None,
     forward_only: bool = False,
     base: str = PROD,
+    untrusted: bool = False,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
     A new environment is compared with its ``base`` environment's record (prod by
     default): it starts from there, reusing every table the base has for an unchanged
-    node. ``forward_only`` makes every changed table
-    forward-only (``--forward-only``).
+    node. ``forward_only`` makes every changed table forward-only (``--forward-only``).
+
+    With ``untrusted`` (a pull request from someone the team does not know), the project
+    file's escape hatches are ignored: ``env_var()`` reads no environment variable and
+    no data file outside the project is read, whatever ``embed_env_vars`` and
+    ``allow_external_data`` say.
 
     Raises:
         CompileFailed: with every error found.
@@ -100,7 +105,7 @@ def compile_project(
         ['seed.country_codes']
     """
     check_environment(environment)  # before anything is read: a name the views can carry
-    loaded = load_project(root)
+    loaded = load_project(root, untrusted=untrusted)
     diags = loaded.diagnostics
     config = loaded.config
     specs = {spec.id: spec for spec in loaded.nodes}
@@ -165,7 +170,7 @@ def _parse_transforms(
     loaded: LoadedProject, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
 ) -> dict[str, ParsedSql]:
     try:
-        renderer = make_renderer(loaded.config.vars, loaded.macros)
+        renderer = make_renderer(loaded.config.vars, loaded.macros, loaded.config.embed_env_vars)
     except RenderError as exc:
         # Nodes that call a broken macro would only repeat its error.
         diags.extend(exc.diagnostics)
@@ -282,7 +287,9 @@ def _compile_nodes(
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
     changes: dict[str, NodeChange] = {}
-    catalog = ScratchCatalog()
+    catalog = ScratchCatalog(
+        (config.root / spec.data_path).resolve() for spec in ctx.specs.values() if spec.data_path
+    )
     try:
         for node_id in order:
             spec = ctx.specs[node_id]

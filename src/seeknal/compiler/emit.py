@@ -85,11 +85,7 @@ def build_plan(
         "environment_ttl_seconds": None if environment == PROD else config.environment_ttl_seconds,
         "source_hash": source_hash,
         "dialect": config.dialect,
-        "target": {
-            "engine": "duckdb",
-            "warehouse": config.warehouse,
-            "state": {"backend": config.state_backend, "path": config.state_path},
-        },
+        "target": _target(config),
         "nodes": dict(sorted(entries.items())),
         "work": [{"node": w.node, "snapshot": w.snapshot, "reason": w.reason.value} for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
@@ -99,6 +95,20 @@ def build_plan(
     if errors:  # a bug in the compiler, never the user's fault
         raise AssertionError(f"compiler produced an invalid plan: {errors[0].message}")
     return plan
+
+
+def _target(config: ProjectConfig) -> dict[str, Any]:
+    """Where the plan runs: a connection by name, never its details (profiles.yml holds
+    them, read by the runtime). ``default`` is implied, so plans that use it keep the
+    shape they always had."""
+    target: dict[str, Any] = {
+        "engine": "duckdb",
+        "warehouse": config.warehouse,
+        "state": {"backend": config.state_backend, "path": config.state_path},
+    }
+    if config.connection != "default":
+        target["connection"] = config.connection
+    return target
 
 
 def write_plan(plan: Mapping[str, Any], path: Path) -> None:

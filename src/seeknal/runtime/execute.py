@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
-from seeknal.engines import open_engine
 from seeknal.engines.base import Engine, EngineError, Materialization, Relation
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
+from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.promote import promote_environment
 from seeknal.runtime.rules import check_rule
@@ -119,6 +119,9 @@ def execute_plan(
     project_dir = Path(project_dir).resolve()
     env = plan["environment"]
     target = plan["target"]
+    # Before anything is locked or opened: a missing profile or variable changes nothing.
+    connection = connection_of(plan, project_dir)
+    data_files = declared_data_files(plan, project_dir)
     state = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
     with state.lock():
         current = state.read()
@@ -135,8 +138,8 @@ def execute_plan(
                 + (f" (forced past: {'; '.join(reasons)})" if reasons else ""),
             )
         )
-        engine = open_engine(
-            target["engine"], project_dir / target["warehouse"], file_search_path=project_dir
+        engine = open_connection(
+            connection, file_search_path=project_dir, readable_files=data_files
         )
         try:
             present = engine.relations()  # one catalog lookup for the whole run

@@ -39,7 +39,7 @@ from sqlglot.schema import MappingSchema
 from seeknal.compiler.change import QueryError
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import SqlText
-from seeknal.compiler.query_diff import projections
+from seeknal.compiler.query_shape import projections
 from seeknal.compiler.sql import strip_redundant_parens
 from seeknal.compiler.sql_errors import syntax_diagnostic
 from seeknal.errors import Diagnostic, excerpt_at
@@ -190,7 +190,9 @@ def _joins_by_name(tree: exp.Expr) -> bool:
 
 def _form(tree: exp.Query, dialect: str, spellings: Mapping[str, str]) -> NormalForm:
     tree = _canonical(strip_redundant_parens(tree))  # type: ignore[assignment]
-    text = tree.sql(dialect=dialect, pretty=True, comments=False, identify=True)
+    # copy=False: the tree is ours, and any rewrite the generator makes for the dialect
+    # keeps its meaning (the compiler's normalized text is made the same way).
+    text = tree.sql(dialect=dialect, pretty=True, comments=False, identify=True, copy=False)
     keys, names, engine_named = [], [], set()
     select = leftmost_select(tree)
     if select is not None:

@@ -293,12 +293,13 @@ EDITS = [
 
 @pytest.mark.parametrize("schema", [None, LONG_SCHEMA], ids=["no-schema", "schema"])
 def test_a_forty_line_query_takes_under_100_ms(schema: dict | None) -> None:
+    """CPU time of this process, so that other work on the machine does not count."""
     categorize_change(LONG, LONG.replace(*EDITS[0]), schema=schema)  # warm up
     times = []
     for before, after in EDITS * 3:
-        start = time.perf_counter()
+        start = time.process_time()
         got = categorize_change(LONG, LONG.replace(before, after), schema=schema)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
         assert got.category in (ChangeCategory.BREAKING, ChangeCategory.NON_BREAKING)
     assert statistics.median(times) < 0.1, f"median {statistics.median(times) * 1000:.1f} ms"
 

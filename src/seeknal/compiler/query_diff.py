@@ -39,15 +39,14 @@ from seeknal.compiler.query_scope import (
     with_ctes,
 )
 from seeknal.compiler.query_shape import (
-    aggregate_expr,
-    aggregates,
+    FunctionKind,
+    Functions,
     distinct_on,
     dynamic,
     longest_common,
     plain_table,
     projections,
     recursive,
-    set_returning,
     source_alias,
     sources,
     table_text,
@@ -138,6 +137,7 @@ class _Walk(ExpressionComparison):
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.sql_dialect = Dialect.get_or_raise(dialect)
+        self.functions = Functions.of(dialect)
         self.tags = itertools.count()
         self.cte_deltas: dict[tuple[int, int], QueryDelta] = {}
 
@@ -492,16 +492,22 @@ class _Walk(ExpressionComparison):
         old_exprs, new_exprs = dict(old_cols), dict(new_cols)
         touched_old = [*delta.modified, *delta.removed]
         touched_new = [*delta.added, *delta.modified]
-        if aggregates(old) != aggregates(new):
-            # An aggregate added to a plain query (or the last one removed) changes
-            # one row per input row into one row per group, or back.
-            delta.rows = True
-            delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))
-        for name, expr in [
+        touched = [
             *((n, old_exprs[n]) for n in touched_old if n in old_exprs),
             *((n, new_exprs[n]) for n in touched_new if n in new_exprs),
-        ]:
-            if set_returning(expr):
+        ]
+        before, after = self.functions.aggregation(old), self.functions.aggregation(new)
+        unsure = "maybe" in (before, after) and any(
+            self.functions.kinds(expr) - {FunctionKind.SCALAR} for _, expr in touched
+        )
+        if before != after or unsure:
+            # An aggregate added to a plain query (or the last one removed) changes
+            # one row per input row into one row per group, or back. A function of
+            # unknown kind in an edited column may be such an aggregate.
+            delta.rows = True
+            delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))
+        for name, expr in touched:
+            if self.functions.set_returning(expr):
                 delta.rows = True
                 delta.edits.add(ChangeDetail(EditKind.SQL_LOGIC_CHANGED, name))
         if not (touched_old or touched_new):
@@ -516,7 +522,7 @@ class _Walk(ExpressionComparison):
             if (
                 group is not None
                 and group.args.get("all")
-                and any(n in exprs and not aggregate_expr(exprs[n]) for n in names)
+                and any(n in exprs and not self.functions.aggregate(exprs[n]) for n in names)
             ):
                 delta.rows = True
                 delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))

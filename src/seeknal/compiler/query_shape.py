@@ -6,8 +6,12 @@ aggregates or returns several rows per input row, and how expressions are walked
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
 
+import duckdb
 from sqlglot import exp
 
 # Functions that return several rows per input row when used in a select list.
@@ -65,30 +69,94 @@ def dynamic(projection: exp.Expr) -> bool:
     return False
 
 
-def aggregates(select: exp.Select) -> bool:
-    """Whether the SELECT returns one row per group rather than one per input row."""
-    if select.args.get("group") is not None:
-        return True
-    having = select.args.get("having")
-    return having is not None or any(aggregate_expr(e) for e in select.expressions)
+class FunctionKind(Enum):
+    SCALAR = "scalar"
+    AGGREGATE = "aggregate"
+    SET = "set"  # several rows per input row
+    UNKNOWN = "unknown"  # a function the dialect's catalog does not describe
 
 
-def aggregate_expr(expression: exp.Expr) -> bool:
-    return any(
-        isinstance(node, exp.AggFunc)
-        for node in expression.walk(
-            prune=lambda n: isinstance(n, exp.Window | exp.Query | exp.Subquery)
-        )
-    )
+@dataclass(frozen=True, slots=True)
+class Functions:
+    """What the functions a query calls are: scalar, aggregate or set-returning.
+
+    sqlglot knows many functions; others it parses as anonymous calls. For DuckDB their
+    kind comes from DuckDB's own catalog; in other dialects an anonymous function may be
+    anything, and is taken to be anything.
+    """
+
+    catalog: Mapping[str, frozenset[str]] | None  # DuckDB: name -> its function types
+
+    @staticmethod
+    def of(dialect: str) -> Functions:
+        return Functions(_duckdb_functions() if dialect == "duckdb" else None)
+
+    def kind(self, function: exp.Func) -> FunctionKind:
+        if isinstance(function, exp.AggFunc):
+            return FunctionKind.AGGREGATE
+        if isinstance(function, _SET_RETURNING):
+            return FunctionKind.SET
+        if not isinstance(function, exp.Anonymous):
+            if self.catalog is not None and "aggregate" in self.catalog.get(
+                function.sql_name().lower(), ()
+            ):
+                return FunctionKind.AGGREGATE
+            return FunctionKind.SCALAR
+        name = function.name.lower()
+        if self.catalog is None:
+            return FunctionKind.SET if name in _SET_RETURNING_NAMES else FunctionKind.UNKNOWN
+        types = self.catalog.get(name, frozenset())
+        if "aggregate" in types:
+            return FunctionKind.AGGREGATE
+        if "macro" in types or not types:
+            # A macro (some aggregate), or a function DuckDB does not have (a UDF).
+            return FunctionKind.UNKNOWN
+        if "scalar" in types:  # in a select list, range() is the scalar one
+            return FunctionKind.SCALAR
+        return FunctionKind.SET if types & {"table", "table_macro"} else FunctionKind.UNKNOWN
+
+    def kinds(self, expression: exp.Expr) -> set[FunctionKind]:
+        """The kinds of the functions an expression calls outside subqueries; a window
+        function itself is left out (it keeps the rows), its arguments are not."""
+        out = set()
+        for node in nodes_outside_subqueries(expression):
+            if isinstance(node, exp.Func) and not (
+                isinstance(node.parent, exp.Window) and node.arg_key == "this"
+            ):
+                out.add(self.kind(node))
+        return out
+
+    def aggregation(self, select: exp.Select) -> str:
+        """``yes`` when the SELECT returns one row per group, ``no`` when one per input
+        row, ``maybe`` when a function of unknown kind decides."""
+        if select.args.get("group") is not None or select.args.get("having") is not None:
+            return "yes"
+        kinds = set().union(*(self.kinds(e) for e in select.expressions))
+        if FunctionKind.AGGREGATE in kinds:
+            return "yes"
+        return "maybe" if FunctionKind.UNKNOWN in kinds else "no"
+
+    def aggregate(self, expression: exp.Expr) -> bool:
+        """Whether the expression is surely an aggregate."""
+        return FunctionKind.AGGREGATE in self.kinds(expression)
+
+    def set_returning(self, expression: exp.Expr) -> bool:
+        """Whether the expression may return several rows per input row."""
+        kinds = self.kinds(expression)
+        unknown_may = self.catalog is None and FunctionKind.UNKNOWN in kinds
+        return FunctionKind.SET in kinds or unknown_may
 
 
-def set_returning(expression: exp.Expr) -> bool:
-    for node in expression.walk(prune=lambda n: isinstance(n, exp.Query | exp.Subquery)):
-        if isinstance(node, _SET_RETURNING):
-            return True
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _SET_RETURNING_NAMES:
-            return True
-    return False
+@functools.cache
+def _duckdb_functions() -> Mapping[str, frozenset[str]]:
+    """DuckDB's functions by name, with their types (scalar, aggregate, table, macro...)."""
+    found: dict[str, set[str]] = {}
+    with duckdb.connect() as con:
+        for name, kind in con.execute(
+            "SELECT function_name, function_type FROM duckdb_functions()"
+        ).fetchall():
+            found.setdefault(str(name).lower(), set()).add(str(kind))
+    return {name: frozenset(kinds) for name, kinds in found.items()}
 
 
 def distinct_on(select: exp.Expr) -> bool:

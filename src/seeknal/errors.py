@@ -68,10 +68,17 @@ def excerpt_at(text: str, line: int | None, col: int | None) -> str | None:
 
 
 def excerpt_of_file(root: Path, location: SourceLocation) -> str | None:
-    """Read the file behind ``location`` (relative to ``root``) and excerpt its line."""
+    """Read the file behind ``location`` (relative to ``root``) and excerpt its line.
+
+    Never a file outside ``root``: an error about a symlink that leads out of the
+    project must not print a line of what it leads to.
+    """
+    path = root / location.path
     try:
+        if not path.resolve().is_relative_to(root.resolve()):
+            return None
         # A file that is not UTF-8 is itself an error: excerpt what can be shown.
-        text = (root / location.path).read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     return excerpt_at(text, location.line, location.col)

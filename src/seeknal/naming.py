@@ -14,6 +14,15 @@ import re
 from seeknal.errors import SeeknalError
 
 PROD = "prod"
+# Node names, declared column names, ref() arguments and `source: table` names.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENTIFIER_HINT = "letters, digits and _, not starting with a digit"
+# Characters no column name may hold. Output columns keep the names the engine gives
+# them (a PIVOT's `10`, an unnamed `count_star()`, a CSV's `order id`) and are always
+# quoted; these are the ones that only ever appear in an injection attempt or a
+# terminal escape sequence.
+_UNSAFE_IN_NAMES = frozenset("\"'`;\\")
+MAX_NAME_LENGTH = 255
 # Lower case only: the warehouse folds unquoted names, so `Dev` and `dev` would be one
 # schema (`transform__dev`) shared by two environments.
 ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -48,6 +57,33 @@ def check_environment(name: str) -> str:
     if suggestion and ENVIRONMENT_NAME.fullmatch(suggestion):
         hint += f"; did you mean '{suggestion}'?"
     raise SeeknalError(f"invalid environment name {name!r}", hint=hint)
+
+
+def is_identifier(name: object) -> bool:
+    """Whether ``name`` can name a node or a column.
+
+    Example:
+        >>> is_identifier("order_id"), is_identifier('x"; DROP TABLE y'), is_identifier("1a")
+        (True, False, False)
+    """
+    return isinstance(name, str) and IDENTIFIER.fullmatch(name) is not None
+
+
+def unsafe_column_name(name: str) -> str | None:
+    """Why ``name`` cannot name an output column, or None when it can.
+
+    Example:
+        >>> unsafe_column_name("count_star()") is None, unsafe_column_name("x; DROP TABLE y")
+        (True, "it contains ';'")
+    """
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    for char in name:
+        if char in _UNSAFE_IN_NAMES or not char.isprintable():
+            return f"it contains {char!r}"
+    return None
 
 
 def snapshot_name(kind: str, name: str, data_fingerprint: str) -> str:

@@ -84,7 +84,9 @@ class IntervalWork:
         """``[2024-06-01, 2024-06-02) missing; ...`` (dates when the bounds are midnights)."""
         if not self.ranges:
             return "an empty table (no complete interval yet)"
-        text = "; ".join(f"[{_short(a)}, {_short(b)}) {reason}" for a, b, reason in self.ranges)
+        text = "; ".join(
+            f"[{_day_or_time(a)}, {_day_or_time(b)}) {reason}" for a, b, reason in self.ranges
+        )
         if self.batch_size is not None:
             text += f" (batches of {self.batch_size})"
         return text
@@ -97,7 +99,7 @@ class IntervalWork:
         }
 
 
-def _short(iso: str) -> str:
+def _day_or_time(iso: str) -> str:
     """``2024-06-01T00:00:00Z`` -> ``2024-06-01``; other times keep hours and minutes."""
     day, _, clock = iso.rstrip("Z").partition("T")
     if clock in ("", "00:00:00"):
@@ -113,6 +115,7 @@ class PlanSummary:
     impact: list[ColumnImpact]
     work: Counter[str] = field(default_factory=Counter)  # reason -> snapshots
     work_materialized: Counter[str] = field(default_factory=Counter)  # table/view -> snapshots
+    base_environment: str | None = None
     intervals: list[IntervalWork] = field(default_factory=list)
 
     @property
@@ -185,6 +188,7 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         column_impact(nodes),
         work,
         materialized,
+        plan.get("base_environment"),
         intervals,
     )
 
@@ -250,3 +254,112 @@ def _downstream(
                 seen.add(reader)
                 queue.append(reader)
     return sorted(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDiff:
+    node: str
+    changes: tuple[str, ...]  # "category breaking -> non_breaking", "snapshot ...", ...
+    sql_diff: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDiff:
+    """What differs between two plan files, node by node."""
+
+    plan_ids: tuple[str, str]
+    environments: tuple[str, str]
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    changed: tuple[NodeDiff, ...]
+    other: tuple[str, ...]  # plan-level differences (environment, base state, work)
+
+    @property
+    def same(self) -> bool:
+        return not (self.only_a or self.only_b or self.changed or self.other)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan_ids": list(self.plan_ids),
+            "only_a": list(self.only_a),
+            "only_b": list(self.only_b),
+            "changed": [
+                {"node": n.node, "changes": list(n.changes), "sql_diff": n.sql_diff}
+                for n in self.changed
+            ],
+            "other": list(self.other),
+        }
+
+
+def diff_plans(a: Mapping[str, Any], b: Mapping[str, Any]) -> PlanDiff:
+    """Compare two plans for a review: which nodes appear, vanish or differ, and how.
+
+    Example:
+        >>> p = {"plan_id": "1", "environment": "prod", "base_state": None, "nodes": {},
+        ...      "work": []}
+        >>> diff_plans(p, p).same
+        True
+    """
+    import difflib
+
+    na, nb = a["nodes"], b["nodes"]
+    changed = []
+    for node_id in sorted(set(na) & set(nb)):
+        x, y = na[node_id], nb[node_id]
+        notes = []
+        for label, get in (
+            ("category", lambda n: n["change"]["category"]),
+            ("materialized", lambda n: n.get("materialized")),
+            ("snapshot", lambda n: n.get("snapshot")),
+            ("columns", lambda n: [c["name"] for c in n.get("columns", ())]),
+        ):
+            if get(x) != get(y):
+                notes.append(f"{label} {_short(get(x))} -> {_short(get(y))}")
+        old_sql = x.get("sql", {}).get("normalized", "")
+        new_sql = y.get("sql", {}).get("normalized", "")
+        sql_diff = ""
+        if old_sql != new_sql:
+            notes.append("sql changed")
+            sql_diff = "".join(
+                difflib.unified_diff(
+                    old_sql.splitlines(keepends=True), new_sql.splitlines(keepends=True), "a", "b"
+                )
+            )
+        if notes:
+            changed.append(NodeDiff(node_id, tuple(notes), sql_diff))
+    other = []
+    for key in ("environment", "base_state", "base_environment"):
+        if a.get(key) != b.get(key):
+            other.append(f"{key} {_short(a.get(key))} -> {_short(b.get(key))}")
+    work_a = {_work_key(w) for w in a["work"]}
+    work_b = {_work_key(w) for w in b["work"]}
+    other += [f"work - {n} ({r})" for n, r in sorted(work_a - work_b)]
+    other += [f"work + {n} ({r})" for n, r in sorted(work_b - work_a)]
+    return PlanDiff(
+        (a["plan_id"], b["plan_id"]),
+        (a["environment"], b["environment"]),
+        tuple(sorted(set(na) - set(nb))),
+        tuple(sorted(set(nb) - set(na))),
+        tuple(changed),
+        tuple(other),
+    )
+
+
+def _work_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    """A work item as the diff shows it: its node, and its reason and ranges."""
+    if "intervals" not in item:
+        return item["node"], item["reason"]
+    ranges = IntervalWork(
+        item["node"],
+        tuple((r["start"], r["end"], r["reason"]) for r in item["intervals"]),
+        item.get("batch_size"),
+    )
+    return item["node"], f"{item['reason']}: {ranges.describe()}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64:
+        return value[:12]
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)

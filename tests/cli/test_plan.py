@@ -98,5 +98,5 @@ def test_plan_for_a_new_environment_compares_with_prod(shop: Path) -> None:
     edit(shop / ORDERS_SQL, "    c.last_name,", "    c.last_name,\n    c.email,")
     result = invoke(shop, "plan", "dev", "--no-diff")
     assert result.exit_code == 0, result.output
-    assert "Plan for environment 'dev' (new environment, compared with prod)" in result.output
+    assert "Plan for environment 'dev' (new environment, starting from prod)" in result.output
     assert "Work: 1 snapshot to build (1 table)" in result.output

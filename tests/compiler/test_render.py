@@ -8,10 +8,13 @@ from seeknal.compiler.model import SqlText
 from seeknal.compiler.render import RenderError, make_renderer
 
 MACROS = {"macros/m.sql": "{% macro cents(x) %}CAST({{ x }} * 100 AS BIGINT){% endmacro %}"}
+# The variables these tests read from the environment, as `embed_env_vars:` lists them.
+EMBED = ("SEEKNAL_TEST_X", "SEEKNAL_SURELY_UNSET")
 
 
 def render(text: str, variables: dict[str, object] | None = None) -> str:
-    return make_renderer(variables or {}, MACROS).render(SqlText(text, "seeknal/a.yml", 4, 2))
+    renderer = make_renderer(variables or {}, MACROS, EMBED)
+    return renderer.render(SqlText(text, "seeknal/a.yml", 4, 2))
 
 
 def test_ref_var_macro_and_loops() -> None:
@@ -31,6 +34,24 @@ def test_env_var_with_default_and_from_environment(monkeypatch: pytest.MonkeyPat
     assert render("{{ env_var('SEEKNAL_TEST_X', 'd') }}") == "d"
     monkeypatch.setenv("SEEKNAL_TEST_X", "v")
     assert render("{{ env_var('SEEKNAL_TEST_X', 'd') }}") == "v"
+
+
+def test_env_var_reads_only_the_variables_the_project_embeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEEKNAL_TEST_UNLISTED", "from-the-environment")
+    unlisted = make_renderer({}, {}, EMBED)
+    # With a default: the default, whatever the environment holds.
+    assert unlisted.render(SqlText("{{ env_var('SEEKNAL_TEST_UNLISTED', 'd') }}", "a.yml")) == "d"
+    with pytest.raises(RenderError) as info:
+        unlisted.render(SqlText("SELECT 1\n{{ env_var('SEEKNAL_TEST_UNLISTED') }}", "a.yml"))
+    diag = info.value.diagnostic
+    assert diag.message == (
+        "template error: env_var('SEEKNAL_TEST_UNLISTED'): 'SEEKNAL_TEST_UNLISTED' is not "
+        "listed under embed_env_vars in seeknal_project.yml"
+    )
+    assert diag.location is not None and diag.location.line == 2
+    assert "embed_env_vars" in (diag.hint or "") and "from-the-environment" not in diag.render()
 
 
 @pytest.mark.parametrize(

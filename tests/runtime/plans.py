@@ -117,6 +117,8 @@ class PlanBuilder:
             "project": "test_project",
             "environment": self.environment,
             "base_state": self.base_state,
+            "base_environment": None,
+            "environment_ttl_seconds": None,
             "source_hash": sha256_hex("sources"),
             "dialect": "duckdb",
             "target": {

@@ -231,8 +231,15 @@ def test_stale_plan_is_refused_before_any_side_effect(project: Path) -> None:
     with pytest.raises(StaleError) as info:
         run(plan, project)
 
-    assert str(info.value) == (
-        "plan is stale: environment 'prod' changed since this plan was compiled"
+    message = str(info.value)
+    assert message.startswith(
+        "plan is stale: environment 'prod' changed since this plan was compiled (apply of "
+        + other["plan_id"][:12]
+    )
+    # The plan adds every node; prod has them all now, from somebody else's plan.
+    assert message.endswith(
+        "now different: source.customers, source.orders, transform.big_customers, "
+        "transform.customer_cities, transform.order_totals)"
     )
     assert info.value.hint == "compile again, or pass --force"
     assert not (project / WAREHOUSE).exists()

@@ -55,8 +55,10 @@ def test_golden_plans_still_execute(version: int, tmp_path: Path) -> None:
     assert rows[0][0] > 0
 
 
-def test_golden_state_v1_still_loads(tmp_path: Path) -> None:
-    (tmp_path / "state.json").write_bytes((GOLDEN / "state-v1.json").read_bytes())
+@pytest.mark.parametrize("version", [1, 2])
+def test_golden_state_still_loads(version: int, tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_bytes((GOLDEN / f"state-v{version}.json").read_bytes())
     state = FileStateBackend(tmp_path).read()
     assert "prod" in state.environments
     assert state.environment_hash("prod") is not None
+    assert "prod" in state.environment_info  # v1 gains it through the migration

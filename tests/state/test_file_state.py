@@ -286,3 +286,28 @@ def test_lock_refuses_while_another_process_holds_it(backend: FileStateBackend) 
         holder.wait(timeout=10)
     with backend.lock():
         pass
+
+
+def test_apply_history_keeps_rollback_records_and_expiry(backend: FileStateBackend) -> None:
+    record = {"nodes": {}}
+    for n in range(12):
+        backend.set_environment("dev", record, f"plan{n}", base="prod", ttl_seconds=3600)
+    state = backend.read()
+    entries = state.history["dev"]
+    assert len(entries) == 12
+    assert ["record" in e for e in entries] == [False] * 2 + [True] * 10
+    info = state.environment_info["dev"]
+    assert info["base"] == "prod"
+    assert info["created_at"] <= info["updated_at"] < info["expires_at"]
+    backend.set_environment("prod", record, "p", ttl_seconds=None)
+    assert backend.read().environment_info["prod"]["expires_at"] is None
+
+
+def test_delete_environment_and_forget_snapshots(backend: FileStateBackend) -> None:
+    backend.record_snapshot(SNAPSHOT, RECORD)
+    backend.set_environment("dev", {"nodes": {}}, "p1")
+    backend.delete_environment("dev")
+    backend.forget_snapshots([SNAPSHOT])
+    state = backend.read()
+    assert state.environments == {} and state.history == {} and state.environment_info == {}
+    assert state.snapshots == {}

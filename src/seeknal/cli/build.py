@@ -11,6 +11,7 @@ import click
 
 from seeknal.cli.main import Context, environment_option
 from seeknal.cli.output import RunPrinter, echo_warnings
+from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.wording import count_of
 
 DEFAULT_PLAN = "target/plan.json"
@@ -20,6 +21,13 @@ PLAN_FILE = "plan.json"
 def plan_destination(project: Path, out: str) -> Path:
     """Where ``compile --out OUT`` writes: relative to the project; a directory gets plan.json.
 
+    An OUT inside the project must stay there once symlinks are followed: a pull
+    request can commit ``target`` as a symlink to anywhere, and compile writes nothing
+    outside the project unless the command line says so.
+
+    Raises:
+        ProjectError: OUT names a place in the project that a symlink leads out of.
+
     Example:
         >>> plan_destination(Path("shop"), "target/")
         PosixPath('shop/target/plan.json')
@@ -27,7 +35,40 @@ def plan_destination(project: Path, out: str) -> Path:
     path = Path(out) if Path(out).is_absolute() else project / out
     if out.endswith(("/", os.sep)) or path.is_dir():
         path = path / PLAN_FILE
+    lexical, root = _lexical(path), _lexical(project)
+    if lexical.is_relative_to(root):
+        step = root
+        for part in lexical.relative_to(root).parts:
+            step = step / part
+            if step.is_symlink() and not step.resolve().is_relative_to(project.resolve()):
+                raise ProjectError(
+                    Diagnostic(
+                        f"{out} goes through a symlink that leads outside the project",
+                        SourceLocation(step.relative_to(root).as_posix()),
+                        hint="compile writes only inside the project; remove the symlink, "
+                        "or choose another --out",
+                    )
+                )
     return path
+
+
+def resolve_plan_path(obj: Context, plan_path: Path | None) -> Path:
+    """PLAN as given (default: the project's target/plan.json); a relative PLAN that is
+    not in the current directory is looked up in the project, like `compile --out`."""
+    if plan_path is None:
+        return obj.project / DEFAULT_PLAN
+    if (
+        not plan_path.is_absolute()
+        and not plan_path.exists()
+        and (obj.project / plan_path).exists()
+    ):
+        return obj.project / plan_path
+    return plan_path
+
+
+def _lexical(path: Path) -> Path:
+    """``path`` made absolute without following symlinks."""
+    return Path(os.path.normpath(Path.cwd() / path))
 
 
 def _summary(plan: dict[str, Any], out: str | None) -> str:
@@ -149,6 +190,13 @@ def _execute(
 @environment_option("Target environment to plan against.")
 @window_options
 @click.option(
+    "--untrusted",
+    is_flag=True,
+    help="The project comes from someone you do not trust (a pull request): ignore its "
+    "embed_env_vars and allow_external_data, so env_var() reads no environment variable "
+    "and no data file outside the project is read.",
+)
+@click.option(
     "--forward-only",
     is_flag=True,
     help="Keep the tables of changed nodes: new SQL applies from the next rebuild, new "
@@ -170,18 +218,27 @@ def compile_cmd(
     end: str | None,
     restate: tuple[str, ...],
     backfill: bool,
+    untrusted: bool,
     forward_only: bool,
     summary_md: Path | None,
 ) -> None:
-    """Compile the project into a canonical plan.json (reads state, writes only the plan)."""
+    """Compile the project into a canonical plan.json (reads state, writes only the plan).
+
+    Compiling never runs project code outside the template sandbox, never reads outside
+    the project directory, and never opens the warehouse or profiles.yml.
+    """
     from seeknal.compiler import compile_project, write_plan
 
     window = make_window(start, end, restate, backfill)
+    path = plan_destination(obj.project, out)  # refused before anything is compiled
     result = compile_project(
-        obj.project, environment=environment, forward_only=forward_only, window=window
+        obj.project,
+        environment=environment,
+        untrusted=untrusted,
+        forward_only=forward_only,
+        window=window,
     )
     echo_warnings(result.warnings)
-    path = plan_destination(obj.project, out)
     write_plan(result.plan, path)
     click.echo(_summary(result.plan, str(path)))
     if summary_md is not None:
@@ -212,15 +269,7 @@ def execute(
     """
     from seeknal.runtime import load_plan
 
-    if plan_path is None:
-        plan_path = obj.project / DEFAULT_PLAN
-    elif (
-        not plan_path.is_absolute()
-        and not plan_path.exists()
-        and (obj.project / plan_path).exists()
-    ):
-        plan_path = obj.project / plan_path  # relative to the project, like `compile --out`
-    plan = load_plan(plan_path)
+    plan = load_plan(resolve_plan_path(obj, plan_path))
     printer = RunPrinter(quiet=quiet, as_json=as_json)
     _execute(obj, plan, threads=threads, force=force, printer=printer)
 
@@ -254,11 +303,12 @@ def run(
     from seeknal.compiler import compile_project, write_plan
 
     window = make_window(start, end, restate, backfill)
+    path = plan_destination(obj.project, DEFAULT_PLAN)
     result = compile_project(
         obj.project, environment=environment, forward_only=forward_only, window=window
     )
     echo_warnings(result.warnings)
-    write_plan(result.plan, obj.project / DEFAULT_PLAN)
+    write_plan(result.plan, path)
     printer = RunPrinter(quiet=quiet, as_json=as_json)
     if not quiet and not as_json:
         printer.line(_summary(result.plan, None))

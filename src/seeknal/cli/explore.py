@@ -17,23 +17,24 @@ from seeknal.errors import PlanError, SeeknalError
 
 @contextmanager
 def _warehouse(obj: Context) -> Iterator[Any]:
-    """The warehouse, read-only and sealed off from the file system.
+    """The project's connection, read-only and sealed off from the file system.
 
     Without external access, SQL can read only what the warehouse holds (sources are
     tables there): no ``read_csv('/etc/passwd')``, no ``COPY ... TO`` a file, no
-    ``ATTACH``. DuckDB allows this setting only when the database opens.
+    ``ATTACH``.
     """
     from seeknal.compiler import load_config
-    from seeknal.engines.duckdb import DuckDBEngine
+    from seeknal.runtime.connection import open_connection, resolve_connection
 
     config = load_config(obj.project)
-    path = config.root / config.warehouse
-    if not path.exists():
+    connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
+    if connection.database != ":memory:" and not Path(connection.database).exists():
+        shown = config.warehouse if connection.origin == "seeknal_project.yml" else connection.shown
         raise PlanError(
-            f"no warehouse at {config.warehouse} yet",
+            f"no warehouse at {shown} yet",
             hint="build it first with `seeknal run`",
         )
-    engine = DuckDBEngine(path, file_search_path=config.root, read_only=True, external_access=False)
+    engine = open_connection(connection, file_search_path=config.root, read_only=True)
     try:
         yield engine
     finally:
@@ -85,12 +86,12 @@ def _last_run_failed(obj: Context, environment: str) -> bool:
 
 
 def _view_of(node: str, environment: str) -> str:
+    from seeknal.engines import Relation
     from seeknal.naming import view_name
 
     if "." not in node:
         raise SeeknalError(f"'{node}' is not a node id (expected kind.name, e.g. transform.orders)")
-    schema, view = view_name(node, environment).split(".", 1)
-    return f'"{schema}"."{view}"'
+    return Relation.parse(view_name(node, environment)).sql
 
 
 def _nodes_in(engine: Any, environment: str) -> set[str]:

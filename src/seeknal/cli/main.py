@@ -139,14 +139,20 @@ def environment_option(help: str = "Target environment.") -> Any:
 
 
 def _register() -> None:
-    from seeknal.cli import build, explore, init, intervals, review
+    from seeknal.cli import build, environments, explore, init, intervals, review
 
     cli.add_command(init.init)
     cli.add_command(build.compile_cmd)
     cli.add_command(review.plan_cmd)
+    cli.add_command(review.apply_cmd)
     cli.add_command(build.execute)
     cli.add_command(build.run)
     cli.add_command(intervals.intervals_cmd)
+    cli.add_command(environments.promote)
+    cli.add_command(environments.rollback)
+    cli.add_command(environments.env_group)
+    cli.add_command(environments.janitor)
+    cli.add_command(review.diff_cmd)
     cli.add_command(explore.show)
     cli.add_command(explore.query)
     cli.add_command(explore.lineage)

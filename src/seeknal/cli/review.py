@@ -62,7 +62,8 @@ def render_text(summary: PlanSummary, *, diffs: bool = True) -> str:
     """The plan as ``seeknal plan`` prints it."""
     lines = [f"Plan for environment '{summary.environment}'"]
     if summary.base_state is None:
-        lines[0] += " (new environment, compared with prod)"
+        base = summary.base_environment
+        lines[0] += f" (new environment, starting from {base})" if base else " (new environment)"
     changed = summary.changed
     if not changed:
         lines.append("No changes.")
@@ -155,39 +156,49 @@ def write_summary(path: Path, text: str) -> None:
         ) from exc
 
 
-@click.command("plan", short_help="Show what changes in an environment, and what it costs.")
+@click.command("plan", short_help="Show what changes in an environment, then apply it.")
 @click.argument("environment", required=False, default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--no-diff", is_flag=True, help="Leave the SQL diffs out.")
-@click.option(
-    "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
-)
-@window_options
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @click.option(
     "--out",
     "-o",
     default=None,
-    help="Also write the plan file (relative to the project unless absolute).",
+    help="Only save the plan to this file (relative to the project unless absolute); "
+    "apply it later with `seeknal apply ENV FILE`.",
 )
+@click.option(
+    "--base", default="prod", show_default=True, help="What a new environment starts from."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (never applies).")
+@click.option("--no-diff", is_flag=True, help="Leave the SQL diffs out.")
+@click.option(
+    "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
+)
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@window_options
 @click.pass_obj
 def plan_cmd(
     obj: Context,
     environment: str | None,
+    yes: bool,
+    out: str | None,
+    base: str,
     as_json: bool,
     no_diff: bool,
     forward_only: bool,
+    threads: int,
     start: str | None,
     end: str | None,
     restate: tuple[str, ...],
     backfill: bool,
-    out: str | None,
 ) -> None:
-    """Compile for ENVIRONMENT (default prod) and show the changes by category.
+    """Compile for ENVIRONMENT (default prod), show the changes, and ask to apply them.
 
     For each changed node: its category (breaking, non_breaking, metadata, ...), the
     edits found in its SQL and the diff of its normalized SQL; then every changed column
     with the columns it comes from and the columns downstream that read it; then how
-    many snapshots the plan builds. Writes nothing unless --out is given.
+    many snapshots the plan builds. `Apply? [y/N]` then builds and promotes exactly
+    this plan (--yes skips the question; --out only saves it; --json only prints).
     """
     from seeknal.compiler import compile_project, write_plan
     from seeknal.naming import check_environment
@@ -195,20 +206,126 @@ def plan_cmd(
 
     env = check_environment(environment or "prod")
     window = make_window(start, end, restate, backfill)
-    result = compile_project(obj.project, environment=env, forward_only=forward_only, window=window)
+    result = compile_project(
+        obj.project,
+        environment=env,
+        forward_only=forward_only,
+        base=check_environment(base),
+        window=window,
+    )
     echo_warnings(result.warnings)
-    summary = summarize_plan(result.plan)
+    plan = result.plan
+    summary = summarize_plan(plan)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
-    else:
-        click.echo(render_text(summary, diffs=not no_diff))
+        return
+    click.echo(render_text(summary, diffs=not no_diff))
+    from seeknal.cli.build import DEFAULT_PLAN, plan_destination
+
     if out:
-        from seeknal.cli.build import plan_destination
-
         path = plan_destination(obj.project, out)
-        write_plan(result.plan, path)
-        if not as_json:
-            click.echo(f"wrote {path} (plan_id {result.plan['plan_id'][:12]})")
+        write_plan(plan, path)
+        click.echo(
+            f"wrote {path} (plan_id {plan['plan_id'][:12]}); apply it with `seeknal apply {env} {out}`"
+        )
+        return
+    if not summary.changed and not plan["work"] and plan["base_state"] is not None:
+        click.echo("nothing to apply")
+        return
+    if not yes:
+        try:
+            answer = click.confirm("Apply?", default=False)
+        except click.Abort:  # no terminal, nothing typed: the default
+            answer = False
+            click.echo()
+        if not answer:
+            click.echo("not applied")
+            return
+    write_plan(plan, obj.project / DEFAULT_PLAN)
+    _apply(obj, plan, threads=threads)
 
 
-__all__ = ["plan_cmd", "render_markdown", "render_text", "write_summary"]
+def _apply(obj: Context, plan: dict[str, Any], *, threads: int, force: bool = False) -> None:
+    from seeknal.cli.output import RunPrinter
+    from seeknal.runtime import execute_plan
+
+    execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=RunPrinter())
+
+
+@click.command("apply", short_help="Apply a saved plan to an environment.")
+@click.argument("environment")
+@click.argument(
+    "plan_path", metavar="[PLAN]", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option("--force", is_flag=True, help="Apply even if the plan is stale.")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_obj
+def apply_cmd(
+    obj: Context, environment: str, plan_path: Path | None, force: bool, threads: int
+) -> None:
+    """Apply PLAN (default target/plan.json) to ENVIRONMENT, exactly as it was compiled.
+
+    The plan must have been compiled for ENVIRONMENT, and ENVIRONMENT must not have
+    changed since (unless --force). Same as `seeknal execute PLAN`, with the environment
+    named, so a plan for dev is never applied to prod by mistake.
+    """
+    from seeknal.cli.build import resolve_plan_path
+    from seeknal.errors import PlanError
+    from seeknal.naming import check_environment
+    from seeknal.runtime import load_plan
+
+    env = check_environment(environment)
+    path = resolve_plan_path(obj, plan_path)
+    plan = load_plan(path)
+    if plan["environment"] != env:
+        raise PlanError(
+            f"{path} was compiled for environment '{plan['environment']}', not '{env}'",
+            hint=f"compile it for {env}: seeknal compile --env {env} --out FILE",
+        )
+    _apply(obj, plan, threads=threads, force=force)
+
+
+@click.command("diff", short_help="What changed between two plan files (for reviews).")
+@click.argument("plan_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("plan_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--no-diff", is_flag=True, help="Leave the SQL diffs out.")
+@click.pass_obj
+def diff_cmd(obj: Context, plan_a: Path, plan_b: Path, as_json: bool, no_diff: bool) -> None:
+    """Compare PLAN_A with PLAN_B: nodes added or removed, and per node what moved
+    (category, snapshot, SQL, columns, work).
+
+    A relative PLAN not found in the current directory is looked up in the project."""
+    from seeknal.cli.build import resolve_plan_path
+    from seeknal.runtime import load_plan
+    from seeknal.summary import diff_plans
+
+    diff = diff_plans(
+        load_plan(resolve_plan_path(obj, plan_a)), load_plan(resolve_plan_path(obj, plan_b))
+    )
+    if as_json:
+        click.echo(json.dumps(diff.to_json(), indent=2, sort_keys=True))
+        return
+    click.echo(render_plan_diff(diff, str(plan_a), str(plan_b), sql=not no_diff))
+
+
+def render_plan_diff(diff: Any, a: str, b: str, *, sql: bool = True) -> str:
+    lines = [f"--- {a} (plan {diff.plan_ids[0][:12]}, environment {diff.environments[0]})"]
+    lines.append(f"+++ {b} (plan {diff.plan_ids[1][:12]}, environment {diff.environments[1]})")
+    if diff.same:
+        lines.append("the plans are identical")
+        return "\n".join(lines)
+    for node in diff.only_a:
+        lines.append(f"- {node}")
+    for node in diff.only_b:
+        lines.append(f"+ {node}")
+    for node in diff.changed:
+        lines.append(f"~ {node.node}: " + "; ".join(node.changes))
+        if sql and node.sql_diff:
+            lines.extend("    " + d for d in node.sql_diff.rstrip("\n").splitlines())
+    for line in diff.other:
+        lines.append(f"~ {line}")
+    return "\n".join(lines)
+
+
+__all__ = ["apply_cmd", "diff_cmd", "plan_cmd", "render_markdown", "render_text", "write_summary"]

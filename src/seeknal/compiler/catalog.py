@@ -15,7 +15,8 @@ It never sees a row of data and never opens the warehouse: compiling stays pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -36,6 +37,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _list_literal(items: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def _is_type_text(text: str) -> bool:
+    """No ``;``, no comment, and parentheses that never close below where they started."""
+    if any(mark in text for mark in (";", "--", "/*", "*/")):
+        return False
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _relation(snapshot: str) -> str:
     schema, name = snapshot.split(".", 1)
     return f"{_quote(schema)}.{_quote(name)}"
@@ -54,10 +71,26 @@ def _bind_error(exc: duckdb.Error) -> BindError:
 
 
 class ScratchCatalog:
-    """One per compile. Not thread-safe; the compiler walks nodes in order on one thread."""
+    """One per compile. Not thread-safe; the compiler walks nodes in order on one thread.
 
-    def __init__(self) -> None:
-        self._con = duckdb.connect(":memory:")
+    Sealed: the only files it can open are ``readable`` (the project's data files, by
+    resolved absolute path), it cannot install or load extensions (no network), and its
+    configuration is locked, so no SQL a project writes can read anything else.
+
+    Args:
+        readable: The data files whose headers compile reads.
+    """
+
+    def __init__(self, readable: Iterable[Path] = ()) -> None:
+        self._con = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        allowed = sorted({str(p) for p in readable})
+        # allowed_paths can only be set once the database runs, and before access is cut.
+        self._con.execute(f"SET allowed_paths = {_list_literal(allowed)}")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
         for kind in sorted(NODE_KINDS):
             self._con.execute(f"CREATE SCHEMA {_quote('seeknal__' + kind)}")
 
@@ -73,10 +106,18 @@ class ScratchCatalog:
         return [(str(row[0]), str(row[1])) for row in rows]
 
     def canonical_type(self, type_sql: str) -> str:
-        """The engine's spelling of a SQL type (``integer`` -> ``INTEGER``)."""
-        if ";" in type_sql or "--" in type_sql:
+        """The engine's spelling of a SQL type (``integer`` -> ``INTEGER``).
+
+        A type is pasted into SQL, so it must be only a type: no statement separator,
+        no comment, and no parenthesis closed that it did not open
+        (``INTEGER) AS t, (SELECT ...``).
+        """
+        if not _is_type_text(type_sql):
             raise BindError(f"invalid type '{type_sql}'", None)
-        return self.describe(f"SELECT CAST(NULL AS {type_sql}) AS t")[0][1]
+        described = self.describe(f"SELECT CAST(NULL AS {type_sql}) AS t")
+        if len(described) != 1 or described[0][0] != "t":
+            raise BindError(f"invalid type '{type_sql}'", None)
+        return described[0][1]
 
     def declare(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
         """An empty table for a source or seed, with these (name, engine type) columns."""

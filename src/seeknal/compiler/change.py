@@ -192,6 +192,8 @@ def categorize_change(
         details.add(ChangeDetail(EditKind.COLUMN_MODIFIED, was(name), previous))
         changed.add(name)
     for before, after in delta.renamed:
+        if was(before) == now(after):
+            continue  # an unaliased expression keeps its engine name (_col_1 -> _col_2)
         details.add(ChangeDetail(EditKind.COLUMN_RENAMED, now(after), was(before)))
         changed.add(before)
     for name in delta.moved:
@@ -203,8 +205,8 @@ def categorize_change(
         if before == after and was(before) != now(after):
             details.add(ChangeDetail(EditKind.COLUMN_RENAMED, now(after), was(before)))
             changed.add(before)
-    if delta.unknown and delta.old_names is not None:
-        changed.update(delta.old_names)
+    if delta.unknown:
+        changed.update(k for k in old.keys if k not in old.dynamic)
     # An unaliased expression is named by the engine from its text, which seeknal can
     # only approximate: a reader of it is found through rows_changed instead.
     rows = rows or any(name in old.engine_named for name in changed)

@@ -84,15 +84,22 @@ def compile_project(
     state: State | None = None,
     forward_only: bool = False,
     window: Window | None = None,
+    base: str = PROD,
+    untrusted: bool = False,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
-    A new environment is compared with prod's record: it starts from prod, reusing every
-    table prod has for an unchanged node. ``forward_only`` makes every changed table
-    forward-only (``--forward-only``). ``window`` limits and restates incremental work
-    (``--start``, ``--end``, ``--restate``); without an end, incremental nodes are
-    planned up to the last interval complete now, so only a plan compiled with an end
-    is the same every day.
+    A new environment is compared with its ``base`` environment's record (prod by
+    default): it starts from there, reusing every table the base has for an unchanged
+    node. ``forward_only`` makes every changed table forward-only (``--forward-only``).
+    ``window`` limits and restates incremental work (``--start``, ``--end``,
+    ``--restate``); without an end, incremental nodes are planned up to the last
+    interval complete now, so only a plan compiled with an end is the same every day.
+
+    With ``untrusted`` (a pull request from someone the team does not know), the project
+    file's escape hatches are ignored: ``env_var()`` reads no environment variable and
+    no data file outside the project is read, whatever ``embed_env_vars`` and
+    ``allow_external_data`` say.
 
     Raises:
         CompileFailed: with every error found.
@@ -103,7 +110,7 @@ def compile_project(
         ['seed.country_codes']
     """
     check_environment(environment)  # before anything is read: a name the views can carry
-    loaded = load_project(root)
+    loaded = load_project(root, untrusted=untrusted)
     diags = loaded.diagnostics
     config = loaded.config
     specs = {spec.id: spec for spec in loaded.nodes}
@@ -127,8 +134,22 @@ def compile_project(
     order = order_nodes(edges)
     if state is None:
         state = read_state(config)
-    record = state.environment(environment) or state.environment(PROD) or {}
-    previous = record.get("nodes", {})
+    base_environment = None
+    record = state.environment(environment)
+    if record is None and environment != base:
+        # A new environment starts from its base: every snapshot it can reuse, it does.
+        base_environment = check_environment(base)
+        record = state.environment(base)
+        if record is None and base != PROD:
+            raise CompileFailed(
+                [
+                    Diagnostic(
+                        f"base environment '{base}' does not exist",
+                        hint="apply it first, or start from prod (the default)",
+                    )
+                ]
+            )
+    previous = (record or {}).get("nodes", {})
     # Every file is read and hashed once per compile; data files can be large.
     file_hashes: dict[str, str] = {}
     context = _Context(loaded, specs, parsed, previous, environment, forward_only, file_hashes)
@@ -145,6 +166,7 @@ def compile_project(
         [(node, changes[node.id]) for node in ordered],
         removed,
         plan_work(ordered, changes, state, window),
+        base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
     return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))
@@ -164,7 +186,7 @@ def _parse_transforms(
     loaded: LoadedProject, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
 ) -> dict[str, ParsedSql]:
     try:
-        renderer = make_renderer(loaded.config.vars, loaded.macros)
+        renderer = make_renderer(loaded.config.vars, loaded.macros, loaded.config.embed_env_vars)
     except RenderError as exc:
         # Nodes that call a broken macro would only repeat its error.
         diags.extend(exc.diagnostics)
@@ -284,7 +306,9 @@ def _compile_nodes(
     schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
     changes: dict[str, NodeChange] = {}
-    catalog = ScratchCatalog()
+    catalog = ScratchCatalog(
+        (config.root / spec.data_path).resolve() for spec in ctx.specs.values() if spec.data_path
+    )
     try:
         for node_id in order:
             spec = ctx.specs[node_id]

@@ -15,6 +15,7 @@ from seeknal.compiler.change import ChangeCategory
 from seeknal.compiler.interval_work import incremental_entry
 from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
 from seeknal.errors import SeeknalError
+from seeknal.naming import PROD
 
 PLAN_SCHEMA_VERSION = 3
 
@@ -84,6 +85,7 @@ def build_plan(
     nodes: Sequence[tuple[CompiledNode, NodeChange]],
     removed: Mapping[str, Mapping[str, Any]],
     work: Sequence[WorkItem],
+    base_environment: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the plan dict, compute ``plan_id`` and validate it against the schema."""
     entries: dict[str, Any] = {node.id: node_entry(node, change) for node, change in nodes}
@@ -98,13 +100,11 @@ def build_plan(
         "project": config.name,
         "environment": environment,
         "base_state": base_state,
+        "base_environment": base_environment,
+        "environment_ttl_seconds": None if environment == PROD else config.environment_ttl_seconds,
         "source_hash": source_hash,
         "dialect": config.dialect,
-        "target": {
-            "engine": "duckdb",
-            "warehouse": config.warehouse,
-            "state": {"backend": config.state_backend, "path": config.state_path},
-        },
+        "target": _target(config),
         "nodes": dict(sorted(entries.items())),
         "work": [work_entry(w) for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
@@ -114,6 +114,20 @@ def build_plan(
     if errors:  # a bug in the compiler, never the user's fault
         raise AssertionError(f"compiler produced an invalid plan: {errors[0].message}")
     return plan
+
+
+def _target(config: ProjectConfig) -> dict[str, Any]:
+    """Where the plan runs: a connection by name, never its details (profiles.yml holds
+    them, read by the runtime). ``default`` is implied, so plans that use it keep the
+    shape they always had."""
+    target: dict[str, Any] = {
+        "engine": "duckdb",
+        "warehouse": config.warehouse,
+        "state": {"backend": config.state_backend, "path": config.state_path},
+    }
+    if config.connection != "default":
+        target["connection"] = config.connection
+    return target
 
 
 def write_plan(plan: Mapping[str, Any], path: Path) -> None:

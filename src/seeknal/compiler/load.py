@@ -2,6 +2,11 @@
 
 Every problem becomes a Diagnostic; nothing raises until the compiler has looked at every
 file, so a user sees all of them in one run.
+
+Nothing is read from outside the project directory: a project file, a macro file or a
+node file that is a symlink leading out of it is an error, and so is a `table:`,
+`path:` or `sql:` that resolves outside it (``..``, an absolute path, a symlink), unless
+the project file lists the directory under ``allow_external_data`` (data files only).
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from seeknal.compiler.model import (
 from seeknal.compiler.schema_errors import most_useful, schema_diagnostic
 from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
+from seeknal.naming import IDENTIFIER_HINT, is_identifier
+from seeknal.state.file import JOURNAL_FILE, STATE_FILE
 
 __all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
 
 PROJECT_FILE = "seeknal_project.yml"
+STATE_FILES = (STATE_FILE, JOURNAL_FILE)  # what compile reads of the state
 NODES_DIR = "seeknal"
 MACROS_DIR = "macros"
 
@@ -44,34 +52,52 @@ class LoadedProject:
     macros: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Resolved directories of `allow_external_data` (empty when compiling untrusted).
+    external: tuple[Path, ...] = ()
 
 
 def relpath(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def load_project(root: Path) -> LoadedProject:
+def inside(path: Path, directory: Path) -> str | None:
+    """``path`` relative to ``directory`` (both resolved) when it is inside, else None.
+
+    Example:
+        >>> inside(Path("/p/data/x.csv"), Path("/p")), inside(Path("/etc/passwd"), Path("/p"))
+        ('data/x.csv', None)
+    """
+    try:
+        return path.relative_to(directory).as_posix()
+    except ValueError:
+        return None
+
+
+def load_project(root: Path, *, untrusted: bool = False) -> LoadedProject:
     """Read ``seeknal_project.yml``, every ``seeknal/**/*.yml`` and ``macros/*.sql``.
 
     When the project file itself has errors, only those are reported: every node would
-    be compiled with the wrong settings, and its errors would be consequences.
+    be compiled with the wrong settings, and its errors would be consequences. With
+    ``untrusted``, the project file's ``allow_external_data`` and ``embed_env_vars``
+    are ignored.
     """
     root = root.resolve()
     diags: list[Diagnostic] = []
-    config = _load_config(root, diags)
+    config = _load_config(root, diags, untrusted=untrusted)
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
+    loaded.external = tuple((root / d).resolve() for d in config.allow_external_data)
     if any(d.severity == "error" for d in diags):
         return loaded
 
-    for path in project_files(root / MACROS_DIR, (".sql",)):
+    for path in _inside_files(root, MACROS_DIR, (".sql",), diags):
         rel = relpath(root, path)
         text = read_text(path, rel, diags)
         if text is not None:
             loaded.macros[rel] = text
             loaded.files[rel] = path
 
-    yml_files = project_files(root / NODES_DIR, (".yml", ".yaml"))
+    yml_files = _inside_files(root, NODES_DIR, (".yml", ".yaml"), diags)
     if not yml_files:
         diags.append(
             Diagnostic(
@@ -88,7 +114,7 @@ def load_project(root: Path) -> LoadedProject:
         rel = relpath(root, path)
         loaded.files[rel] = path
         text = read_text(path, rel, diags)
-        spec = None if text is None else _load_node(root, rel, text, diags, loaded.files)
+        spec = None if text is None else _load_node(rel, text, diags, loaded)
         if spec is None:
             continue
         first = seen.get(spec.id.lower())
@@ -119,6 +145,40 @@ def project_files(directory: Path, suffixes: tuple[str, ...]) -> list[Path]:
                 continue
             found.append(path)
     return sorted(found)
+
+
+def _inside_files(
+    root: Path, name: str, suffixes: tuple[str, ...], diags: list[Diagnostic]
+) -> list[Path]:
+    """The project files under ``root/name``; any that leads outside the project is an error.
+
+    A symlink is followed only as far as the project goes: git stores symlinks, so a
+    pull request can add ``seeknal/x.yml -> ~/.aws/credentials``, and compile must not
+    read it (nor show a line of it in an error).
+    """
+    directory = root / name
+    if directory.exists() and inside(directory.resolve(), root) is None:
+        diags.append(
+            Diagnostic(
+                "the directory is a symlink that leads outside the project",
+                SourceLocation(name + "/"),
+                hint="keep the project's files inside the project directory",
+            )
+        )
+        return []
+    found = []
+    for path in project_files(directory, suffixes):
+        if inside(path.resolve(), root) is None:
+            diags.append(
+                Diagnostic(
+                    "the file is a symlink that leads outside the project",
+                    SourceLocation(relpath(root, path)),
+                    hint="keep the project's files inside the project directory",
+                )
+            )
+            continue
+        found.append(path)
+    return found
 
 
 def read_text(path: Path, rel: str, diags: list[Diagnostic]) -> str | None:
@@ -164,8 +224,16 @@ def _duplicate_id(spec: NodeSpec, first: NodeSpec) -> Diagnostic:
     )
 
 
-def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
+def _load_config(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> ProjectConfig:
     path = root / PROJECT_FILE
+    if path.is_file() and inside(path.resolve(), root) is None:
+        raise ProjectError(
+            Diagnostic(
+                "the file is a symlink that leads outside the project",
+                SourceLocation(PROJECT_FILE),
+                hint="keep the project's files inside the project directory",
+            )
+        )
     if not path.is_file():
         # Nothing else can be checked without a project: stop here.
         what = "does not exist" if not root.exists() else f"has no {PROJECT_FILE}"
@@ -196,6 +264,21 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
     state = data.get("state") or {}
     if isinstance(state, str):  # `state: file` is short for `state: {backend: file}`
         state = {"backend": state}
+    state_path = state.get("path", "target/state")
+    # Compile reads the state: it must not be a way to read outside the project.
+    for rel in (state_path, *(f"{state_path}/{name}" for name in STATE_FILES)):
+        if inside((root / rel).resolve(), root) is None:
+            through = _symlink_out(root, rel)
+            diags.append(
+                Diagnostic(
+                    f"the state {'directory' if rel == state_path else 'file'} '{rel}' "
+                    + ("goes through a symlink that leads" if through else "points")
+                    + " outside the project",
+                    SourceLocation(through) if through else doc.location(("state", "path")),
+                    hint="keep the file state inside the project, e.g. target/state",
+                )
+            )
+            break
     return ProjectConfig(
         root=root,
         name=data["name"],
@@ -203,13 +286,65 @@ def _load_config(root: Path, diags: list[Diagnostic]) -> ProjectConfig:
         vars=dict(data.get("vars") or {}),
         warehouse=data.get("warehouse", "target/warehouse.duckdb"),
         state_backend=state.get("backend", "file"),
-        state_path=state.get("path", "target/state"),
+        state_path=state_path,
+        environment_ttl_seconds=ttl_seconds(data.get("environment_ttl", "7d")),
+        connection=data.get("connection", "default"),
+        embed_env_vars=() if untrusted else tuple(data.get("embed_env_vars") or ()),
+        allow_external_data=() if untrusted else _external_data(root, doc, data, diags),
+        untrusted=untrusted,
     )
 
 
+_TTL_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def ttl_seconds(text: str) -> int | None:
+    """``7d`` -> 604800; ``never`` -> None (the schema has checked the form).
+
+    Example:
+        >>> ttl_seconds("12h"), ttl_seconds("never")
+        (43200, None)
+    """
+    if text == "never":
+        return None
+    return int(text[:-1]) * _TTL_UNITS[text[-1]]
+
+
+def _external_data(
+    root: Path, doc: YamlDocument, data: dict[str, Any], diags: list[Diagnostic]
+) -> tuple[str, ...]:
+    """``allow_external_data`` as written; each entry must be a directory."""
+    entries = tuple(data.get("allow_external_data") or ())
+    for index, entry in enumerate(entries):
+        if not (root / entry).is_dir():
+            diags.append(
+                Diagnostic(
+                    f"allow_external_data: '{entry}' is not a directory",
+                    doc.location(("allow_external_data", index)),
+                    hint="list directories (relative to the project, or absolute) "
+                    "that data files may be read from",
+                )
+            )
+    return entries
+
+
+def _symlink_out(root: Path, rel: str) -> str | None:
+    """The first symlink on the way to ``rel`` (inside ``root`` as written) that leads out."""
+    lexical = Path(os.path.normpath(root / rel))
+    if inside(lexical, root) is None:
+        return None
+    step = root
+    for part in lexical.relative_to(root).parts:
+        step = step / part
+        if step.is_symlink() and inside(step.resolve(), root) is None:
+            return relpath(root, step)
+    return None
+
+
 def _load_node(
-    root: Path, rel: str, text: str, diags: list[Diagnostic], files: dict[str, Path]
+    rel: str, text: str, diags: list[Diagnostic], loaded: LoadedProject
 ) -> NodeSpec | None:
+    root, files = loaded.config.root, loaded.files
     try:
         doc = parse_yaml(rel, text)
     except YamlSyntaxError as exc:
@@ -249,10 +384,20 @@ def _load_node(
         spec_args["options"] = tuple(sorted((data.get("options") or {}).items()))
         if fmt is not SourceFormat.TABLE:
             # A missing file is reported; the node stays so its dependents do not cascade.
-            data_path = _project_file(root, rel, data["table"], doc, ("table",), diags)
+            data_path = _data_file(loaded, rel, data["table"], doc, ("table",), diags)
             if data_path is not None:
                 spec_args["data_path"] = data_path
                 files[data_path] = root / data_path
+        elif not all(is_identifier(part) for part in data["table"].split(".", 2)):
+            # Reported; the node stays so its dependents do not cascade.
+            diags.append(
+                Diagnostic(
+                    f"table {data['table']!r} is not a table name",
+                    doc.location(("table",)),
+                    hint=f"name a table of the warehouse: `name`, `schema.name` or "
+                    f"`catalog.schema.name`, each part {IDENTIFIER_HINT}",
+                )
+            )
         elif not columns:
             diags.append(
                 Diagnostic(
@@ -264,7 +409,7 @@ def _load_node(
             )
             return None
     elif kind is Kind.SEED:
-        data_path = _project_file(root, rel, data["path"], doc, ("path",), diags)
+        data_path = _data_file(loaded, rel, data["path"], doc, ("path",), diags)
         if data_path is not None:
             spec_args["data_path"] = data_path
             files[data_path] = root / data_path
@@ -316,6 +461,28 @@ def _inline_sql(doc: YamlDocument, text: str, line: int, col: int, style: str | 
     return SqlText(text, doc.path, line_offset=line - 1, col_offset=col - 1 + quote)
 
 
+def _data_file(
+    loaded: LoadedProject,
+    rel: str,
+    value: str,
+    doc: YamlDocument,
+    path: tuple[str, ...],
+    diags: list[Diagnostic],
+) -> str | None:
+    """A data file (`table:`, `path:`): in the project or an allowed external directory."""
+    config = loaded.config
+    return _project_file(
+        config.root,
+        rel,
+        value,
+        doc,
+        path,
+        diags,
+        external=loaded.external,
+        untrusted=config.untrusted,
+    )
+
+
 def _project_file(
     root: Path,
     rel: str,
@@ -325,20 +492,24 @@ def _project_file(
     diags: list[Diagnostic],
     *,
     beside: bool = False,
+    external: tuple[Path, ...] = (),
+    untrusted: bool = False,
 ) -> str | None:
-    """Resolve a path named in a node file; it must exist and stay inside the project."""
+    """Resolve a path named in a node file; it must exist and stay inside the project.
+
+    Returns the path to record in the plan: relative to the project (symlinks inside
+    it resolved), or, for a data file in an ``allow_external_data`` directory, as
+    written (relative to the project, or absolute if the user wrote it so), never an
+    absolute path the user did not write.
+    """
     base = (root / rel).parent if beside else root
-    target = (base / value).resolve()
-    try:
-        inside = target.relative_to(root).as_posix()
-    except ValueError:
-        diags.append(
-            Diagnostic(
-                f"path '{value}' points outside the project",
-                doc.location(path),
-                hint="keep data and SQL files inside the project directory",
-            )
-        )
+    written = base / value
+    target = written.resolve()
+    recorded = inside(target, root)
+    if recorded is None and any(inside(target, d) is not None for d in external):
+        recorded = Path(value).as_posix()
+    if recorded is None:
+        diags.append(_outside(value, written, root, doc.location(path), beside, untrusted))
         return None
     if not target.is_file():
         # Suggest paths spelled as `value` is: relative to the YAML file for `sql:`.
@@ -353,7 +524,29 @@ def _project_file(
             hint = f"paths are relative to {where}"
         diags.append(Diagnostic(f"file not found: '{value}'", doc.location(path), hint=hint))
         return None
-    return inside
+    return recorded
+
+
+def _outside(
+    value: str, written: Path, root: Path, where: SourceLocation, sql: bool, untrusted: bool
+) -> Diagnostic:
+    """A path that leads outside the project; never says where it leads (or if it exists)."""
+    lexical = Path(os.path.normpath(written))
+    how = (
+        "goes through a symlink that leads outside the project"
+        if inside(lexical, root) is not None
+        else "points outside the project"
+    )
+    if sql:
+        hint = "keep SQL files inside the project directory"
+    else:
+        hint = (
+            "keep data files inside the project, or list their directory under "
+            "`allow_external_data:` in seeknal_project.yml"
+        )
+        if untrusted:
+            hint += " (which `seeknal compile --untrusted` ignores)"
+    return Diagnostic(f"path '{value}' {how}", where, hint=hint)
 
 
 def _relative(path: Path, base: Path) -> str:

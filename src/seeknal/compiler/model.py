@@ -51,7 +51,12 @@ SQL_KINDS = frozenset({Kind.TRANSFORM, Kind.RULE})
 
 @dataclass(frozen=True, slots=True)
 class ProjectConfig:
-    """``seeknal_project.yml``, with defaults applied. Paths are relative to ``root``."""
+    """``seeknal_project.yml``, with defaults applied. Paths are relative to ``root``.
+
+    ``embed_env_vars`` and ``allow_external_data`` are the project's two escape hatches
+    from the sandbox; a compile with ``untrusted`` set ignores both (they are written by
+    whoever wrote the pull request).
+    """
 
     root: Path
     name: str
@@ -61,6 +66,11 @@ class ProjectConfig:
     state_backend: str = "file"
     state_path: str = "target/state"
     file: str = "seeknal_project.yml"
+    environment_ttl_seconds: int | None = 7 * 86400
+    connection: str = "default"
+    embed_env_vars: tuple[str, ...] = ()
+    allow_external_data: tuple[str, ...] = ()
+    untrusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from sqlglot.schema import MappingSchema
 from seeknal.compiler.change import QueryError
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import SqlText
-from seeknal.compiler.query_diff import projections
+from seeknal.compiler.query_shape import dynamic, projections
 from seeknal.compiler.sql import strip_redundant_parens
 from seeknal.compiler.sql_errors import syntax_diagnostic
 from seeknal.errors import Diagnostic, excerpt_at
@@ -55,7 +55,8 @@ class NormalForm:
 
     ``keys`` are the names as normalized (what the comparison pairs); ``names`` are the
     same columns as the engine spells them: DuckDB keeps an alias's case, and names an
-    unaliased expression after its text (``engine_named`` lists those keys).
+    unaliased expression after its text (``engine_named`` lists those keys). A star or
+    ``COLUMNS(...)`` left unexpanded is one key for all its columns (``dynamic``).
     """
 
     tree: exp.Query
@@ -63,6 +64,7 @@ class NormalForm:
     keys: tuple[str, ...]
     names: tuple[str, ...]
     engine_named: frozenset[str]
+    dynamic: frozenset[str]
 
 
 def read_query(sql: str, side: str, dialect: str) -> exp.Query:
@@ -190,8 +192,10 @@ def _joins_by_name(tree: exp.Expr) -> bool:
 
 def _form(tree: exp.Query, dialect: str, spellings: Mapping[str, str]) -> NormalForm:
     tree = _canonical(strip_redundant_parens(tree))  # type: ignore[assignment]
-    text = tree.sql(dialect=dialect, pretty=True, comments=False, identify=True)
-    keys, names, engine_named = [], [], set()
+    # copy=False: the tree is ours, and any rewrite the generator makes for the dialect
+    # keeps its meaning (the compiler's normalized text is made the same way).
+    text = tree.sql(dialect=dialect, pretty=True, comments=False, identify=True, copy=False)
+    keys, names, engine_named, stars = [], [], set(), set()
     select = leftmost_select(tree)
     if select is not None:
         case_insensitive = _case_insensitive(dialect)
@@ -204,9 +208,13 @@ def _form(tree: exp.Query, dialect: str, spellings: Mapping[str, str]) -> Normal
                 name = spellings.get(key.lower(), key) if case_insensitive else key
             if meta.get(_ENGINE_NAMED):
                 engine_named.add(key)
+            if dynamic(projection):
+                stars.add(key)
             keys.append(key)
             names.append(str(name))
-    return NormalForm(tree, text, tuple(keys), tuple(names), frozenset(engine_named))
+    return NormalForm(
+        tree, text, tuple(keys), tuple(names), frozenset(engine_named), frozenset(stars)
+    )
 
 
 # Operators that bind tighter than NOT, in every dialect seeknal reads.

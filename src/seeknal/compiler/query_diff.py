@@ -5,10 +5,8 @@ pairs the sources (the FROM item and each JOIN, by position), compares every cla
 every output column, and returns a ``QueryDelta``: the output columns added, removed,
 renamed, moved or whose values may differ, and whether the rows may differ.
 
-Expressions are compared through *signatures*: the SQL text with each column reference
-replaced by the position of the source it reads and that source column's old name, and
-each subquery by a placeholder (subqueries are compared on their own). A signature also
-says whether the expression reads a column whose values may have changed upstream (a
+Expressions are compared through *signatures* (see query_scope.py), which follow every
+column to the source it reads and say whether that column may hold other values (a
 *dirty* read). So a CTE that changes one column marks exactly the outer expressions that
 read it: a filter on it changes the rows, a projection of it changes that column, and a
 source whose rows may differ makes every reader's rows differ.
@@ -22,13 +20,39 @@ either understood or breaking.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from seeknal.compiler.change import ChangeDetail, EditKind
+from seeknal.compiler.query_scope import (
+    Binding,
+    ExpressionComparison,
+    Frame,
+    Outputs,
+    PositionMap,
+    Same,
+    Scope,
+    source_query,
+    with_ctes,
+)
+from seeknal.compiler.query_shape import (
+    FunctionKind,
+    Functions,
+    distinct_on,
+    dynamic,
+    longest_common,
+    plain_table,
+    projections,
+    recursive,
+    source_alias,
+    sources,
+    table_text,
+    unqualified_names,
+    unwrap,
+)
 
 # Clauses of a SELECT with an edit kind of their own; any other clause that differs
 # makes the delta unknown.
@@ -42,38 +66,10 @@ _CLAUSE_KINDS = {
     "offset": EditKind.LIMIT_CHANGED,
     "order": EditKind.ORDER_CHANGED,
 }
+
+
 # Compared on their own, not as clauses.
 _STRUCTURE = frozenset({"expressions", "from_", "joins", "with_", "this", "expression"})
-# Functions that return several rows per input row when used in a select list.
-_SET_RETURNING: tuple[type[exp.Expr], ...] = (
-    exp.Explode,
-    exp.ExplodeOuter,
-    exp.Posexplode,
-    exp.PosexplodeOuter,
-    exp.Inline,
-    exp.Unnest,
-    exp.GenerateSeries,
-    exp.ExplodingGenerateSeries,
-)
-_SET_RETURNING_NAMES = frozenset(
-    {
-        "unnest",
-        "generate_series",
-        "generate_subscripts",
-        "json_each",
-        "json_each_text",
-        "jsonb_each",
-        "jsonb_each_text",
-        "json_array_elements",
-        "json_array_elements_text",
-        "jsonb_array_elements",
-        "jsonb_array_elements_text",
-        "json_tree",
-        "regexp_split_to_table",
-        "string_split_to_table",
-        "flatten",
-    }
-)
 
 
 @dataclass(slots=True)
@@ -134,101 +130,33 @@ def diff_queries(old: exp.Query, new: exp.Query, dialect: str) -> QueryDelta:
         >>> delta.rows, sorted(delta.modified)
         (True, ['b'])
     """
-    return _Walk(dialect).query(old, new, _Scope({}, {}, ()))
+    return _Walk(dialect).query(old, new, Scope({}, {}, ()))
 
 
-class _Same(Enum):
-    SAME = "same"  # same text, same values
-    DIRTY = "dirty"  # same text, but it reads values that may differ
-    DIFFERENT = "different"  # the text differs
-
-
-@dataclass(slots=True)
-class _Binding:
-    """A source of a SELECT, under a key shared by both versions."""
-
-    key: str
-    delta: QueryDelta
-
-
-@dataclass(slots=True)
-class _Frame:
-    """The sources one SELECT reads, by alias (None: an alias used twice)."""
-
-    aliases: dict[str, _Binding | None] = field(default_factory=dict)
-    bindings: list[_Binding] = field(default_factory=list)
-
-    def bind(self, alias: str, binding: _Binding) -> None:
-        self.bindings.append(binding)
-        if alias:
-            self.aliases[alias] = None if alias in self.aliases else binding
-
-
-# For each new output column, the position of the same column in the old version.
-_PositionMap = tuple[int | None, ...]
-# (old frame, new frame) of each enclosing SELECT, outermost first.
-_Frames = tuple[tuple[_Frame, _Frame], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Cte:
-    body: exp.Expr
-    definition: exp.Expr
-    ctes: dict[str, _Cte]  # the CTEs its body sees
-    frames: _Frames  # the SELECTs enclosing the query that defines it
-
-
-@dataclass(frozen=True, slots=True)
-class _Scope:
-    """What a query can see: the CTEs of each version, and the enclosing SELECTs."""
-
-    old_ctes: dict[str, _Cte]
-    new_ctes: dict[str, _Cte]
-    frames: _Frames
-
-
-@dataclass(slots=True)
-class _Signature:
-    text: str
-    dirty: bool = False
-    subqueries: list[exp.Expr] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Outputs:
-    """How a clause may depend on the output columns of its own SELECT."""
-
-    # Per side (old, new): names of that version's output columns that differ.
-    changed: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
-    # Per side: the column being compared, which does not read its own alias.
-    own: tuple[str | None, str | None] = (None, None)
-    position_same: Callable[[int], bool] = lambda _: True  # GROUP BY 2, ORDER BY 1
-    all_same: bool = True  # ORDER BY ALL
-
-
-class _Walk:
+class _Walk(ExpressionComparison):
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
+        self.sql_dialect = Dialect.get_or_raise(dialect)
+        self.functions = Functions.of(dialect)
         self.tags = itertools.count()
         self.cte_deltas: dict[tuple[int, int], QueryDelta] = {}
 
     # -- queries ------------------------------------------------------------------
-
     def query(
         self,
         old: exp.Expr,
         new: exp.Expr,
-        scope: _Scope,
-        positions: _PositionMap | None = None,
+        scope: Scope,
+        positions: PositionMap | None = None,
     ) -> QueryDelta:
         """Compare two queries; ``positions`` pairs the columns of a set operation's
         later branch (see ``compare_columns``)."""
-        old, new = _unwrap(old), _unwrap(new)
-        if _recursive(old) or _recursive(new):
+        old, new = unwrap(old), unwrap(new)
+        if recursive(old) or recursive(new):
             return QueryDelta().give_up(EditKind.SQL_LOGIC_CHANGED)
-        scope = _Scope(
-            _with_ctes(old, scope.old_ctes, scope),
-            _with_ctes(new, scope.new_ctes, scope),
+        scope = Scope(
+            with_ctes(old, scope.old_ctes, scope),
+            with_ctes(new, scope.new_ctes, scope),
             scope.frames,
         )
         if isinstance(old, exp.Select) and isinstance(new, exp.Select):
@@ -240,37 +168,37 @@ class _Walk:
             inner = self.query(old.this, new.this, scope, positions)
             keys = (set(old.args) | set(new.args)) - {"this"}
             if all(
-                self.compare(old.args.get(k), new.args.get(k), scope) is _Same.SAME for k in keys
+                self.compare(old.args.get(k), new.args.get(k), scope) is Same.SAME for k in keys
             ):
                 return inner
-        elif type(old) is type(new) and self.compare(old, new, scope) is _Same.SAME:
+        elif type(old) is type(new) and self.compare(old, new, scope) is Same.SAME:
             return QueryDelta()
         return QueryDelta().give_up(EditKind.SQL_LOGIC_CHANGED)
 
     def select(
-        self, old: exp.Select, new: exp.Select, scope: _Scope, positions: _PositionMap | None
+        self, old: exp.Select, new: exp.Select, scope: Scope, positions: PositionMap | None
     ) -> QueryDelta:
         delta = QueryDelta()
-        frames = (*scope.frames, (_Frame(), _Frame()))
-        here = _Scope(scope.old_ctes, scope.new_ctes, frames)
+        frames = (*scope.frames, (Frame(), Frame()))
+        here = Scope(scope.old_ctes, scope.new_ctes, frames)
         self.bind_sources(old, new, scope, here, delta)
         old_cols, new_cols = projections(old, self.dialect), projections(new, self.dialect)
         self.compare_columns(old_cols, new_cols, here, delta, positions)
         old_names, new_names = delta.old_names or (), delta.new_names or ()
         changed = _changed_names(delta)
-        outputs = _Outputs(
+        outputs = Outputs(
             changed=changed,
             position_same=lambda n: _same_position(n, old_names, new_names, delta),
             all_same=not (changed[0] or changed[1] or delta.moved),
         )
         self.select_semantics(old, new, old_cols, new_cols, delta)
         limited = any(s.args.get(k) for s in (old, new) for k in ("limit", "offset"))
-        limited = limited or any(_distinct_on(s) for s in (old, new))
+        limited = limited or any(distinct_on(s) for s in (old, new))
         for key in sorted((set(old.args) | set(new.args)) - _STRUCTURE):
             before, after = old.args.get(key), new.args.get(key)
             if not before and not after:
                 continue
-            if self.compare(before, after, here, outputs) is _Same.SAME:
+            if self.compare(before, after, here, outputs) is Same.SAME:
                 continue
             kind = _CLAUSE_KINDS.get(key)
             if kind is None:
@@ -285,11 +213,11 @@ class _Walk:
         return delta
 
     def bind_sources(
-        self, old: exp.Select, new: exp.Select, outer: _Scope, here: _Scope, delta: QueryDelta
+        self, old: exp.Select, new: exp.Select, outer: Scope, here: Scope, delta: QueryDelta
     ) -> None:
         """Pair the FROM and JOIN items, compare each, and bind them in ``here``."""
         old_frame, new_frame = here.frames[-1]
-        old_items, new_items = _sources(old), _sources(new)
+        old_items, new_items = sources(old), sources(new)
         tag = next(self.tags)
         for i in range(max(len(old_items), len(new_items))):
             kind = EditKind.SOURCE_CHANGED if i == 0 else EditKind.JOIN_CHANGED
@@ -301,7 +229,7 @@ class _Walk:
                 ):
                     if i < len(items):
                         lost = QueryDelta().give_up(kind)
-                        frame.bind(_alias(items[i][1]), _Binding(f"s{tag}.{i}{side}", lost))
+                        frame.bind(source_alias(items[i][1]), Binding(f"s{tag}.{i}{side}", lost))
                 delta.rows = True
                 delta.edits.add(ChangeDetail(kind))
                 continue
@@ -309,19 +237,19 @@ class _Walk:
             source = self.source(old_item, new_item, outer, here)
             if source is None:
                 source = QueryDelta().give_up(kind)
-            binding = _Binding(f"s{tag}.{i}", source)
-            old_frame.bind(_alias(old_item), binding)
-            new_frame.bind(_alias(new_item), binding)
+            binding = Binding(f"s{tag}.{i}", source)
+            old_frame.bind(source_alias(old_item), binding)
+            new_frame.bind(source_alias(new_item), binding)
             delta.rows = delta.rows or source.rows or source.unknown
             delta.edits.update(e for e in source.edits if e.column is None)
             if i > 0 and self.join_differs(old_clause, new_clause, here):
                 delta.rows = True
                 delta.edits.add(ChangeDetail(EditKind.JOIN_CHANGED))
 
-    def join_differs(self, old: exp.Expr, new: exp.Expr, here: _Scope) -> bool:
+    def join_differs(self, old: exp.Expr, new: exp.Expr, here: Scope) -> bool:
         """Whether the join type, condition or USING list differ, or read changed data."""
         for key in sorted((set(old.args) | set(new.args)) - {"this"}):
-            if self.compare(old.args.get(key), new.args.get(key), here) is not _Same.SAME:
+            if self.compare(old.args.get(key), new.args.get(key), here) is not Same.SAME:
                 return True
         old_frame, new_frame = here.frames[-1]
         for frame in (old_frame, new_frame):
@@ -332,17 +260,15 @@ class _Walk:
                 return True
         return False
 
-    def source(
-        self, old: exp.Expr, new: exp.Expr, outer: _Scope, here: _Scope
-    ) -> QueryDelta | None:
+    def source(self, old: exp.Expr, new: exp.Expr, outer: Scope, here: Scope) -> QueryDelta | None:
         """The delta of one paired FROM/JOIN item; None when it reads something else."""
-        old_query = _source_query(old, outer.old_ctes, self.dialect)
-        new_query = _source_query(new, outer.new_ctes, self.dialect)
+        old_query = source_query(old, outer.old_ctes, self.dialect)
+        new_query = source_query(new, outer.new_ctes, self.dialect)
         if old_query is not None and new_query is not None:
             frames = outer.frames
             if old_query.frames is not None and old_query.frames is new_query.frames:
                 frames = old_query.frames  # two CTEs defined at the same level
-            scope = _Scope(
+            scope = Scope(
                 outer.old_ctes if old_query.ctes is None else old_query.ctes,
                 outer.new_ctes if new_query.ctes is None else new_query.ctes,
                 frames,
@@ -362,20 +288,20 @@ class _Walk:
             return inner
         if old_query is not None or new_query is not None:
             return None
-        if isinstance(old, exp.Table) and isinstance(new, exp.Table) and _plain_table(old):
-            same = _plain_table(new) and _table_text(old, self.dialect) == _table_text(
+        if isinstance(old, exp.Table) and isinstance(new, exp.Table) and plain_table(old):
+            same = plain_table(new) and table_text(old, self.dialect) == table_text(
                 new, self.dialect
             )
             return QueryDelta() if same else None
         # Table functions, UNNEST, LATERAL, VALUES: compared as expressions.
-        return QueryDelta() if self.compare(old, new, here) is _Same.SAME else None
+        return QueryDelta() if self.compare(old, new, here) is Same.SAME else None
 
     def set_operation(
         self,
         old: exp.SetOperation,
         new: exp.SetOperation,
-        scope: _Scope,
-        positions: _PositionMap | None,
+        scope: Scope,
+        positions: PositionMap | None,
     ) -> QueryDelta:
         if type(old) is not type(new):
             return QueryDelta().give_up(EditKind.SQL_LOGIC_CHANGED)
@@ -419,13 +345,13 @@ class _Walk:
             delta.edits.add(ChangeDetail(kind or EditKind.SQL_LOGIC_CHANGED))
         changed = _changed_names(delta)
         old_names, new_names = delta.old_names or (), delta.new_names or ()
-        outputs = _Outputs(
+        outputs = Outputs(
             changed=changed,
             position_same=lambda n: _same_position(n, old_names, new_names, delta),
             all_same=not (changed[0] or changed[1] or delta.moved),
         )
         for key in sorted((set(old.args) | set(new.args)) - _STRUCTURE - {"distinct"}):
-            if self.compare(old.args.get(key), new.args.get(key), scope, outputs) is _Same.SAME:
+            if self.compare(old.args.get(key), new.args.get(key), scope, outputs) is Same.SAME:
                 continue
             kind = _CLAUSE_KINDS.get(key)
             if kind in (EditKind.ORDER_CHANGED, EditKind.LIMIT_CHANGED):
@@ -437,14 +363,13 @@ class _Walk:
         return delta
 
     # -- output columns -----------------------------------------------------------
-
     def compare_columns(
         self,
         old_cols: list[tuple[str, exp.Expr]],
         new_cols: list[tuple[str, exp.Expr]],
-        here: _Scope,
+        here: Scope,
         delta: QueryDelta,
-        positions: _PositionMap | None,
+        positions: PositionMap | None,
     ) -> None:
         """Pair the output columns and compare each pair.
 
@@ -457,7 +382,7 @@ class _Walk:
         if len(set(old_names)) < len(old_names) or len(set(new_names)) < len(new_names):
             # Two columns of one name: readers cannot tell them apart either.
             same = len(old_cols) == len(new_cols) and all(
-                self.compare(a, b, here) is _Same.SAME
+                self.compare(a, b, here) is Same.SAME
                 for (_, a), (_, b) in zip(old_cols, new_cols, strict=False)
             )
             if not same:
@@ -484,7 +409,7 @@ class _Walk:
         # DuckDB lets a column use an earlier alias (SELECT x AS a, a + 1 AS b): repeat
         # until no column reads one that changed.
         while True:
-            differ = [after for after, r in results.items() if r is not _Same.SAME]
+            differ = [after for after, r in results.items() if r is not Same.SAME]
             changed = (
                 frozenset([pairs[n] for n in differ] + _unpaired(old_names, pairs.values())),
                 frozenset(differ + _unpaired(new_names, pairs)),
@@ -492,15 +417,16 @@ class _Walk:
             again = [
                 after
                 for after, before in pairs.items()
-                if results[after] is _Same.SAME
+                if results[after] is Same.SAME
+                and unqualified_names(new_exprs[after]) & (changed[1] - {after})
                 and self.compare(
-                    old_exprs[before], new_exprs[after], here, _Outputs(changed, (before, after))
+                    old_exprs[before], new_exprs[after], here, Outputs(changed, (before, after))
                 )
-                is not _Same.SAME
+                is not Same.SAME
             ]
             if not again:
                 break
-            results.update(dict.fromkeys(again, _Same.DIRTY))
+            results.update(dict.fromkeys(again, Same.DIRTY))
         removed = _unpaired(old_names, pairs.values())
         added = _unpaired(new_names, pairs)
         for after in list(added) if positions is None else []:
@@ -512,9 +438,9 @@ class _Walk:
                         old_exprs[before],
                         new_exprs[after],
                         here,
-                        _Outputs(changed, (before, after)),
+                        Outputs(changed, (before, after)),
                     )
-                    is _Same.SAME
+                    is Same.SAME
                 ),
                 None,
             )
@@ -525,23 +451,23 @@ class _Walk:
         delta.removed, delta.added = removed, added
         delta.to_old = dict(pairs) | {after: before for before, after in delta.renamed}
         for after, before in pairs.items():
-            if results[after] is _Same.DIFFERENT:
+            if results[after] is Same.DIFFERENT:
                 delta.modified[before] = old_exprs[before].sql(dialect=self.dialect)
-            elif results[after] is _Same.DIRTY:
+            elif results[after] is Same.DIRTY:
                 delta.modified[before] = None
         order = [delta.to_old[n] for n in new_names if n in delta.to_old]
-        stay = set(_longest_common(order, [n for n in old_names if n in set(order)]))
+        stay = set(longest_common(order, [n for n in old_names if n in set(order)]))
         delta.moved = [n for n in old_names if n in set(order) and n not in stay]
 
     def dynamic_columns_differ(
         self,
         old_cols: list[tuple[str, exp.Expr]],
         new_cols: list[tuple[str, exp.Expr]],
-        here: _Scope,
+        here: Scope,
     ) -> bool:
         """A star or COLUMNS(...) left unexpanded: its columns are its sources'."""
-        old_dynamic = [(n, e) for n, e in old_cols if _dynamic(e)]
-        new_dynamic = [(n, e) for n, e in new_cols if _dynamic(e)]
+        old_dynamic = [(n, e) for n, e in old_cols if dynamic(e)]
+        new_dynamic = [(n, e) for n, e in new_cols if dynamic(e)]
         if not old_dynamic and not new_dynamic:
             return False
         if [n for n, _ in old_dynamic] != [n for n, _ in new_dynamic]:
@@ -550,7 +476,7 @@ class _Walk:
         if any(b.delta.visible for b in (*old_frame.bindings, *new_frame.bindings)):
             return True
         return any(
-            self.compare(a, b, here) is not _Same.SAME
+            self.compare(a, b, here) is not Same.SAME
             for (_, a), (_, b) in zip(old_dynamic, new_dynamic, strict=True)
         )
 
@@ -566,16 +492,22 @@ class _Walk:
         old_exprs, new_exprs = dict(old_cols), dict(new_cols)
         touched_old = [*delta.modified, *delta.removed]
         touched_new = [*delta.added, *delta.modified]
-        if _aggregates(old) != _aggregates(new):
-            # An aggregate added to a plain query (or the last one removed) changes
-            # one row per input row into one row per group, or back.
-            delta.rows = True
-            delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))
-        for name, expr in [
+        touched = [
             *((n, old_exprs[n]) for n in touched_old if n in old_exprs),
             *((n, new_exprs[n]) for n in touched_new if n in new_exprs),
-        ]:
-            if _set_returning(expr):
+        ]
+        before, after = self.functions.aggregation(old), self.functions.aggregation(new)
+        unsure = "maybe" in (before, after) and any(
+            self.functions.kinds(expr) - {FunctionKind.SCALAR} for _, expr in touched
+        )
+        if before != after or unsure:
+            # An aggregate added to a plain query (or the last one removed) changes
+            # one row per input row into one row per group, or back. A function of
+            # unknown kind in an edited column may be such an aggregate.
+            delta.rows = True
+            delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))
+        for name, expr in touched:
+            if self.functions.set_returning(expr):
                 delta.rows = True
                 delta.edits.add(ChangeDetail(EditKind.SQL_LOGIC_CHANGED, name))
         if not (touched_old or touched_new):
@@ -590,285 +522,10 @@ class _Walk:
             if (
                 group is not None
                 and group.args.get("all")
-                and any(n in exprs and not _aggregate_expr(exprs[n]) for n in names)
+                and any(n in exprs and not self.functions.aggregate(exprs[n]) for n in names)
             ):
                 delta.rows = True
                 delta.edits.add(ChangeDetail(EditKind.GROUPING_CHANGED))
-
-    # -- expressions --------------------------------------------------------------
-
-    def compare(
-        self, old: object, new: object, scope: _Scope, outputs: _Outputs | None = None
-    ) -> _Same:
-        """Compare two clause values (expressions, lists of them, flags) of paired nodes."""
-        before = self.signature(old, 0, scope, outputs)
-        after = self.signature(new, 1, scope, outputs)
-        if before.text != after.text:
-            return _Same.DIFFERENT
-        dirty = before.dirty or after.dirty
-        for a, b in zip(before.subqueries, after.subqueries, strict=True):
-            if self.query(a, b, scope).visible:
-                dirty = True
-        return _Same.DIRTY if dirty else _Same.SAME
-
-    def signature(
-        self, value: object, side: int, scope: _Scope, outputs: _Outputs | None
-    ) -> _Signature:
-        if value is None:
-            return _Signature("")
-        if isinstance(value, list):
-            parts = [self.signature(v, side, scope, outputs) for v in value]
-            return _Signature(
-                "\x1f".join(p.text for p in parts),
-                any(p.dirty for p in parts),
-                [q for p in parts for q in p.subqueries],
-            )
-        if not isinstance(value, exp.Expr):
-            return _Signature(repr(value))
-        out = _Signature("")
-        copy = value.copy()
-        replacements: list[tuple[exp.Expr, exp.Expr]] = []
-        for original, twin in zip(_walk(value), _walk(copy), strict=True):
-            if original is not value and isinstance(original, exp.Query | exp.Subquery):
-                out.subqueries.append(original)
-                replacements.append((twin, exp.Var(this=f"<subquery {len(out.subqueries)}>")))
-            elif isinstance(original, exp.Column):
-                text, dirty = self.column(original, side, scope, outputs)
-                out.dirty = out.dirty or dirty
-                replacements.append((twin, exp.Var(this=text)))
-            elif outputs is not None and _positional(original):
-                out.dirty = out.dirty or not outputs.position_same(int(original.name))
-            elif outputs is not None and _order_by_all(original):
-                out.dirty = out.dirty or not outputs.all_same
-        for twin, replacement in replacements:
-            if twin is copy:
-                copy = replacement
-            else:
-                twin.replace(replacement)
-        out.text = f"{type(value).__name__}:{copy.sql(dialect=self.dialect, comments=False)}"
-        return out
-
-    def column(
-        self, column: exp.Column, side: int, scope: _Scope, outputs: _Outputs | None
-    ) -> tuple[str, bool]:
-        """The column's text in a signature, and whether its values may have changed."""
-        frames = scope.frames
-        if column.table:
-            binding = _lookup(frames, side, column.table)
-            name = column.name
-            if binding is None and column.args.get("db") is not None:
-                # t.s.f: field f of struct column s of t.
-                binding, name = _lookup(frames, side, column.text("db")), column.table
-            if binding is None:
-                return column.sql(dialect=self.dialect), _any_visible(frames, side)
-            if isinstance(column.this, exp.Star):
-                return f"<{binding.key}>.*", binding.delta.visible
-            old = name if side == 0 else binding.delta.old_name(name)
-            suffix = f".{column.name}" if name != column.name else ""
-            return f"<{binding.key}>.{old}{suffix}", binding.delta.dirty(old)
-        name = column.name
-        if _lambda_variable(column):
-            return f"<lambda>.{name}", False
-        dirty = any(b.delta.touches(name) for f in frames for b in f[side].bindings)
-        if outputs is not None and name in outputs.changed[side] and name != outputs.own[side]:
-            dirty = True  # an output alias read by a clause or by another column
-        innermost = frames[-1][side] if frames else None
-        if len(frames) == 1 and innermost is not None and len(innermost.bindings) == 1:
-            # One source and no enclosing query: the column can only be that source's.
-            binding = innermost.bindings[0]
-            old = name if side == 0 else binding.delta.old_name(name)
-            return f"<{binding.key}>.{old}", dirty or binding.delta.dirty(old)
-        return f"<?>.{name}", dirty
-
-
-def _walk(node: exp.Expr) -> Iterator[exp.Expr]:
-    """Every node of ``node`` in a fixed order, not entering subqueries."""
-    return node.walk(
-        bfs=False, prune=lambda n: n is not node and isinstance(n, exp.Query | exp.Subquery)
-    )
-
-
-def _lookup(frames: _Frames, side: int, alias: str) -> _Binding | None:
-    for frame_pair in reversed(frames):
-        frame = frame_pair[side]
-        if alias in frame.aliases:
-            return frame.aliases[alias]  # None when ambiguous: treated as unresolved
-    return None
-
-
-def _any_visible(frames: _Frames, side: int) -> bool:
-    return any(b.delta.visible for f in frames for b in f[side].bindings)
-
-
-def _lambda_variable(column: exp.Column) -> bool:
-    node = column.parent
-    while node is not None:
-        if isinstance(node, exp.Lambda) and column.name in {e.name for e in node.expressions}:
-            return True
-        node = node.parent
-    return False
-
-
-def _positional(node: exp.Expr) -> bool:
-    """An integer that names an output column: GROUP BY 2, ORDER BY 1."""
-    if not (isinstance(node, exp.Literal) and node.is_int):
-        return False
-    parent = node.parent
-    return isinstance(parent, exp.Group) or (
-        isinstance(parent, exp.Ordered) and isinstance(parent.parent, exp.Order)
-    )
-
-
-def _order_by_all(node: exp.Expr) -> bool:
-    return (
-        isinstance(node, exp.Var)
-        and node.name.upper() == "ALL"
-        and isinstance(node.parent, exp.Ordered)
-    )
-
-
-def _unwrap(query: exp.Expr) -> exp.Expr:
-    """``(SELECT ...)`` is the SELECT, unless the parentheses carry clauses of their own."""
-    while isinstance(query, exp.Subquery) and not any(
-        v for k, v in query.args.items() if k != "this"
-    ):
-        query = query.this
-    return query
-
-
-def _recursive(query: exp.Expr) -> bool:
-    with_ = query.args.get("with_")
-    return bool(with_ is not None and with_.args.get("recursive"))
-
-
-def _with_ctes(query: exp.Expr, ctes: dict[str, _Cte], scope: _Scope) -> dict[str, _Cte]:
-    with_ = query.args.get("with_")
-    if with_ is None:
-        return ctes
-    out = dict(ctes)
-    for cte in with_.expressions:
-        # Each CTE sees the ones before it (and the outer ones), as SQL defines.
-        out[cte.alias_or_name] = _Cte(cte.this, cte, dict(out), scope.frames)
-    return out
-
-
-def _sources(select: exp.Select) -> list[tuple[exp.Expr, exp.Expr]]:
-    """(clause, item) of the FROM and of each JOIN, in order."""
-    from_ = select.args.get("from_")
-    clauses = ([from_] if from_ is not None else []) + list(select.args.get("joins") or [])
-    return [(c, c.this) for c in clauses]
-
-
-def _alias(item: exp.Expr) -> str:
-    return item.alias_or_name if isinstance(item, exp.Table) else item.alias
-
-
-def _plain_table(table: exp.Table) -> bool:
-    return isinstance(table.this, exp.Identifier)
-
-
-def _table_text(table: exp.Table, dialect: str) -> str:
-    copy = table.copy()
-    copy.set("alias", None)
-    return copy.sql(dialect=dialect, comments=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _SourceQuery:
-    """A FROM item that is a query: a CTE or a derived table."""
-
-    body: exp.Expr
-    around: tuple[str, ...]  # what the item adds: column aliases, pivots, samples
-    ctes: dict[str, _Cte] | None  # what the body sees; None: the reader's CTEs
-    frames: _Frames | None  # enclosing SELECTs where it is defined; None: the reader's
-
-
-def _source_query(item: exp.Expr, ctes: dict[str, _Cte], dialect: str) -> _SourceQuery | None:
-    if isinstance(item, exp.Subquery):
-        return _SourceQuery(item.this, tuple(_around(item, dialect)), None, None)
-    if (
-        isinstance(item, exp.Table)
-        and _plain_table(item)
-        and not item.args.get("db")
-        and item.name in ctes
-    ):
-        cte = ctes[item.name]
-        around = (*_around(item, dialect), *_around(cte.definition, dialect))
-        return _SourceQuery(cte.body, around, cte.ctes, cte.frames)
-    return None
-
-
-def _around(item: exp.Expr, dialect: str) -> list[str]:
-    """What a FROM item or CTE adds to its query, as text; its names left out."""
-    out = []
-    for key, value in sorted(item.args.items()):
-        if key in ("this", "db", "catalog") or not value:
-            continue
-        if key == "alias":
-            columns = value.columns if isinstance(value, exp.TableAlias) else []
-            if columns:
-                # AS s(x, y) names the query's columns by position.
-                out.append("columns:" + ",".join(c.name for c in columns))
-            continue
-        values = value if isinstance(value, list) else [value]
-        text = ",".join(
-            v.sql(dialect=dialect, comments=False) if isinstance(v, exp.Expr) else repr(v)
-            for v in values
-        )
-        out.append(f"{key}:{text}")
-    return out
-
-
-def projections(select: exp.Select, dialect: str) -> list[tuple[str, exp.Expr]]:
-    """(name, expression) of each output column; a star is named by its text."""
-    out = []
-    for i, projection in enumerate(select.expressions):
-        if _dynamic(projection):
-            out.append((projection.sql(dialect=dialect), projection))
-        else:
-            out.append((projection.alias_or_name or f"_col_{i}", projection.unalias()))
-    return out
-
-
-def _dynamic(projection: exp.Expr) -> bool:
-    """A projection whose columns the engine picks: a star, COLUMNS(...), #n."""
-    for node in projection.walk(prune=lambda n: isinstance(n, exp.Query | exp.Subquery)):
-        if isinstance(node, exp.Columns | exp.PositionalColumn):
-            return True
-        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
-            return True
-    return False
-
-
-def _aggregates(select: exp.Select) -> bool:
-    """Whether the SELECT returns one row per group rather than one per input row."""
-    if select.args.get("group") is not None:
-        return True
-    having = select.args.get("having")
-    return having is not None or any(_aggregate_expr(e) for e in select.expressions)
-
-
-def _aggregate_expr(expression: exp.Expr) -> bool:
-    return any(
-        isinstance(node, exp.AggFunc)
-        for node in expression.walk(
-            prune=lambda n: isinstance(n, exp.Window | exp.Query | exp.Subquery)
-        )
-    )
-
-
-def _set_returning(expression: exp.Expr) -> bool:
-    for node in expression.walk(prune=lambda n: isinstance(n, exp.Query | exp.Subquery)):
-        if isinstance(node, _SET_RETURNING):
-            return True
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _SET_RETURNING_NAMES:
-            return True
-    return False
-
-
-def _distinct_on(select: exp.Expr) -> bool:
-    distinct = select.args.get("distinct")
-    return distinct is not None and distinct.args.get("on") is not None
 
 
 def _unpaired(names: Sequence[str], paired: Iterable[str]) -> list[str]:
@@ -897,31 +554,9 @@ def _same_position(
     return delta.to_old.get(after) == before and before not in delta.modified
 
 
-def _position_map(delta: QueryDelta) -> _PositionMap | None:
+def _position_map(delta: QueryDelta) -> PositionMap | None:
     """For each new column, the position of the same old column (None: a new one)."""
     if delta.unknown or delta.old_names is None or delta.new_names is None:
         return None
     old = delta.old_names
     return tuple(old.index(delta.to_old[n]) if n in delta.to_old else None for n in delta.new_names)
-
-
-def _longest_common(a: Sequence[str], b: Sequence[str]) -> list[str]:
-    """A longest common subsequence of two name lists (the columns that did not move)."""
-    lengths = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) - 1, -1, -1):
-        for j in range(len(b) - 1, -1, -1):
-            lengths[i][j] = (
-                lengths[i + 1][j + 1] + 1
-                if a[i] == b[j]
-                else max(lengths[i + 1][j], lengths[i][j + 1])
-            )
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        if a[i] == b[j]:
-            out.append(a[i])
-            i, j = i + 1, j + 1
-        elif lengths[i + 1][j] >= lengths[i][j + 1]:
-            i += 1
-        else:
-            j += 1
-    return out

@@ -1,26 +1,42 @@
-"""Pass 2: render a node's SQL with Jinja2 (sandboxed).
+"""Pass 2: render a node's SQL with Jinja2, in seeknal's sandbox (``sandbox.py``).
 
 Available in every template: ``ref('kind.name')`` (renders the quoted node name, e.g.
 ``"source"."orders"``), ``var('name', default)``, ``env_var('NAME', default)``, and every
 macro defined in ``macros/*.sql``; in an incremental node also ``start_ts``, ``end_ts``,
-``start_date`` and ``end_date`` (they render to ``$start_ts``, ...). Unknown names fail loudly (StrictUndefined), and so
-does anything else a template raises: every failure is a diagnostic with a line.
+``start_date`` and ``end_date`` (they render to ``$start_ts``, ...). Unknown names fail
+loudly (StrictUndefined), and so does anything else a template raises: every failure is
+a diagnostic with a line.
+
+``env_var`` reads the environment only for the names the project file lists under
+``embed_env_vars`` (their values are written into plan.json); any other name renders
+its default, without looking at the environment, so a pull request cannot copy a CI
+secret into the plan.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SecurityError
 
 from seeknal.compiler.model import NODE_KINDS, SqlText
+from seeknal.compiler.sandbox import (
+    SANDBOX_HINT,
+    SIZE_HINT,
+    SeeknalSandbox,
+    TemplateLimitError,
+    TemplateRefused,
+    compile_template,
+    render_budget,
+)
 from seeknal.errors import Diagnostic, SourceLocation
+from seeknal.naming import is_identifier
 
 _MISSING = object()
 # What an incremental node's time bounds render to: parameters bound per batch, never
@@ -50,7 +66,7 @@ def quote_node(node_id: str) -> str:
 class Renderer:
     """A Jinja environment with the project's vars and macros, shared by every node."""
 
-    env: SandboxedEnvironment
+    env: SeeknalSandbox
     macro_sites: Mapping[str, SourceLocation] = field(default_factory=dict)
 
     def render(self, sql: SqlText, *, time_parameters: bool = False) -> str:
@@ -60,19 +76,30 @@ class Renderer:
         render to the named parameters the runtime binds per batch (``$start_ts``).
         """
         try:
-            template = self.env.from_string(sql.text)
-            rendered: str = template.render(TIME_VALUES if time_parameters else {})
+            with render_budget():
+                template = compile_template(self.env, sql.text, _NODE_TEMPLATE)
+                rendered: str = template.render(TIME_VALUES if time_parameters else {})
+        except TemplateRefused as exc:
+            raise RenderError(Diagnostic(str(exc), sql.locate(exc.line), hint=exc.hint)) from None
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(
                 Diagnostic(
                     f"template syntax error: {exc.message}",
                     sql.locate(exc.lineno),
-                    hint="check the {{ }} and {% %} tags on this line",
+                    hint=_syntax_hint(exc, self.env),
                 )
             ) from None
         except _TemplateUsageError as exc:
             raise RenderError(
                 self._diagnostic(f"template error: {exc}", exc, sql, exc.hint)
+            ) from None
+        except SecurityError as exc:
+            raise RenderError(
+                self._diagnostic(f"template error: {exc}", exc, sql, SANDBOX_HINT)
+            ) from None
+        except TemplateLimitError as exc:
+            raise RenderError(
+                self._diagnostic(f"template error: {exc}", exc, sql, SIZE_HINT)
             ) from None
         except jinja2.UndefinedError as exc:
             hint = "available: ref(), var(), env_var() and the macros in macros/"
@@ -110,6 +137,12 @@ class Renderer:
         return Diagnostic(message, sql.locate(node_line), hint=hint)
 
 
+def _syntax_hint(exc: jinja2.TemplateSyntaxError, env: SeeknalSandbox) -> str:
+    if (exc.message or "").startswith("No filter named"):
+        return "the sandbox keeps these filters: " + ", ".join(sorted(env.filters))
+    return "check the {{ }} and {% %} tags on this line"
+
+
 class _TemplateUsageError(Exception):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -134,26 +167,27 @@ def _template_frames(exc: BaseException, macro_files: frozenset[str]) -> list[tu
     return frames
 
 
-def make_renderer(variables: Mapping[str, Any], macros: Mapping[str, str]) -> Renderer:
+def make_renderer(
+    variables: Mapping[str, Any],
+    macros: Mapping[str, str],
+    embed_env_vars: Collection[str] = (),
+) -> Renderer:
     """Build the sandboxed environment once per compile.
 
-    ``macros`` maps a macro file (relative to the project) to its text.
+    ``macros`` maps a macro file (relative to the project) to its text;
+    ``embed_env_vars`` are the environment variables ``env_var()`` may read.
 
     Raises:
         RenderError: every problem in the macro files (syntax, duplicate names, a macro
             that would replace ref, var or env_var).
+
+    Example:
+        >>> renderer = make_renderer({"n": 3}, {})
+        >>> renderer.render(SqlText("SELECT {{ var('n') }}", "seeknal/x.yml"))
+        'SELECT 3'
     """
-    # The loader hands Jinja each file's own name as its filename, so a traceback tells
-    # a frame of macros/money.sql from one of the node's SQL ("<template>").
-    env = SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        loader=jinja2.FunctionLoader(
-            lambda name: (macros[name], name, lambda: True) if name in macros else None
-        ),
-    )
-    env.globals.update(_builtins(variables))
+    env = SeeknalSandbox()
+    env.globals.update(_builtins(variables, frozenset(embed_env_vars)))
     diags: list[Diagnostic] = []
     defined: dict[str, SourceLocation] = {}
     for rel in sorted(macros):
@@ -163,7 +197,7 @@ def make_renderer(variables: Mapping[str, Any], macros: Mapping[str, str]) -> Re
     return Renderer(env, defined)
 
 
-def _builtins(variables: Mapping[str, Any]) -> dict[str, Any]:
+def _builtins(variables: Mapping[str, Any], embed_env_vars: frozenset[str]) -> dict[str, Any]:
     def ref(*args: Any, **kwargs: Any) -> str:
         if len(args) != 1 or kwargs:
             strings = [a for a in args if isinstance(a, str)]
@@ -173,9 +207,11 @@ def _builtins(variables: Mapping[str, Any]) -> dict[str, Any]:
                 hint=f"seeknal refs are one 'kind.name' string, e.g. ref('{example}')",
             )
         node_id = args[0]
-        if not isinstance(node_id, str) or node_id.split(".", 1)[0] not in NODE_KINDS:
+        kind, _, name = node_id.partition(".") if isinstance(node_id, str) else ("", "", "")
+        if kind not in NODE_KINDS or not is_identifier(name):
             raise _TemplateUsageError(
-                f"ref({node_id!r}): a ref is 'kind.name'", hint="e.g. ref('source.orders')"
+                f"ref({node_id!r}): a ref is 'kind.name'",
+                hint="e.g. ref('source.orders'); a name is letters, digits and _",
             )
         return quote_node(node_id)
 
@@ -190,6 +226,20 @@ def _builtins(variables: Mapping[str, Any]) -> dict[str, Any]:
         )
 
     def env_var(name: str, default: Any = _MISSING) -> Any:
+        if not isinstance(name, str):
+            raise _TemplateUsageError(f"env_var({name!r}): the name must be a string")
+        if name not in embed_env_vars:
+            # Never read: its value would land in plan.json, and a pull request chooses
+            # which variable. The default is the same on every machine.
+            if default is not _MISSING:
+                return default
+            raise _TemplateUsageError(
+                f"env_var('{name}'): '{name}' is not listed under embed_env_vars in "
+                "seeknal_project.yml",
+                hint=f"give it a default, env_var('{name}', '...'), or list it under "
+                "`embed_env_vars:` if its value may be written into plan.json "
+                "(never a secret)",
+            )
         value = os.environ.get(name)
         if value is not None:
             return value
@@ -204,11 +254,15 @@ def _builtins(variables: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _define_macros(
-    env: SandboxedEnvironment, rel: str, text: str, defined: dict[str, SourceLocation]
+    env: SeeknalSandbox, rel: str, text: str, defined: dict[str, SourceLocation]
 ) -> list[Diagnostic]:
     """Make the macros of one file global; a name defined twice is an error, not an override."""
     try:
-        template = env.get_template(rel)
+        # Named after its own file, so a traceback tells a frame of macros/money.sql
+        # from one of the node's SQL ("<template>").
+        template = compile_template(env, text, rel, name=rel)
+    except TemplateRefused as exc:
+        return [Diagnostic(f"{exc} (in a macro file)", SourceLocation(rel, exc.line), exc.hint)]
     except jinja2.TemplateSyntaxError as exc:
         return [
             Diagnostic(
@@ -219,7 +273,8 @@ def _define_macros(
             )
         ]
     try:
-        module = template.module
+        with render_budget():
+            module = template.module
     except Exception as exc:  # the file's top-level code raised
         frames = _template_frames(exc, frozenset({rel}))
         # Building a module does not rewrite the traceback: its lines are the compiled
@@ -258,9 +313,7 @@ def _define_macros(
     return diags
 
 
-def _macro_sites(
-    env: SandboxedEnvironment, rel: str, text: str
-) -> list[tuple[str, SourceLocation]]:
+def _macro_sites(env: SeeknalSandbox, rel: str, text: str) -> list[tuple[str, SourceLocation]]:
     """Each macro a file defines (not macros nested in macros), with where its name is."""
     tree = env.parse(text)
     every = list(tree.find_all(nodes.Macro))

@@ -16,6 +16,7 @@ from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import DeclaredColumn, Kind, NodeSpec, SourceFormat
 from seeknal.errors import Diagnostic
+from seeknal.naming import IDENTIFIER_HINT, unsafe_column_name
 
 _READERS = {
     SourceFormat.CSV: ("read_csv", {"header": True, "auto_detect": True}),
@@ -119,7 +120,7 @@ def _file_columns(spec: NodeSpec, root: Path, catalog: ScratchCatalog) -> list[D
                 hint="a data file needs at least its header line; add the data, or remove the node",
             )
         )
-    absolute = _literal(str(path))
+    absolute = _literal(str(path.resolve()))  # the scratch catalog may open only this
     reader = reader_sql(spec).replace(_literal(spec.data_path), absolute, 1)
     try:
         described = catalog.describe(f"SELECT * FROM {reader}")
@@ -131,7 +132,26 @@ def _file_columns(spec: NodeSpec, root: Path, catalog: ScratchCatalog) -> list[D
                 hint="check the file's format and `options:`",
             )
         ) from None
+    if not spec.columns:  # only the columns that are loaded become the node's
+        _check_column_names(spec, key, [name for name, _ in described])
     return [DeclaredColumn(name, type_) for name, type_ in described]
+
+
+def _check_column_names(spec: NodeSpec, key: str, names: list[str]) -> None:
+    problems = []
+    for name in names:
+        reason = unsafe_column_name(name)
+        if reason is not None:
+            problems.append(
+                Diagnostic(
+                    f"column {name!r} of '{spec.data_path}' is not a safe column name: {reason}",
+                    spec.at(key),
+                    hint=f"rename it in the file's header ({IDENTIFIER_HINT}); or declare "
+                    "`columns:` to load only the columns you name",
+                )
+            )
+    if problems:
+        raise SourceError(*problems)
 
 
 def _check_declared_in_file(

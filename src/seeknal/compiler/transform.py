@@ -37,6 +37,7 @@ from seeknal.compiler.sql import (
     unqualified_sql,
 )
 from seeknal.errors import Diagnostic
+from seeknal.naming import IDENTIFIER_HINT, unsafe_column_name
 
 
 def compile_sql_node(
@@ -110,6 +111,7 @@ def compile_sql_node(
             )
         )
     columns = _with_engine_names_and_types(columns, bound, upstream)
+    check_column_names(spec, [c.name for c in columns])
     check_declared_types(spec, bound, catalog)
     kind_of_time = time_type(spec, bound) if spec.incremental is not None else None
     definition: dict[str, Any] = {
@@ -281,6 +283,24 @@ def check_columns(spec: NodeSpec, columns: list[ColumnInfo]) -> None:
                     )
                 ]
             )
+
+
+def check_column_names(spec: NodeSpec, names: list[str]) -> None:
+    """No output column name can break out of its quotes (``AS "x; DROP TABLE y"``)."""
+    assert spec.sql is not None
+    problems = []
+    for name in names:
+        reason = unsafe_column_name(name)
+        if reason is not None:
+            problems.append(
+                Diagnostic(
+                    f"output column {name!r} is not a safe column name: {reason}",
+                    spec.sql.find(name),
+                    hint=f"give it an alias of {IDENTIFIER_HINT}, e.g. `AS order_count`",
+                )
+            )
+    if problems:
+        raise SqlError(problems)
 
 
 def check_declared_types(

@@ -164,6 +164,10 @@ class Engine(Protocol):
         """Point each view at its snapshot and drop the ``drop`` views, all at once."""
         ...
 
+    def drop_relations(self, names: Iterable[str]) -> None:
+        """Drop the tables and views ``schema.name`` that exist, in one transaction."""
+        ...
+
     def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read query; return its column names and (at most ``limit``) rows."""
         ...

@@ -28,17 +28,19 @@ class DuckDBEngine:
 
     DuckDB lets one connection hand out cursors (each its own session); every worker
     thread gets one, because a DuckDB connection object must not be shared between
-    threads. ``file_search_path`` is a per-session setting, so it is set on every cursor:
-    plans carry only project-relative paths (``read_csv('data/orders.csv')``).
+    threads. ``file_search_path`` is set for the whole database, so every cursor
+    resolves the plans' project-relative paths (``read_csv('data/orders.csv')``).
 
     Args:
         database_path: The database file; parent directories are created.
         file_search_path: The project directory relative file names resolve against.
         read_only: Open for reading only (``seeknal show``/``query``); DuckDB then lets
             other processes read the file at the same time.
-        external_access: Let SQL read and write files outside the database
-            (``read_csv``, ``COPY ... TO``). Builds need it to load data files; a
-            read-only query session turns it off, so it can read only the warehouse.
+        external_access: Let SQL read and write any file (``read_csv``, ``COPY ... TO``,
+            ``ATTACH``) and load extensions. Off, the database is sealed: SQL can read
+            only the warehouse and ``readable_files``, and cannot change that.
+        readable_files: When sealed, the files SQL may still read (the plan's data
+            files, as its SQL names them and as they resolve).
 
     Example:
         >>> engine = DuckDBEngine(":memory:", file_search_path="/tmp")
@@ -62,6 +64,7 @@ class DuckDBEngine:
         file_search_path: str | Path,
         read_only: bool = False,
         external_access: bool = True,
+        readable_files: Iterable[str] = (),
     ) -> None:
         self._search_path = str(file_search_path)
         if "," in self._search_path:
@@ -73,9 +76,10 @@ class DuckDBEngine:
         database = str(database_path)
         if database != ":memory:" and not read_only:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # Only settable when the database starts: a session cannot turn it back on.
         config: dict[str, str | bool | int | float | list[str]] = (
-            {} if external_access else {"enable_external_access": False}
+            {}
+            if external_access
+            else {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         try:
             self._con = duckdb.connect(database, read_only=read_only, config=config)
@@ -84,6 +88,18 @@ class DuckDBEngine:
                 f"cannot open the DuckDB warehouse {database}: {_message(exc)}",
                 hint=_open_hint(exc),
             ) from exc
+        settings = [f"SET GLOBAL file_search_path = {quote_literal(self._search_path)}"]
+        if not external_access:
+            # allowed_paths can be set only once the database runs, and before access is
+            # cut; the lock keeps SQL from loosening any of it afterwards.
+            allowed = ", ".join(quote_literal(f) for f in sorted(set(readable_files)))
+            settings += [
+                f"SET allowed_paths = [{allowed}]",
+                "SET enable_external_access = false",
+                "SET lock_configuration = true",
+            ]
+        for statement in settings:
+            self._con.execute(statement)
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -99,7 +115,6 @@ class DuckDBEngine:
             if self._closed:
                 raise EngineError("the DuckDB engine was closed")
             cursor = self._con.cursor()
-            cursor.execute(f"SET file_search_path = {quote_literal(self._search_path)}")
             self._local.cursor = cursor
             with self._cursors_lock:
                 self._cursors.append(cursor)
@@ -248,6 +263,25 @@ class DuckDBEngine:
         )
         returned, deleted, inserted = (int(row[0]) if row else 0 for row in results[:3])
         return BatchResult(inserted=inserted, deleted=deleted, dropped=returned - inserted)
+
+    def drop_relations(self, names: Iterable[str]) -> None:
+        """Drop the tables and views ``schema.name`` that exist, in one transaction.
+
+        Views go first: one may select from a table dropped in the same call.
+        """
+        wanted = {name.lower() for name in names}
+        rows = self.query(
+            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+        )[1]
+        found = [
+            (kind, Relation(schema, name))
+            for schema, name, kind in rows
+            if f"{schema}.{name}".lower() in wanted
+        ]
+        found.sort(key=lambda item: (item[0] != "VIEW", str(item[1])))
+        if found:
+            self._transaction([f"DROP {kind} IF EXISTS {rel.sql}" for kind, rel in found])
 
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
         """Point every view at its snapshot and drop ``drop``, in one transaction.

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
-from seeknal.engines import open_engine
 from seeknal.engines.base import BatchResult, Engine, EngineError, Materialization, Relation
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
+from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.incremental import Batch, Ledger, prepare
@@ -95,6 +95,9 @@ def execute_plan(
     project_dir = Path(project_dir).resolve()
     env = plan["environment"]
     target = plan["target"]
+    # Before anything is locked or opened: a missing profile or variable changes nothing.
+    connection = connection_of(plan, project_dir)
+    data_files = declared_data_files(plan, project_dir)
     state = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
     with state.lock():
         current = state.read()
@@ -111,8 +114,8 @@ def execute_plan(
                 + (f" (forced past: {'; '.join(reasons)})" if reasons else ""),
             )
         )
-        engine = open_engine(
-            target["engine"], project_dir / target["warehouse"], file_search_path=project_dir
+        engine = open_connection(
+            connection, file_search_path=project_dir, readable_files=data_files
         )
         try:
             present = engine.relations()  # one catalog lookup for the whole run
@@ -222,7 +225,7 @@ def _build_work(
     to_build: dict[str, WorkItem] = {}
     reused: list[str] = []
     for item in items:
-        if _alreadybuilt_event(item, current, present):
+        if _already_built(item, current, present):
             reused.append(item.node)
             emit(reused_event(item, env))
         else:
@@ -386,7 +389,7 @@ def _sum(last: BuildOutcome, batches: list[BuildOutcome] | None) -> BuildOutcome
     )
 
 
-def _alreadybuilt_event(item: WorkItem, current: State, present: frozenset[str]) -> bool:
+def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> bool:
     record = current.snapshots.get(item.snapshot)
     # The relation check catches a warehouse deleted or replaced behind state's back.
     return (

@@ -46,7 +46,13 @@ def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any
     if current == target and _views_select_from(engine, views):
         return False
     engine.promote(views, drop=removed_views(plan))
-    state.set_environment(env, target, plan["plan_id"])
+    state.set_environment(
+        env,
+        target,
+        plan["plan_id"],
+        base=plan.get("base_environment"),  # v1 plans have neither: never expire
+        ttl_seconds=plan.get("environment_ttl_seconds"),
+    )
     return True
 
 

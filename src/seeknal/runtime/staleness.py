@@ -37,7 +37,9 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
     reasons: list[str] = []
     current = state.environment_hash(env)
     if current not in (plan["base_state"], environment_hash(environment_record(plan))):
-        reasons.append(f"environment '{env}' changed since this plan was compiled")
+        reasons.append(
+            f"environment '{env}' changed since this plan was compiled" + _since(plan, state)
+        )
     checked: set[str] = set()
     for item in plan["work"]:
         data_file = plan["nodes"][item["node"]].get("data_file")
@@ -56,3 +58,38 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         if digest != data_file["sha256"]:
             reasons.append(f"{data_file['path']} changed since this plan was compiled")
     return reasons
+
+
+# Categories whose node keeps the snapshot the environment had when the plan was compiled.
+_KEPT = frozenset({"unchanged", "metadata", "indirect_non_breaking"})
+
+
+def _since(plan: dict[str, Any], state: State) -> str:
+    """What moved: the last change to the environment, and the nodes it touched."""
+    env = plan["environment"]
+    entries = state.history.get(env, [])
+    parts = []
+    if entries:
+        last = entries[-1]
+        what = last.get("action", "apply")
+        source = f" from {last['source']}" if last.get("source") else ""
+        parts.append(f"{what}{source} of {last['plan_id'][:12]} at {last['applied_at']}")
+    elif state.environment(env) is None:
+        parts.append("it was deleted")
+    current = (state.environment(env) or {}).get("nodes", {})
+    nodes = plan["nodes"]
+    moved = sorted(
+        node_id
+        for node_id in set(current)
+        | {n for n, node in nodes.items() if node["change"]["category"] in _KEPT}
+        if node_id not in nodes
+        or nodes[node_id]["change"]["category"] == "added"
+        or (
+            nodes[node_id]["change"]["category"] in _KEPT
+            and current.get(node_id, {}).get("snapshot") != nodes[node_id]["snapshot"]
+        )
+    )
+    if moved:
+        shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+        parts.append(f"now different: {shown}")
+    return f" ({'; '.join(parts)})" if parts else ""

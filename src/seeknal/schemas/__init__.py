@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-SCHEMA_NAMES = ("plan", "project", "node", "state")
+SCHEMA_NAMES = ("plan", "project", "node", "state", "profiles")
 # Older formats stay loadable: their schemas are kept, frozen, as `<name>.v<N>`.
 OLD_SCHEMA_NAMES = ("plan.v1", "plan.v2")
 

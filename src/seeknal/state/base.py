@@ -6,7 +6,10 @@ State is one document (see ``schemas/state.schema.json``):
   for an incremental node, its completed intervals);
 - ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
   columns, normalized SQL) — the compiler compares a new project against this;
-- ``history``: plans applied per environment (timestamps live here, never in a hash).
+- ``history``: plans applied, promotions and rollbacks per environment (timestamps live
+  here, never in a hash); the newest entries keep the record they set, for rollback;
+- ``environment_info``: per environment, its base, when it was created and updated, and
+  when it expires.
 
 An environment's state hash is the sha256 of its canonical ``environments[env]`` record.
 A plan stores the hash it was compiled against (``base_state``); the runtime refuses a
@@ -16,14 +19,16 @@ hash, so a run that failed half-way can be resumed by executing the same plan ag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from seeknal.canonical import hash_value
 
-STATE_FORMAT_VERSION = 2
+STATE_FORMAT_VERSION = 3
+# History entries that keep the environment record they set: what rollback can return to.
+ROLLBACK_DEPTH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class State:
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    environment_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def environment(self, name: str) -> dict[str, Any] | None:
         """The record of environment ``name``, or None when it was never applied."""
@@ -48,6 +54,7 @@ class State:
             "snapshots": self.snapshots,
             "environments": self.environments,
             "history": self.history,
+            "environment_info": self.environment_info,
         }
 
 
@@ -93,8 +100,36 @@ class StateBackend(Protocol):
         """Record that snapshot ``name`` was built (atomically, durably)."""
         ...
 
-    def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
-        """Point environment ``env`` at ``record`` and append ``plan_id`` to its history."""
+    def set_environment(
+        self,
+        env: str,
+        record: dict[str, Any],
+        plan_id: str,
+        *,
+        action: str = "apply",
+        source: str | None = None,
+        base: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> None:
+        """Point environment ``env`` at ``record`` and add the change to its history.
+
+        Args:
+            env: The environment.
+            record: Its new record (what its views point at).
+            plan_id: The plan applied (or an id naming the promotion or rollback).
+            action: ``apply``, ``promote`` or ``rollback``.
+            source: For a promotion, the environment promoted from.
+            base: For a new environment, the environment it was compared with.
+            ttl_seconds: Expire this long after this change (None: never).
+        """
+        ...
+
+    def delete_environment(self, env: str) -> None:
+        """Forget environment ``env``: its record, history and info."""
+        ...
+
+    def forget_snapshots(self, names: Iterable[str]) -> None:
+        """Drop the records of snapshots that no longer exist."""
         ...
 
 

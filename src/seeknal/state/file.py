@@ -26,15 +26,15 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from seeknal import schemas
 from seeknal.canonical import canonical_json
 from seeknal.errors import StateError
-from seeknal.state.base import STATE_FORMAT_VERSION, State
+from seeknal.state.base import ROLLBACK_DEPTH, STATE_FORMAT_VERSION, State
 from seeknal.state.migrations import migrate_document
 
 STATE_FILE = "state.json"
@@ -141,18 +141,65 @@ class FileStateBackend:
                     "the snapshot is rebuilt",
                 ) from exc
 
-    def set_environment(self, env: str, record: dict[str, Any], plan_id: str) -> None:
-        """Point ``env`` at ``record`` and append ``plan_id`` to its history.
+    def set_environment(
+        self,
+        env: str,
+        record: dict[str, Any],
+        plan_id: str,
+        *,
+        action: str = "apply",
+        source: str | None = None,
+        base: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> None:
+        """Point ``env`` at ``record`` and add the change to its history.
 
-        The timestamp goes to ``history`` only, which no hash covers.
+        Timestamps go to ``history`` and ``environment_info`` only, which no hash covers.
         """
-        applied_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC)
+        stamp = _stamp(now)
 
         def apply(doc: dict[str, Any]) -> None:
             doc["environments"][env] = record
-            doc.setdefault("history", {}).setdefault(env, []).append(
-                {"plan_id": plan_id, "applied_at": applied_at}
+            entry: dict[str, Any] = {
+                "plan_id": plan_id,
+                "applied_at": stamp,
+                "action": action,
+                "record": record,
+            }
+            if source is not None:
+                entry["source"] = source
+            entries = doc.setdefault("history", {}).setdefault(env, [])
+            entries.append(entry)
+            for old in entries[:-ROLLBACK_DEPTH]:
+                old.pop("record", None)  # only the newest entries can be returned to
+            infos = doc.setdefault("environment_info", {})
+            info = infos.get(env) or {"base": base, "created_at": stamp}
+            info["updated_at"] = stamp
+            info["expires_at"] = (
+                None if ttl_seconds is None else _stamp(now + timedelta(seconds=ttl_seconds))
             )
+            infos[env] = info
+
+        self._update(apply)
+
+    def delete_environment(self, env: str) -> None:
+        """Forget ``env``: its record, history and info."""
+
+        def apply(doc: dict[str, Any]) -> None:
+            doc["environments"].pop(env, None)
+            doc.get("history", {}).pop(env, None)
+            doc.get("environment_info", {}).pop(env, None)
+
+        self._update(apply)
+
+    def forget_snapshots(self, names: Iterable[str]) -> None:
+        """Drop the records of snapshots the janitor dropped."""
+        gone = set(names)
+
+        def apply(doc: dict[str, Any]) -> None:
+            for name in gone:
+                doc["snapshots"].pop(name, None)
 
         self._update(apply)
 
@@ -260,7 +307,12 @@ def _state_of(doc: dict[str, Any]) -> State:
         snapshots=doc["snapshots"],
         environments=doc["environments"],
         history=doc.get("history", {}),
+        environment_info=doc.get("environment_info", {}),
     )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _validate(doc: dict[str, Any], *, where: str) -> None:

@@ -17,13 +17,28 @@ Document = dict[str, Any]
 
 
 def _v1_to_v2(doc: Document) -> Document:
-    """v2 added incremental snapshots (``materialized: incremental_by_time`` and their
-    ``intervals``); a v1 document has none, so only its version changes."""
-    return {**doc, "format_version": 2}
+    """v2 adds ``environment_info`` (base, created, expires) and rollback records in history.
+
+    A v1 environment's creation time is unknown: its first history entry stands in, and
+    it expires like any environment of its kind from now on (prod never).
+    """
+    info = {}
+    for env in doc.get("environments", {}):
+        entries = doc.get("history", {}).get(env, [])
+        first = entries[0]["applied_at"] if entries else "1970-01-01T00:00:00Z"
+        last = entries[-1]["applied_at"] if entries else first
+        info[env] = {"base": None, "created_at": first, "updated_at": last, "expires_at": None}
+    return {**doc, "format_version": 2, "environment_info": info}
+
+
+def _v2_to_v3(doc: Document) -> Document:
+    """v3 adds incremental snapshots (``materialized: incremental_by_time`` with their
+    completed ``intervals``); a v2 document has none, so only its version changes."""
+    return {**doc, "format_version": 3}
 
 
 # format_version N -> function upgrading a version-N document to version N + 1.
-DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2}
+DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate_document(
@@ -48,7 +63,7 @@ def migrate_document(
 
     Example:
         >>> migrate_document({"format_version": 1}, where="state.json")
-        {'format_version': 2}
+        {'format_version': 3, 'environment_info': {}}
     """
     chain = DOCUMENT_MIGRATIONS if migrations is None else migrations
     version = doc.get("format_version")

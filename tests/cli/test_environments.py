@@ -1,0 +1,192 @@
+"""End-to-end: virtual environments — plan, apply, promote, rollback, janitor, diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from seeknal.runtime.environments import find_garbage
+from seeknal.state.file import FileStateBackend
+from tests.cli.conftest import invoke, run_process, tables_of, tree_state
+from tests.conftest import edit
+
+ORDERS_SQL = "seeknal/transforms/customer_orders.sql"
+BREAKING = ("    c.last_name,", "    UPPER(c.last_name) AS last_name,")
+
+
+def relations(project: Path) -> dict[str, int]:
+    """Every table in the warehouse with its row count (views excluded)."""
+    con = duckdb.connect(str(project / "target/warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() WHERE NOT internal"
+        ).fetchall()
+        return {
+            f"{s}.{t}": con.execute(f'SELECT COUNT(*) FROM "{s}"."{t}"').fetchone()[0]
+            for s, t, _ in rows
+        }  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def state_of(project: Path) -> FileStateBackend:
+    return FileStateBackend(project / "target/state")
+
+
+def views_of(project: Path, env: str) -> dict[str, list[tuple[object, ...]]]:
+    schema_suffix = "" if env == "prod" else f"__{env}"
+    return {
+        name: rows
+        for name, rows in tables_of(project / "target/warehouse.duckdb").items()
+        if name.split(".")[0].endswith(schema_suffix)
+        and (env != "prod" or "__" not in name.split(".")[0])
+    }
+
+
+def test_a_breaking_change_in_dev_leaves_prod_untouched_and_promote_builds_nothing(
+    shop: Path,
+) -> None:
+    assert invoke(shop, "plan", "--yes").exit_code == 0
+    prod_before = views_of(shop, "prod")
+    prod_snapshots = dict(state_of(shop).read().environments["prod"]["nodes"])
+    edit(shop / ORDERS_SQL, *BREAKING)
+
+    result = invoke(shop, "plan", "dev", "--yes", "--no-diff")
+    assert result.exit_code == 0, result.output
+    assert "breaking (1)" in result.output
+    assert "(new environment, starting from prod)" in result.output
+    # prod: the same rows, the same snapshots.
+    assert views_of(shop, "prod") == prod_before
+    assert state_of(shop).read().environments["prod"]["nodes"] == prod_snapshots
+    dev = views_of(shop, "dev")
+    assert dev["transform__dev.customer_orders"] != prod_before["transform.customer_orders"]
+
+    tables = relations(shop)
+    snapshots = dict(state_of(shop).read().snapshots)
+    result = invoke(shop, "promote", "dev", "prod")
+    assert result.exit_code == 0, result.output
+    assert "nothing rebuilt" in result.output
+    # No table was created or filled: the same tables with the same row counts.
+    assert relations(shop) == tables
+    assert state_of(shop).read().snapshots == snapshots
+    prod_after = views_of(shop, "prod")
+    assert prod_after["transform.customer_orders"] == dev["transform__dev.customer_orders"]
+
+    # Rollback restores the previous results, again without building anything.
+    result = invoke(shop, "rollback", "prod")
+    assert result.exit_code == 0, result.output
+    assert views_of(shop, "prod") == prod_before
+    assert relations(shop) == tables
+
+
+def test_a_stale_plan_is_refused_before_any_side_effect(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    edit(shop / ORDERS_SQL, *BREAKING)
+    result = invoke(shop, "plan", "--out", "target/review.json")
+    assert result.exit_code == 0, result.output
+    assert "apply it with `seeknal apply prod target/review.json`" in result.output
+    # Meanwhile somebody else changes prod (another node, from another checkout).
+    edit(shop / ORDERS_SQL, BREAKING[1], BREAKING[0])
+    edit(
+        shop / "seeknal/transforms/payment_methods.yml",
+        "COUNT(*) AS payment_count,",
+        "COUNT(*) AS payment_count, MAX(p.amount) AS largest,",
+    )
+    assert invoke(shop, "run", "-q").exit_code == 0
+    before = tree_state(shop / "target")
+    result = run_process(shop, "apply", "prod", "target/review.json")
+    assert result.returncode == 2
+    assert "plan is stale: environment 'prod' changed since this plan was compiled" in result.stderr
+    assert "apply of " in result.stderr
+    assert "now different: transform.payment_methods" in result.stderr
+    assert tree_state(shop / "target") == before
+
+
+def test_a_second_apply_while_one_runs_is_refused_before_writing(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    edit(shop / ORDERS_SQL, *BREAKING)
+    assert invoke(shop, "plan", "--out", "target/review.json").exit_code == 0
+    before = tree_state(shop / "target")
+    with state_of(shop).lock():  # another apply holds the environment
+        result = run_process(shop, "apply", "prod", "target/review.json")
+    assert result.returncode == 2
+    assert "another" in result.stderr.lower() and "run" in result.stderr.lower()
+    after = tree_state(shop / "target")
+    after.pop("state/lock", None)
+    before.pop("state/lock", None)
+    assert after == before
+
+
+def test_apply_refuses_a_plan_compiled_for_another_environment(shop: Path) -> None:
+    assert invoke(shop, "compile", "--env", "dev", "--out", "target/dev.json").exit_code == 0
+    result = run_process(shop, "apply", "prod", "target/dev.json")
+    assert result.returncode == 2
+    assert "was compiled for environment 'dev', not 'prod'" in result.stderr
+
+
+def test_ci_workflow_compile_review_execute(shop: Path) -> None:
+    """The pull-request flow: compile in CI, diff the plans, execute in the deploy job."""
+    assert invoke(shop, "run", "-q").exit_code == 0
+    assert invoke(shop, "compile", "--out", "target/main.json").exit_code == 0
+    edit(shop / ORDERS_SQL, *BREAKING)
+    assert invoke(shop, "compile", "--out", "target/pr.json").exit_code == 0
+    result = invoke(shop, "diff", "target/main.json", "target/pr.json")
+    assert result.exit_code == 0, result.output
+    assert "~ transform.customer_orders: category unchanged -> breaking" in result.output
+    assert "sql changed" in result.output
+    assert "~ work + transform.customer_orders (new)" in result.output
+    as_json = json.loads(
+        invoke(shop, "diff", "--json", "target/main.json", "target/pr.json").output
+    )
+    assert [c["node"] for c in as_json["changed"]] == [
+        "transform.customer_lifetime_value",
+        "transform.customer_orders",
+    ]
+    assert invoke(shop, "execute", "target/pr.json").exit_code == 0
+    same = invoke(shop, "diff", "target/pr.json", "target/pr.json")
+    assert "the plans are identical" in same.output
+
+
+def test_env_list_delete_and_janitor(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    edit(shop / ORDERS_SQL, *BREAKING)
+    assert invoke(shop, "plan", "dev", "--yes").exit_code == 0
+    listing = json.loads(invoke(shop, "env", "list", "--json").output)
+    dev = next(e for e in listing if e["name"] == "dev")
+    assert dev["base"] == "prod" and dev["changed"] == 2 and dev["expires_at"] is not None
+    assert next(e for e in listing if e["name"] == "prod")["expires_at"] is None
+
+    # Expiry: seven days (the default) after the last change, dev is garbage; prod never.
+    state = state_of(shop).read()
+    later = find_garbage(state, (), now="2999-01-01T00:00:00Z")
+    assert later.environments == ("dev",)
+    assert len(later.snapshots) == 2  # what only dev used
+
+    assert "nothing to drop" in invoke(shop, "janitor").output
+    dev_only = set(state.snapshots) - {
+        n["snapshot"] for n in state.environments["prod"]["nodes"].values()
+    }
+    assert invoke(shop, "env", "delete", "dev").exit_code == 0
+    shown = invoke(shop, "janitor").output
+    assert all(f"would drop snapshot {s}" in shown for s in dev_only)
+    assert set(relations(shop)) >= dev_only  # only shown, not dropped
+    result = invoke(shop, "janitor", "--apply")
+    assert result.exit_code == 0, result.output
+    assert not set(relations(shop)) & dev_only
+    assert not set(state_of(shop).read().snapshots) & dev_only
+    # prod still answers, and a run has nothing to do.
+    assert invoke(shop, "show", "transform.customer_orders").exit_code == 0
+    edit(shop / ORDERS_SQL, BREAKING[1], BREAKING[0])
+    assert "0 snapshots to build" in invoke(shop, "compile").output
+
+
+def test_prod_cannot_be_deleted_and_unknown_environments_are_named(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    result = run_process(shop, "env", "delete", "prod")
+    assert result.returncode == 2 and "prod cannot be deleted" in result.stderr
+    result = run_process(shop, "promote", "nope", "prod")
+    assert result.returncode == 2 and "environment 'nope' does not exist" in result.stderr
+    result = run_process(shop, "rollback", "prod")
+    assert result.returncode == 2 and "no earlier state to roll back to" in result.stderr

@@ -8,14 +8,18 @@ Measures, each several times (the median is reported):
 - in-process ``compile_project()`` (without interpreter start-up), when importable;
 - the example shop: ``seeknal run`` on a fresh target versus ``bench/direct.py``, a plain
   DuckDB script creating the same tables in dependency order, both as whole processes
-  and as the in-process times each reports.
+  and as the in-process times each reports;
+- an incremental run of one new day against that day's SQL alone in DuckDB
+  (``bench/incremental.py``, ``--per-day`` events a day): the target is seeknal's time
+  beyond process start-up within 10% of the day's SQL.
 
 Prints a table with ratios and writes ``bench/results.json``. The default run takes a few
 minutes on 2 cores.
 
 Usage::
 
-    python bench/run.py [--sizes 100,1000] [--repeat 3] [--out bench/results.json]
+    python bench/run.py [--sizes 100,1000] [--repeat 3] [--per-day 200000]
+        [--out bench/results.json]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import generate  # bench/ is on sys.path when this file runs as a script
+import incremental
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -218,6 +223,26 @@ def bench_shop(seeknal: str, work: Path, repeat: int) -> list[Measurement]:
     return results
 
 
+def bench_incremental(seeknal: str, work: Path, repeat: int, per_day: int) -> list[Measurement]:
+    """One new day through seeknal, and the same day's SQL alone (see bench/incremental.py)."""
+    names = {
+        "runs": "incremental: seeknal run, one new day (process)",
+        "executes": "incremental: seeknal execute, one new day (in-process)",
+        "day_sql": "incremental: that day's SQL alone in DuckDB (in-process)",
+        "start_up": "incremental: python start + seeknal's imports (process)",
+    }
+    results = {key: Measurement(name, "incremental") for key, name in names.items()}
+    try:
+        measured = incremental.measure(seeknal, work, per_day, repeat)
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        for m in results.values():
+            m.error = str(exc)
+        return list(results.values())
+    for key, m in results.items():
+        m.times = list(measured[key])
+    return list(results.values())
+
+
 def ratio(results: list[Measurement], a: str, b: str) -> float | None:
     by_name = {m.name: m.median for m in results}
     top, bottom = by_name.get(a), by_name.get(b)
@@ -297,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch directory")
     parser.add_argument("--seeknal", default=None, help="the seeknal executable to time")
     parser.add_argument("--skip-shop", action="store_true")
+    parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument(
+        "--per-day", type=int, default=200_000, help="events a day in the incremental benchmark"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     seeknal = find_seeknal(args.seeknal)
@@ -309,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_shop:
         print("running the example shop ...", file=sys.stderr)
         results += bench_shop(seeknal, args.work, max(args.repeat, 5))
+    if not args.skip_incremental:
+        print("running one new day of an incremental node ...", file=sys.stderr)
+        results += bench_incremental(seeknal, args.work, max(args.repeat, 5), args.per_day)
 
     ratios = {
         "shop: seeknal run / plain DuckDB (process)": ratio(
@@ -320,6 +352,20 @@ def main(argv: list[str] | None = None) -> int:
             "shop: plain DuckDB script (in-process)",
         ),
     }
+    by_name = {m.name: m.median for m in results}
+    run_s = by_name.get("incremental: seeknal run, one new day (process)")
+    start_s = by_name.get("incremental: python start + seeknal's imports (process)")
+    sql_s = by_name.get("incremental: that day's SQL alone in DuckDB (in-process)")
+    if run_s is not None and start_s is not None and sql_s:
+        # The target: within 1.10x (seeknal's time beyond start-up vs the day's SQL).
+        ratios["incremental: (run - start-up) / day's SQL (target 1.10)"] = (
+            run_s - start_s
+        ) / sql_s
+    ratios["incremental: execute / day's SQL"] = ratio(
+        results,
+        "incremental: seeknal execute, one new day (in-process)",
+        "incremental: that day's SQL alone in DuckDB (in-process)",
+    )
     for size in sizes:
         label = f"{size} transforms"
         ratios[f"compile no-op / cold ({label})"] = ratio(

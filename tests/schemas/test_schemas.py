@@ -55,7 +55,27 @@ def test_golden_plans_still_execute(version: int, tmp_path: Path) -> None:
     assert rows[0][0] > 0
 
 
-@pytest.mark.parametrize("version", [1, 2])
+def test_golden_plan_v3_still_executes(tmp_path: Path) -> None:
+    """v3 added incremental nodes: a frozen plan fills exactly the ranges it lists."""
+    project = copy_project(FIXTURES / "incremental", tmp_path / "incremental")
+    plan = load_plan(GOLDEN / "plan-v3.json")
+    assert plan["schema_version"] == 3
+    result = execute_plan(plan, project, threads=1)
+    assert "transform.daily" in result.built
+    engine = DuckDBEngine(
+        project / "target/warehouse.duckdb", file_search_path=project, read_only=True
+    )
+    try:
+        _, rows = engine.query("SELECT MIN(day), MAX(day), COUNT(*) FROM transform.daily")
+    finally:
+        engine.close()
+    assert [str(v) for v in rows[0]] == ["2024-01-01", "2024-01-07", "7"]
+    state = FileStateBackend(project / "target/state").read()
+    record = next(r for r in state.snapshots.values() if r["node"] == "transform.daily")
+    assert record["intervals"] == [["2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"]]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_golden_state_still_loads(version: int, tmp_path: Path) -> None:
     (tmp_path / "state.json").write_bytes((GOLDEN / f"state-v{version}.json").read_bytes())
     state = FileStateBackend(tmp_path).read()

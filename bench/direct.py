@@ -6,9 +6,15 @@ This deliberately does not import seeknal. It renders each node's SQL with Jinja
 as they are), orders the nodes by their refs and runs ``CREATE TABLE ... AS`` (or
 ``CREATE VIEW`` for ``materialized: view``) in one DuckDB file.
 
+An incremental node (``materialized: incremental_by_time``) is computed in one go: its
+time bounds (``{{ start_ts }}``, ...) are the whole window, from its ``start`` to its
+``end``, ``--end`` or now, whichever comes first (cut to its schedule), and rows outside
+the window are left out — what every batched run must add up to. Schedules are read in
+UTC.
+
 Usage::
 
-    python bench/direct.py PROJECT_DIR [--db PATH] [--json]
+    python bench/direct.py PROJECT_DIR [--db PATH] [--end TIME] [--json]
 
 With ``--json`` it prints ``{"seconds": ..., "nodes": ...}``: the in-process build time,
 without interpreter start-up.
@@ -23,6 +29,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from typing import Any
 import duckdb
 import jinja2
 import yaml
+from croniter import croniter
 
 KINDS = ("source", "seed", "transform", "rule")
 BARE_REF = re.compile(r"""ref\(\s*['"]([A-Za-z_]\w*\.[A-Za-z_]\w*)['"]\s*\)""")
@@ -47,6 +55,7 @@ class Node:
     file: Path
     sql: str = ""
     depends_on: set[str] = field(default_factory=set)
+    window: tuple[datetime, datetime] | None = None
 
 
 def load_nodes(project: Path) -> dict[str, Node]:
@@ -67,7 +76,30 @@ def macro_prelude(project: Path) -> str:
     return "".join(p.read_text(encoding="utf-8") for p in sorted(macros.glob("*.sql")))
 
 
-def render_sql(project: Path, nodes: dict[str, Node], variables: dict[str, Any]) -> None:
+def window_of(spec: dict[str, Any], end: datetime | None) -> tuple[datetime, datetime] | None:
+    """An incremental node's whole window, ``[start, end)`` cut to its schedule (UTC)."""
+    config = spec["incremental"]
+    start = _moment(str(config["start"]))
+    ends = [end or datetime.now(UTC).replace(tzinfo=None)]
+    if "end" in config:
+        ends.append(_moment(str(config["end"])))
+    schedule = config["schedule"]
+    aliases = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0"}
+    cron = {**aliases, "@monthly": "0 0 1 * *"}.get(schedule, schedule)
+    last = croniter(cron, min(ends) + timedelta(seconds=1)).get_prev(datetime)
+    return (start, last) if start < last else None
+
+
+def _moment(text: str) -> datetime:
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time())
+    moment = datetime.fromisoformat(text)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def render_sql(
+    project: Path, nodes: dict[str, Node], variables: dict[str, Any], end: datetime | None = None
+) -> None:
     """Render every transform's SQL and record its dependencies."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     prelude = macro_prelude(project)
@@ -87,11 +119,23 @@ def render_sql(project: Path, nodes: dict[str, Node], variables: dict[str, Any])
                 raise KeyError(f"undefined var {name!r}")
             return default
 
+        bounds: dict[str, str] = {}
+        if spec.get("materialized") == "incremental_by_time":
+            window = window_of(spec, end)
+            node.window = window
+            lo, hi = window or (datetime(1970, 1, 1), datetime(1970, 1, 1))
+            bounds = {
+                "start_ts": f"TIMESTAMP '{lo:%Y-%m-%d %H:%M:%S}'",
+                "end_ts": f"TIMESTAMP '{hi:%Y-%m-%d %H:%M:%S}'",
+                "start_date": f"DATE '{lo:%Y-%m-%d}'",
+                "end_date": f"DATE '{hi:%Y-%m-%d}'",
+            }
         template = env.from_string(prelude + raw)
         rendered = template.render(
             ref=lambda node_id: node_id,
             var=var,
             env_var=lambda name, default="": os.environ.get(name, default),
+            **bounds,
         )
         sql = BARE_REF.sub(lambda m: m.group(1), rendered).strip()
         node.sql = sql
@@ -120,12 +164,15 @@ def load_statement(project: Path, node: Node) -> str:
     return f"CREATE TABLE {node.id} AS SELECT * FROM {reader}"
 
 
-def build_project(project: Path, db_path: Path) -> dict[str, Any]:
-    """Build every node of ``project`` into ``db_path``; return timing and counts."""
+def build_project(project: Path, db_path: Path, end: datetime | None = None) -> dict[str, Any]:
+    """Build every node of ``project`` into ``db_path``; return timing and counts.
+
+    ``end`` (exclusive, UTC) caps incremental nodes' windows instead of now.
+    """
     started = time.perf_counter()
     config = yaml.safe_load((project / "seeknal_project.yml").read_text(encoding="utf-8"))
     nodes = load_nodes(project)
-    render_sql(project, nodes, dict(config.get("vars") or {}))
+    render_sql(project, nodes, dict(config.get("vars") or {}), end)
     order = TopologicalSorter({n.id: n.depends_on for n in nodes.values()}).static_order()
     if db_path.exists():
         db_path.unlink()
@@ -147,6 +194,14 @@ def build_project(project: Path, db_path: Path) -> dict[str, Any]:
                 )
             elif node.spec.get("materialized") == "view":
                 statement = f"CREATE VIEW {relation} AS\n{node.sql}"
+            elif node.spec.get("materialized") == "incremental_by_time":
+                column = node.spec["incremental"]["time_column"]
+                lo, hi = node.window or (datetime(1970, 1, 1), datetime(1970, 1, 1))
+                statement = (
+                    f"CREATE TABLE {relation} AS\nSELECT * FROM (\n{node.sql}\n) AS q\n"
+                    f"WHERE q.\"{column}\" >= TIMESTAMP '{lo:%Y-%m-%d %H:%M:%S}'"
+                    f" AND q.\"{column}\" < TIMESTAMP '{hi:%Y-%m-%d %H:%M:%S}'"
+                )
             else:
                 statement = f"CREATE TABLE {relation} AS\n{node.sql}"
             try:
@@ -165,10 +220,18 @@ def main(argv: list[str] | None = None) -> int:
         "--db", type=Path, default=None, help="default: PROJECT/target/direct.duckdb"
     )
     parser.add_argument("--json", action="store_true", help="print timing as JSON")
+    parser.add_argument(
+        "--end",
+        default=None,
+        help="cap incremental nodes here instead of now: a date includes that day",
+    )
     args = parser.parse_args(argv)
     project = args.project.resolve()
     db = args.db or project / "target" / "direct.duckdb"
-    result = build_project(project, db)
+    end = None
+    if args.end:
+        end = _moment(args.end) + (timedelta(days=1) if len(args.end) == 10 else timedelta())
+    result = build_project(project, db, end)
     if args.json:
         print(json.dumps(result))
     else:

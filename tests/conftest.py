@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from seeknal.intervals import Interval, parse_time, ranges_from_json, ranges_to_json, union
 from seeknal.state import State, environment_record
 
 # CI machines have 2 cores shared by two test workers: time-based checks (how fast
@@ -29,14 +30,24 @@ def applied(plan: dict[str, Any], env: str = "prod", base: State | None = None) 
     """The state after ``plan`` was executed successfully (on top of ``base``)."""
     snapshots = dict(base.snapshots) if base else {}
     environments = dict(base.environments) if base else {}
+    work = {w["node"]: w for w in plan["work"]}
     for node_id, n in plan["nodes"].items():
         if n["change"]["category"] != "removed":
-            snapshots[n["snapshot"]] = {
+            record = {
                 "node": node_id,
                 "kind": n["kind"],
                 "materialized": n["materialized"],
                 "data_version": n["data_version"],
             }
+            if "incremental" in n:
+                # An incremental snapshot has completed what it had, plus the plan's ranges.
+                done = ranges_from_json(snapshots.get(n["snapshot"], {}).get("intervals", ()))
+                planned = [
+                    Interval(parse_time(r["start"]), parse_time(r["end"]))
+                    for r in work.get(node_id, {}).get("intervals", ())
+                ]
+                record["intervals"] = ranges_to_json(union(done, planned))
+            snapshots[n["snapshot"]] = record
     environments[env] = environment_record(plan)
     return State(snapshots=snapshots, environments=environments)
 

@@ -73,6 +73,41 @@ class NodeSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalWork:
+    """An incremental node's ranges in the plan: ``(start, end, reason)``, ISO-8601 UTC."""
+
+    node: str
+    ranges: tuple[tuple[str, str, str], ...]
+    batch_size: int | None
+
+    def describe(self) -> str:
+        """``[2024-06-01, 2024-06-02) missing; ...`` (dates when the bounds are midnights)."""
+        if not self.ranges:
+            return "an empty table (no complete interval yet)"
+        text = "; ".join(
+            f"[{_day_or_time(a)}, {_day_or_time(b)}) {reason}" for a, b, reason in self.ranges
+        )
+        if self.batch_size is not None:
+            text += f" (batches of {self.batch_size})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "intervals": [{"start": a, "end": b, "reason": r} for a, b, r in self.ranges],
+            **({"batch_size": self.batch_size} if self.batch_size is not None else {}),
+        }
+
+
+def _day_or_time(iso: str) -> str:
+    """``2024-06-01T00:00:00Z`` -> ``2024-06-01``; other times keep hours and minutes."""
+    day, _, clock = iso.rstrip("Z").partition("T")
+    if clock in ("", "00:00:00"):
+        return day
+    return f"{day} {clock[:5] if clock.endswith(':00') else clock}"
+
+
+@dataclass(frozen=True, slots=True)
 class PlanSummary:
     environment: str
     base_state: str | None
@@ -81,6 +116,7 @@ class PlanSummary:
     work: Counter[str] = field(default_factory=Counter)  # reason -> snapshots
     work_materialized: Counter[str] = field(default_factory=Counter)  # table/view -> snapshots
     base_environment: str | None = None
+    intervals: list[IntervalWork] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -106,6 +142,7 @@ class PlanSummary:
             ],
             "impact": [i.to_json() for i in self.impact],
             "work": dict(sorted(self.work.items())),
+            "intervals": [i.to_json() for i in self.intervals],
         }
 
 
@@ -130,10 +167,20 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
     ordered.update({c: v for c, v in by_category.items() if c not in ordered})
     work = Counter(w["reason"] for w in plan["work"])
     materialized = Counter(
-        nodes[w["node"]].get("materialized", "table")
+        _KINDS_OF_TABLE.get(m, m)
         for w in plan["work"]
         if w["reason"] != "forward_only"
+        for m in [nodes[w["node"]].get("materialized", "table")]
     )
+    intervals = [
+        IntervalWork(
+            w["node"],
+            tuple((r["start"], r["end"], r["reason"]) for r in w["intervals"]),
+            w.get("batch_size"),
+        )
+        for w in plan["work"]
+        if "intervals" in w
+    ]
     return PlanSummary(
         plan["environment"],
         plan["base_state"],
@@ -142,7 +189,12 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         work,
         materialized,
         plan.get("base_environment"),
+        intervals,
     )
+
+
+# How the work line names what it builds: "1 incremental table", "2 tables".
+_KINDS_OF_TABLE = {"incremental_by_time": "incremental table"}
 
 
 def column_impact(nodes: Mapping[str, Any]) -> list[ColumnImpact]:
@@ -279,8 +331,8 @@ def diff_plans(a: Mapping[str, Any], b: Mapping[str, Any]) -> PlanDiff:
     for key in ("environment", "base_state", "base_environment"):
         if a.get(key) != b.get(key):
             other.append(f"{key} {_short(a.get(key))} -> {_short(b.get(key))}")
-    work_a = {(w["node"], w["reason"]) for w in a["work"]}
-    work_b = {(w["node"], w["reason"]) for w in b["work"]}
+    work_a = {_work_key(w) for w in a["work"]}
+    work_b = {_work_key(w) for w in b["work"]}
     other += [f"work - {n} ({r})" for n, r in sorted(work_a - work_b)]
     other += [f"work + {n} ({r})" for n, r in sorted(work_b - work_a)]
     return PlanDiff(
@@ -291,6 +343,18 @@ def diff_plans(a: Mapping[str, Any], b: Mapping[str, Any]) -> PlanDiff:
         tuple(changed),
         tuple(other),
     )
+
+
+def _work_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    """A work item as the diff shows it: its node, and its reason and ranges."""
+    if "intervals" not in item:
+        return item["node"], item["reason"]
+    ranges = IntervalWork(
+        item["node"],
+        tuple((r["start"], r["end"], r["reason"]) for r in item["intervals"]),
+        item.get("batch_size"),
+    )
+    return item["node"], f"{item['reason']}: {ranges.describe()}"
 
 
 def _short(value: Any) -> str:

@@ -34,7 +34,7 @@ def test_run_finishes_when_its_reader_goes_away(shop: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no BrokenPipeError, no "Exception ignored" at exit
     # The run went on to the end: every node built and promoted, state up to date.
-    assert len(tables_of(shop / "target/warehouse.duckdb")) == 10
+    assert len(tables_of(shop / "target/warehouse.duckdb")) == 13
     assert "nothing to do" in run_process(shop, "run").stdout
 
 

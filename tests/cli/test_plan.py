@@ -75,7 +75,7 @@ def test_plan_json_and_markdown_summary(shop: Path) -> None:
     result = invoke(shop, "plan", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["counts"] == {"breaking": 1, "indirect_breaking": 1, "unchanged": 8}
+    assert summary["counts"] == {"breaking": 1, "indirect_breaking": 1, "unchanged": 11}
     assert summary["impact"] == [
         {
             "node": "transform.customer_orders",

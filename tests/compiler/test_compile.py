@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import EXAMPLE, FIXTURES, copy_project
+from tests.conftest import EXAMPLE, FIXTURES, applied, copy_project
 
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.compiler import compile_project
@@ -106,19 +106,8 @@ def test_unused_input_is_a_warning(minimal: Path) -> None:
 
 
 def test_changed_source_file_rebuilds_dependents_under_the_same_snapshot(shop: Path) -> None:
-    from seeknal.state import State, environment_record
-
     plan = compile_project(shop).plan
-    built = {
-        n["snapshot"]: {
-            "node": i,
-            "kind": n["kind"],
-            "materialized": n["materialized"],
-            "data_version": n["data_version"],
-        }
-        for i, n in plan["nodes"].items()
-    }
-    state = State(snapshots=built, environments={"prod": environment_record(plan)})
+    state = applied(plan)
     again = compile_project(shop, state=state).plan
     assert again["work"] == []
     assert {n["change"]["category"] for n in again["nodes"].values()} == {"unchanged"}

@@ -21,6 +21,9 @@ NODE_IDS = {
     "transform.payment_methods",
     "transform.customer_lifetime_value",
     "rule.valid_orders",
+    "source.events",
+    "transform.daily_events",
+    "transform.monthly_events",
 }
 
 
@@ -61,4 +64,7 @@ def test_example_builds_in_plain_duckdb(tmp_path: Path) -> None:
     assert counts["transform.customer_lifetime_value"] == 20
     assert counts["transform.payment_methods"] == 5
     assert counts["transform.daily_revenue"] > 50
+    assert counts["source.events"] == 4861
+    assert counts["transform.daily_events"] == 366  # every day of 2024
+    assert counts["transform.monthly_events"] == 12
     assert set(segments) == {"high", "regular", "prospect"}

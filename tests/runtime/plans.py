@@ -13,6 +13,7 @@ from typing import Any
 
 from seeknal import schemas
 from seeknal.canonical import compute_plan_id, file_sha256, hash_value, sha256_hex
+from seeknal.runtime.artifact import PLAN_SCHEMA_VERSION
 from seeknal.runtime.promote import view_name
 from seeknal.state.base import environment_hash, environment_record
 
@@ -111,7 +112,7 @@ class PlanBuilder:
             nodes[node_id] = {"kind": kind, "snapshot": snapshot, "change": {"category": "removed"}}
         work_ids = [s.node_id for s in self.specs] if work is None else work
         plan: dict[str, Any] = {
-            "schema_version": 2,
+            "schema_version": PLAN_SCHEMA_VERSION,
             "plan_id": "0" * 64,
             "project": "test_project",
             "environment": self.environment,

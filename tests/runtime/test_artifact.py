@@ -11,6 +11,7 @@ import pytest
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.errors import PlanError
 from seeknal.runtime import load_plan, verify_plan
+from seeknal.runtime.artifact import PLAN_SCHEMA_VERSION
 from tests.runtime.plans import seal, standard_plan, write_project
 
 
@@ -54,13 +55,16 @@ def test_not_an_object(tmp_path: Path) -> None:
 
 def test_newer_schema_version_is_refused_first(tmp_path: Path, plan: dict[str, Any]) -> None:
     # A newer plan may have any shape; the version check must come before the schema.
-    newer = {**plan, "schema_version": 3, "something_new": True}
+    newer = {**plan, "schema_version": PLAN_SCHEMA_VERSION + 1, "something_new": True}
     del newer["work"]
 
     with pytest.raises(PlanError) as info:
         load_plan(write(tmp_path, newer))
 
-    assert str(info.value) == "plan.json has schema_version 3; this seeknal reads up to 2"
+    assert str(info.value) == (
+        f"plan.json has schema_version {PLAN_SCHEMA_VERSION + 1}; "
+        f"this seeknal reads up to {PLAN_SCHEMA_VERSION}"
+    )
     assert info.value.hint == "upgrade seeknal"
 
 
@@ -77,7 +81,7 @@ def test_schema_invalid_plan_reports_json_paths(plan: dict[str, Any]) -> None:
     assert message.splitlines() == [
         "plan.json does not match the plan schema:",
         "  at $.nodes['source.orders'].kind: 'sauce' is not one of ['source', 'transform', 'seed', 'rule']",
-        "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed', 'forward_only']",
+        "  at $.work[0].reason: 'because' is not one of ['new', 'source_data_changed', 'forward_only', 'breaking_change', 'missing', 'lookback', 'restatement', 'upstream_intervals']",
     ]
 
 

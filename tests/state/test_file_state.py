@@ -14,7 +14,7 @@ import pytest
 
 from seeknal.canonical import canonical_json
 from seeknal.errors import StateError
-from seeknal.state import State, open_state
+from seeknal.state import STATE_FORMAT_VERSION, State, open_state
 from seeknal.state.file import FileStateBackend
 from seeknal.state.migrations import DOCUMENT_MIGRATIONS, migrate_document
 
@@ -71,7 +71,7 @@ def test_record_snapshot_round_trips_as_canonical_json(backend: FileStateBackend
     assert backend.journal.read_bytes() == b""
     text = backend.file.read_text(encoding="utf-8")
     assert text == canonical_json(json.loads(text))
-    assert json.loads(text)["format_version"] == 2
+    assert json.loads(text)["format_version"] == STATE_FORMAT_VERSION
 
 
 def test_set_environment_records_history_outside_the_hash(backend: FileStateBackend) -> None:
@@ -170,10 +170,11 @@ def test_concurrent_records_from_threads_are_all_kept(backend: FileStateBackend)
 
 
 def test_newer_format_version_is_refused(backend: FileStateBackend) -> None:
-    write_doc(backend, {"format_version": 3, "snapshots": {}, "environments": {}, "stuff": 1})
+    newer = STATE_FORMAT_VERSION + 1
+    write_doc(backend, {"format_version": newer, "snapshots": {}, "environments": {}, "stuff": 1})
 
     with pytest.raises(
-        StateError, match="has format_version 3; this seeknal reads up to 2"
+        StateError, match=f"has format_version {newer}; this seeknal reads up to {newer - 1}"
     ) as info:
         backend.read()
     assert info.value.hint and "upgrade seeknal" in info.value.hint

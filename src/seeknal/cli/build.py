@@ -86,6 +86,73 @@ def _summary(plan: dict[str, Any], out: str | None) -> str:
     return line
 
 
+def window_options(fn: Any) -> Any:
+    """``--start``, ``--end``, ``--restate``, ``--backfill``: which intervals a plan covers."""
+    fn = click.option(
+        "--backfill",
+        is_flag=True,
+        help="Fill every missing interval since each incremental node's start (what a run "
+        "does by default, said explicitly; it refuses --start).",
+    )(fn)
+    fn = click.option(
+        "--restate",
+        multiple=True,
+        metavar="NODE",
+        help="Reprocess NODE's completed intervals between --start and --end (all of them "
+        "without), and those of its incremental descendants; tables and views reading "
+        "them are rebuilt. Repeatable.",
+    )(fn)
+    fn = click.option(
+        "--end",
+        metavar="TIME",
+        help="Plan intervals up to TIME instead of now: a date includes that whole day "
+        "(2024-02-15), a timestamp is exclusive (2024-02-15T06:00:00); UTC unless an "
+        "offset is given. The same --end compiles the same plan on any day.",
+    )(fn)
+    fn = click.option(
+        "--start",
+        metavar="TIME",
+        help="Process only intervals from TIME on (a date or timestamp, UTC unless an "
+        "offset is given).",
+    )(fn)
+    return fn
+
+
+def make_window(
+    start: str | None, end: str | None, restate: tuple[str, ...], backfill: bool
+) -> Any:
+    """The compiler's Window from the options, or None when none was given.
+
+    Raises:
+        click.BadParameter: a time that cannot be read, or --start not before --end.
+        click.UsageError: --backfill with --start.
+    """
+    from seeknal.compiler.interval_work import Window
+    from seeknal.intervals import IntervalError, format_time, parse_time
+
+    if backfill and start is not None:
+        raise click.UsageError(
+            "--backfill fills every gap since each node's start; it cannot take --start"
+        )
+    bounds: dict[str, int | None] = {"start": None, "end": None}
+    for name, value in (("start", start), ("end", end)):
+        if value is None:
+            continue
+        try:
+            bounds[name] = parse_time(value, day_end=name == "end")
+        except IntervalError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
+    lo, hi = bounds["start"], bounds["end"]
+    if lo is not None and hi is not None and lo >= hi:
+        raise click.BadParameter(
+            f"--start {format_time(lo)} is not before --end {format_time(hi)}",
+            param_hint="--start",
+        )
+    if lo is None and hi is None and not restate:
+        return None
+    return Window(start=lo, end=hi, restate=tuple(restate))
+
+
 def _run_options(fn: Any) -> Any:
     fn = click.option(
         "--threads",
@@ -121,6 +188,7 @@ def _execute(
     "a directory (or a path ending in /) gets plan.json.",
 )
 @environment_option("Target environment to plan against.")
+@window_options
 @click.option(
     "--untrusted",
     is_flag=True,
@@ -146,6 +214,10 @@ def compile_cmd(
     obj: Context,
     out: str,
     environment: str,
+    start: str | None,
+    end: str | None,
+    restate: tuple[str, ...],
+    backfill: bool,
     untrusted: bool,
     forward_only: bool,
     summary_md: Path | None,
@@ -157,9 +229,14 @@ def compile_cmd(
     """
     from seeknal.compiler import compile_project, write_plan
 
+    window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, out)  # refused before anything is compiled
     result = compile_project(
-        obj.project, environment=environment, untrusted=untrusted, forward_only=forward_only
+        obj.project,
+        environment=environment,
+        untrusted=untrusted,
+        forward_only=forward_only,
+        window=window,
     )
     echo_warnings(result.warnings)
     write_plan(result.plan, path)
@@ -199,19 +276,37 @@ def execute(
 
 @click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
 @environment_option()
+@window_options
 @click.option(
     "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
 )
 @_run_options
 @click.pass_obj
 def run(
-    obj: Context, environment: str, forward_only: bool, threads: int, quiet: bool, as_json: bool
+    obj: Context,
+    environment: str,
+    start: str | None,
+    end: str | None,
+    restate: tuple[str, ...],
+    backfill: bool,
+    forward_only: bool,
+    threads: int,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
-    """Compile and execute in one step (also writes target/plan.json)."""
+    """Compile and execute in one step (also writes target/plan.json).
+
+    Incremental nodes process every missing interval since their start (gaps included)
+    up to the last complete one, plus their lookback; --start/--end limit that window,
+    and --restate reprocesses intervals already done.
+    """
     from seeknal.compiler import compile_project, write_plan
 
+    window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, DEFAULT_PLAN)
-    result = compile_project(obj.project, environment=environment, forward_only=forward_only)
+    result = compile_project(
+        obj.project, environment=environment, forward_only=forward_only, window=window
+    )
     echo_warnings(result.warnings)
     write_plan(result.plan, path)
     printer = RunPrinter(quiet=quiet, as_json=as_json)

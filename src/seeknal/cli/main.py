@@ -139,7 +139,7 @@ def environment_option(help: str = "Target environment.") -> Any:
 
 
 def _register() -> None:
-    from seeknal.cli import build, environments, explore, init, review
+    from seeknal.cli import build, environments, explore, init, intervals, review
 
     cli.add_command(init.init)
     cli.add_command(build.compile_cmd)
@@ -147,6 +147,7 @@ def _register() -> None:
     cli.add_command(review.apply_cmd)
     cli.add_command(build.execute)
     cli.add_command(build.run)
+    cli.add_command(intervals.intervals_cmd)
     cli.add_command(environments.promote)
     cli.add_command(environments.rollback)
     cli.add_command(environments.env_group)

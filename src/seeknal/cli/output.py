@@ -18,7 +18,13 @@ from seeknal.wording import count_of
 REASONS = {
     "new": "",
     "source_data_changed": "  [source data changed]",
-    "missing": "  [was missing from the warehouse]",
+    "lost": "  [was missing from the warehouse]",
+    "forward_only": "  [forward-only]",
+    "breaking_change": "  [breaking change: filled from start]",
+    "missing": "  [missing intervals]",
+    "lookback": "  [lookback]",
+    "restatement": "  [restated]",
+    "upstream_intervals": "  [new intervals upstream]",
 }
 
 
@@ -87,6 +93,9 @@ class RunPrinter:
                         "reason",
                         "message",
                         "environment",
+                        "start",
+                        "end",
+                        "dropped",
                     )
                     if getattr(event, k) is not None
                 },
@@ -108,6 +117,15 @@ class RunPrinter:
                 self._echo(f"  WARN     {event.node:<40} {event.rows:,} {noun} it", err=True)
             else:
                 self._echo(f"  passed   {event.node:<40} {event.seconds:.2f}s")
+        elif kind == "batch_built":
+            detail = event.message.split(": ", 1)[-1].removeprefix("batch ")
+            self._echo(f"  batch    {event.node:<40} {detail}")
+        elif kind == "node_built" and event.dropped is not None:  # incremental
+            detail = f"{count_of(event.rows or 0, 'row')} written, "
+            if event.dropped:
+                detail += f"guard dropped {count_of(event.dropped, 'row')}, "
+            reason = REASONS.get(event.reason or "new", f" [{event.reason}]")
+            self._echo(f"  built    {event.node:<40} {detail}{event.seconds:.2f}s{reason}")
         elif kind == "node_built":
             detail = f"{count_of(event.rows, 'row')}, " if event.rows is not None else "view, "
             reason = REASONS.get(event.reason or "new", f" [{event.reason}]")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from seeknal.cli.build import make_window, window_options
 from seeknal.cli.main import Context
 from seeknal.cli.output import echo_warnings
 from seeknal.wording import count_of
@@ -19,6 +20,11 @@ REASON_WORDS = {
     "new": "new",
     "source_data_changed": "rebuilt in place (data files changed)",
     "forward_only": "altered in place (forward-only)",
+    "breaking_change": "filled from start (breaking change)",
+    "missing": "filling missing intervals",
+    "lookback": "reprocessing lookback intervals",
+    "restatement": "restated",
+    "upstream_intervals": "rebuilt for new intervals upstream",
 }
 
 
@@ -79,6 +85,10 @@ def render_text(summary: PlanSummary, *, diffs: bool = True) -> str:
         lines.append("")
         lines.append("Column impact")
         lines.extend(f"  {_impact_line(i)}" for i in summary.impact)
+    if summary.intervals:
+        lines.append("")
+        lines.append("Intervals")
+        lines.extend(f"  {i.node}: {i.describe()}" for i in summary.intervals)
     lines.append("")
     lines.append("Work: " + _work_line(summary))
     return "\n".join(lines)
@@ -112,6 +122,9 @@ def render_markdown(summary: PlanSummary, plan: dict[str, Any]) -> str:
     if summary.impact:
         out += ["", "### Column impact", ""]
         out += [f"- `{_impact_line(i)}`" for i in summary.impact]
+    if summary.intervals:
+        out += ["", "### Intervals", ""]
+        out += [f"- `{i.node}`: {i.describe()}" for i in summary.intervals]
     diffs = [n for n in nodes if n.sql_diff]
     if diffs:
         out += ["", "### SQL changes", ""]
@@ -162,6 +175,7 @@ def write_summary(path: Path, text: str) -> None:
     "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
 )
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@window_options
 @click.pass_obj
 def plan_cmd(
     obj: Context,
@@ -173,6 +187,10 @@ def plan_cmd(
     no_diff: bool,
     forward_only: bool,
     threads: int,
+    start: str | None,
+    end: str | None,
+    restate: tuple[str, ...],
+    backfill: bool,
 ) -> None:
     """Compile for ENVIRONMENT (default prod), show the changes, and ask to apply them.
 
@@ -187,8 +205,13 @@ def plan_cmd(
     from seeknal.summary import summarize_plan
 
     env = check_environment(environment or "prod")
+    window = make_window(start, end, restate, backfill)
     result = compile_project(
-        obj.project, environment=env, forward_only=forward_only, base=check_environment(base)
+        obj.project,
+        environment=env,
+        forward_only=forward_only,
+        base=check_environment(base),
+        window=window,
     )
     echo_warnings(result.warnings)
     plan = result.plan

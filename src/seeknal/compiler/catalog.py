@@ -15,8 +15,9 @@ It never sees a row of data and never opens the warehouse: compiling stays pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -126,14 +127,17 @@ class ScratchCatalog:
         except duckdb.Error as exc:
             raise _bind_error(exc) from None
 
-    def describe_query(self, query: str) -> list[tuple[str, str]]:
+    def describe_query(
+        self, query: str, parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
         """Bind a node's engine SQL (never executed): its columns and engine types.
 
         Tables here carry the snapshots' physical names, so ``query`` is exactly the SQL
         the runtime will run. The caller then ``declare``s the node's own table.
+        ``parameters`` gives sample values for an incremental node's ``$start_ts``, ...
         """
         try:
-            relation = self._con.sql(query)
+            relation = self._con.sql(query, params=dict(parameters) if parameters else None)
             return [
                 (str(name), str(type_))
                 for name, type_ in zip(relation.columns, relation.types, strict=True)

@@ -33,6 +33,15 @@ from seeknal.compiler.change import (
     EditKind,
     categorize_change,
 )
+from seeknal.compiler.interval_work import (
+    IntervalReason,
+    NodeIntervals,
+    RangeWork,
+    Window,
+    plan_intervals,
+    restated_nodes,
+    touched_by_intervals,
+)
 from seeknal.compiler.model import CompiledNode, Kind, Materialized
 from seeknal.errors import Diagnostic, SeeknalError
 from seeknal.naming import PROD, snapshot_name
@@ -46,13 +55,25 @@ class WorkReason(StrEnum):
     NEW = "new"
     SOURCE_DATA_CHANGED = "source_data_changed"
     FORWARD_ONLY = "forward_only"
+    # Incremental nodes (see interval_work.py), and what reads them.
+    BREAKING_CHANGE = "breaking_change"
+    MISSING = "missing"
+    LOOKBACK = "lookback"
+    RESTATEMENT = "restatement"
+    UPSTREAM_INTERVALS = "upstream_intervals"
 
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
+    """One snapshot to build. ``intervals`` is set (maybe empty) for an incremental node:
+    the ranges to process; ``add_columns`` when its kept table gains columns first."""
+
     node: str
     snapshot: str
     reason: WorkReason
+    intervals: tuple[RangeWork, ...] | None = None
+    batch_size: int | None = None
+    add_columns: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +150,13 @@ def categorize_node(
     hit_columns, hit_rows = _indirect_hit(node, upstream)
     metadata = previous.get("fingerprint", {}).get("metadata") != node.metadata_fingerprint
     meta_details = (ChangeDetail(EditKind.METADATA_CHANGED),) if metadata else ()
-    is_table = node.spec.materialized is Materialized.TABLE and node.spec.kind is Kind.TRANSFORM
-    keep = previous["snapshot"] if node.spec.materialized is Materialized.TABLE else fresh
+    incremental = node.spec.materialized is Materialized.INCREMENTAL_BY_TIME
+    # A kept incremental table must already be one: a plain table's rows have no intervals.
+    kept_kind = node.spec.materialized is Materialized.TABLE or (
+        incremental and previous.get("materialized") == Materialized.INCREMENTAL_BY_TIME.value
+    )
+    is_table = kept_kind and node.spec.kind is Kind.TRANSFORM
+    keep = previous["snapshot"] if kept_kind else fresh
 
     if direct is not None:
         changed = direct.changed_columns | hit_columns
@@ -148,6 +174,11 @@ def categorize_node(
             category = ChangeCategory.BREAKING
         else:
             category = ChangeCategory.NON_BREAKING
+            if is_table and incremental and environment == PROD:
+                # As in SQLMesh: the table stays, gains the new columns, and the new SQL
+                # fills new intervals only (restate to recompute old ones).
+                change = NodeChange(category, direct.details, direct.sql_diff, changed, rows)
+                return change, previous["snapshot"]
         # The SQL as written is part of the metadata, so `metadata_changed` would only
         # repeat the data change here.
         change = NodeChange(category, direct.details, direct.sql_diff, changed, rows, True)
@@ -209,6 +240,11 @@ def _direct_change(node: CompiledNode, previous: Mapping[str, Any], dialect: str
     if node.spec.kind is Kind.SEED and previous.get("sql") == node.normalized_sql:
         # Same columns, new rows: the seed's content is part of its definition.
         details.append(ChangeDetail(EditKind.SOURCE_CHANGED))
+        breaking = rows = True
+    if not details and node.spec.incremental is not None:
+        # The `incremental:` block changed what the table holds (schedule, time column,
+        # start, end): it is rebuilt.
+        details.append(ChangeDetail(EditKind.MATERIALIZATION_CHANGED))
         breaking = rows = True
     if not details:
         # Something defining the rows changed that no rule above names (a rule's
@@ -280,16 +316,75 @@ def _refuse_destructive(node: CompiledNode, previous: Mapping[str, Any], direct:
 
 
 def plan_work(
-    ordered: Sequence[CompiledNode], changes: Mapping[str, NodeChange], state: State
+    ordered: Sequence[CompiledNode],
+    changes: Mapping[str, NodeChange],
+    state: State,
+    window: Window | None = None,
 ) -> list[WorkItem]:
-    """Snapshots to build or alter, in dependency order."""
+    """Snapshots to build or alter, and intervals to process, in dependency order.
+
+    A table, view or rule that reads rows this plan's interval work changes is rebuilt
+    in the same run (reason ``upstream_intervals``), as is every node named by
+    ``--restate`` or downstream of one (``restatement``).
+    """
+    window = window or Window()
+    fresh = {
+        node.id: IntervalReason.NEW
+        if changes[node.id].category is ChangeCategory.ADDED or not changes[node.id].new_snapshot
+        else IntervalReason.BREAKING_CHANGE
+        for node in ordered
+    }
+    intervals = plan_intervals(ordered, fresh, state, window)
+    restated = restated_nodes(ordered, window.restate)
+    touched = touched_by_intervals(ordered, intervals, restated)
     work = []
     for node in ordered:
         built = state.snapshots.get(node.snapshot)
-        if built is None:
+        if node.id in intervals:
+            item = _incremental_work(node, changes[node.id], built, intervals[node.id])
+            if item is not None:
+                work.append(item)
+        elif built is None:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.NEW))
         elif built.get("data_version") != node.data_version:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.SOURCE_DATA_CHANGED))
         elif changes[node.id].category is ChangeCategory.FORWARD_ONLY:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.FORWARD_ONLY))
+        elif node.id in restated:
+            work.append(WorkItem(node.id, node.snapshot, WorkReason.RESTATEMENT))
+        elif node.id in touched:
+            work.append(WorkItem(node.id, node.snapshot, WorkReason.UPSTREAM_INTERVALS))
     return work
+
+
+def _incremental_work(
+    node: CompiledNode, change: NodeChange, built: Mapping[str, Any] | None, info: NodeIntervals
+) -> WorkItem | None:
+    """An incremental node's work: its ranges, and its table created or altered first."""
+    config = node.spec.incremental
+    assert config is not None
+    ranges = info.ranges
+    if built is None:
+        # Even with nothing to process yet, the table must exist for the view to read.
+        reason = WorkReason(ranges[0].reason.value) if ranges else WorkReason.NEW
+        if change.new_snapshot and change.category is not ChangeCategory.ADDED:
+            reason = WorkReason.BREAKING_CHANGE
+        return WorkItem(node.id, node.snapshot, reason, ranges, config.batch_size)
+    # A kept table whose columns changed gains them before new intervals use them.
+    add = change.category is ChangeCategory.FORWARD_ONLY or (
+        change.category is ChangeCategory.NON_BREAKING and not change.new_snapshot
+    )
+    if not ranges and not add:
+        return None
+    found = {r.reason for r in ranges}
+    reason = next(
+        (
+            WorkReason(r.value)
+            for r in (IntervalReason.RESTATEMENT, IntervalReason.MISSING, IntervalReason.LOOKBACK)
+            if r in found
+        ),
+        WorkReason.FORWARD_ONLY,
+    )
+    if change.category is ChangeCategory.FORWARD_ONLY:
+        reason = WorkReason.FORWARD_ONLY
+    return WorkItem(node.id, node.snapshot, reason, ranges, config.batch_size, add)

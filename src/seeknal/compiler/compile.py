@@ -25,6 +25,7 @@ from seeknal.compiler.fingerprint import (
 )
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
+from seeknal.compiler.interval_work import Window
 from seeknal.compiler.load import LoadedProject, load_project
 from seeknal.compiler.model import (
     SQL_KINDS,
@@ -44,7 +45,7 @@ from seeknal.compiler.sql import (
     parse_sql,
 )
 from seeknal.compiler.transform import compile_sql_node
-from seeknal.errors import CompileFailed, Diagnostic, excerpt_of_file
+from seeknal.errors import CompileFailed, Diagnostic, SeeknalError, excerpt_of_file
 from seeknal.naming import PROD, check_environment
 from seeknal.state import State, open_state
 
@@ -82,6 +83,7 @@ def compile_project(
     environment: str = "prod",
     state: State | None = None,
     forward_only: bool = False,
+    window: Window | None = None,
     base: str = PROD,
     untrusted: bool = False,
 ) -> CompileResult:
@@ -90,6 +92,9 @@ def compile_project(
     A new environment is compared with its ``base`` environment's record (prod by
     default): it starts from there, reusing every table the base has for an unchanged
     node. ``forward_only`` makes every changed table forward-only (``--forward-only``).
+    ``window`` limits and restates incremental work (``--start``, ``--end``,
+    ``--restate``); without an end, incremental nodes are planned up to the last
+    interval complete now, so only a plan compiled with an end is the same every day.
 
     With ``untrusted`` (a pull request from someone the team does not know), the project
     file's escape hatches are ignored: ``env_var()`` reads no environment variable and
@@ -124,6 +129,7 @@ def compile_project(
             )
         )
     _raise_on_errors(config.root, diags)
+    _check_restate(window, specs)
 
     order = order_nodes(edges)
     if state is None:
@@ -159,11 +165,21 @@ def compile_project(
         _source_hash(loaded.files, file_hashes),
         [(node, changes[node.id]) for node in ordered],
         removed,
-        plan_work(ordered, changes, state),
+        plan_work(ordered, changes, state, window),
         base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
     return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))
+
+
+def _check_restate(window: Window | None, specs: Mapping[str, NodeSpec]) -> None:
+    """Every node ``--restate`` names exists."""
+    for node_id in window.restate if window else ():
+        if node_id not in specs:
+            raise SeeknalError(
+                f"--restate: unknown node '{node_id}'",
+                hint=did_you_mean(node_id, specs) or "name a node as kind.name, e.g. transform.x",
+            )
 
 
 def _parse_transforms(
@@ -179,8 +195,11 @@ def _parse_transforms(
     for spec in specs.values():
         if spec.kind not in SQL_KINDS or spec.sql is None:
             continue
+        incremental = spec.materialized is Materialized.INCREMENTAL_BY_TIME
+        if incremental and spec.incremental is None:
+            continue  # its `incremental:` block has errors, already reported
         try:
-            rendered = renderer.render(spec.sql)
+            rendered = renderer.render(spec.sql, time_parameters=incremental)
             result = parse_sql(
                 rendered, spec.sql, loaded.config.dialect, specs, kind=spec.kind.value
             )
@@ -311,16 +330,22 @@ def _compile_nodes(
                     environment=ctx.environment,
                     forward_only=ctx.forward_only,
                 )
+                incremental = spec.materialized is Materialized.INCREMENTAL_BY_TIME
                 node = replace(
                     draft,
                     snapshot=snapshot,
                     data_version=data_version(
                         snapshot,
                         # A view reads live: only its name (hence its SQL) versions it.
+                        # An incremental table is current when its intervals are: new
+                        # data files upstream do not rebuild it, missing intervals do.
                         None
-                        if spec.materialized is Materialized.VIEW and spec.kind is not Kind.RULE
+                        if (spec.materialized is Materialized.VIEW and spec.kind is not Kind.RULE)
+                        or incremental
                         else draft.files_version,
                     ),
+                    # Nor does a new data file above it change what its readers read.
+                    files_version=None if incremental else draft.files_version,
                 )
                 _declare(node, catalog)
             except (SqlError, SourceError) as exc:

@@ -12,11 +12,12 @@ from seeknal import schemas
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.compiler.categorize import NodeChange, WorkItem
 from seeknal.compiler.change import ChangeCategory
+from seeknal.compiler.interval_work import incremental_entry
 from seeknal.compiler.model import CompiledNode, ProjectConfig, view_name
 from seeknal.errors import SeeknalError
 from seeknal.naming import PROD
 
-PLAN_SCHEMA_VERSION = 2
+PLAN_SCHEMA_VERSION = 3
 
 
 def node_entry(node: CompiledNode, change: NodeChange) -> dict[str, Any]:
@@ -55,6 +56,24 @@ def node_entry(node: CompiledNode, change: NodeChange) -> dict[str, Any]:
         entry["severity"] = spec.severity.value
     if node.data_file is not None:
         entry["data_file"] = {"path": node.data_file[0], "sha256": node.data_file[1]}
+    if spec.incremental is not None:
+        entry["incremental"] = incremental_entry(node)
+    return entry
+
+
+def work_entry(item: WorkItem) -> dict[str, Any]:
+    """One entry of the plan's work list."""
+    entry: dict[str, Any] = {
+        "node": item.node,
+        "snapshot": item.snapshot,
+        "reason": item.reason.value,
+    }
+    if item.intervals is not None:
+        entry["intervals"] = [r.to_json() for r in item.intervals]
+        if item.batch_size is not None:
+            entry["batch_size"] = item.batch_size
+    if item.add_columns:
+        entry["add_columns"] = True
     return entry
 
 
@@ -87,7 +106,7 @@ def build_plan(
         "dialect": config.dialect,
         "target": _target(config),
         "nodes": dict(sorted(entries.items())),
-        "work": [{"node": w.node, "snapshot": w.snapshot, "reason": w.reason.value} for w in work],
+        "work": [work_entry(w) for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
     }
     plan["plan_id"] = compute_plan_id(plan)

@@ -18,6 +18,7 @@ from typing import Any
 
 from seeknal import schemas
 from seeknal.compiler.hints import did_you_mean
+from seeknal.compiler.incremental import incremental_config, normalize_yaml_times
 from seeknal.compiler.model import (
     DeclaredColumn,
     Kind,
@@ -358,6 +359,7 @@ def _load_node(
             )
         )
         return None
+    normalize_yaml_times(doc.data)
     errors = schemas.iter_errors("node", doc.data)
     if errors:
         # One useful error per file beats a cascade of consequences.
@@ -419,7 +421,13 @@ def _load_node(
             spec_args["severity"] = Severity(data.get("severity", "error"))
         else:
             spec_args["materialized"] = Materialized(data.get("materialized", "table"))
-            spec_args["forward_only"] = bool(data.get("forward_only", False))
+            # None when the block has errors: they are reported, and the node is kept
+            # (but not compiled) so that its dependents do not report it as unknown.
+            spec_args["incremental"] = incremental_config(doc, data, diags)
+            spec_args["forward_only"] = bool(
+                data.get("forward_only", False)
+                or (data.get("incremental") or {}).get("forward_only", False)
+            )
         inline = "rule" if kind is Kind.RULE else "transform"
         if inline in data:
             mark = doc.values[(inline,)]

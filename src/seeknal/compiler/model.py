@@ -10,6 +10,7 @@ from typing import Any
 
 from seeknal.compiler.yamlfile import YamlDocument
 from seeknal.errors import SourceLocation
+from seeknal.intervals import Schedule, format_time
 from seeknal.naming import snapshot_name, view_name
 
 __all__ = ["snapshot_name", "view_name"]  # re-exported for the passes
@@ -32,6 +33,8 @@ class Severity(StrEnum):
 class Materialized(StrEnum):
     TABLE = "table"
     VIEW = "view"
+    # A table filled interval by interval (see seeknal.intervals and interval_work.py).
+    INCREMENTAL_BY_TIME = "incremental_by_time"
 
 
 class SourceFormat(StrEnum):
@@ -107,6 +110,37 @@ class SqlText:
 
 
 @dataclass(frozen=True, slots=True)
+class IncrementalConfig:
+    """A node's ``incremental:`` block: how its table is cut into intervals.
+
+    ``start`` and ``end`` are seconds since the epoch (UTC); ``end`` is exclusive.
+    ``batch_size`` is a number of schedule intervals (None: each range is one batch);
+    ``lookback`` the number of completed intervals reprocessed before new ones.
+    """
+
+    time_column: str
+    schedule: Schedule
+    start: int
+    end: int | None = None
+    batch_size: int | None = None
+    lookback: int = 0
+
+    def definition(self) -> dict[str, Any]:
+        """What decides the table's rows: part of the node's definition fingerprint.
+
+        Batch size and lookback only decide how the work is cut, not what the table
+        holds, so changing them rebuilds nothing.
+        """
+        return {
+            "time_column": self.time_column,
+            "schedule": self.schedule.expression,
+            "timezone": self.schedule.timezone,
+            "start": format_time(self.start),
+            "end": None if self.end is None else format_time(self.end),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class DeclaredColumn:
     name: str
     type: str | None = None
@@ -133,6 +167,7 @@ class NodeSpec:
     sql: SqlText | None = None
     severity: Severity | None = None
     forward_only: bool = False
+    incremental: IncrementalConfig | None = None
 
     @property
     def id(self) -> str:
@@ -183,6 +218,10 @@ class CompiledNode:
     input_schema: Mapping[str, Any] = field(default_factory=dict)
     snapshot: str = ""
     data_version: str = ""
+    # Incremental nodes: the time column's kind (date, timestamp, timestamptz) and the
+    # time parameters its SQL reads ($start_ts, ...), which the runtime binds per batch.
+    time_type: str | None = None
+    parameters: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

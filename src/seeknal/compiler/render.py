@@ -2,8 +2,10 @@
 
 Available in every template: ``ref('kind.name')`` (renders the quoted node name, e.g.
 ``"source"."orders"``), ``var('name', default)``, ``env_var('NAME', default)``, and every
-macro defined in ``macros/*.sql``. Unknown names fail loudly (StrictUndefined), and so
-does anything else a template raises: every failure is a diagnostic with a line.
+macro defined in ``macros/*.sql``; in an incremental node also ``start_ts``, ``end_ts``,
+``start_date`` and ``end_date`` (they render to ``$start_ts``, ...). Unknown names fail
+loudly (StrictUndefined), and so does anything else a template raises: every failure is
+a diagnostic with a line.
 
 ``env_var`` reads the environment only for the names the project file lists under
 ``embed_env_vars`` (their values are written into plan.json); any other name renders
@@ -37,6 +39,9 @@ from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.naming import is_identifier
 
 _MISSING = object()
+# What an incremental node's time bounds render to: parameters bound per batch, never
+# literals (the one SQL text of the plan serves every batch).
+TIME_VALUES = {name: f"${name}" for name in ("start_ts", "end_ts", "start_date", "end_date")}
 BUILTINS = ("ref", "var", "env_var")
 # Filename Jinja gives a template compiled from a string: a node's SQL.
 _NODE_TEMPLATE = "<template>"
@@ -64,12 +69,16 @@ class Renderer:
     env: SeeknalSandbox
     macro_sites: Mapping[str, SourceLocation] = field(default_factory=dict)
 
-    def render(self, sql: SqlText) -> str:
-        """Render ``sql``; raise RenderError pointing at the template's line."""
+    def render(self, sql: SqlText, *, time_parameters: bool = False) -> str:
+        """Render ``sql``; raise RenderError pointing at the template's line.
+
+        With ``time_parameters`` (an incremental node), ``{{ start_ts }}`` and its kin
+        render to the named parameters the runtime binds per batch (``$start_ts``).
+        """
         try:
             with render_budget():
                 template = compile_template(self.env, sql.text, _NODE_TEMPLATE)
-                rendered: str = template.render()
+                rendered: str = template.render(TIME_VALUES if time_parameters else {})
         except TemplateRefused as exc:
             raise RenderError(Diagnostic(str(exc), sql.locate(exc.line), hint=exc.hint)) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -94,6 +103,11 @@ class Renderer:
             ) from None
         except jinja2.UndefinedError as exc:
             hint = "available: ref(), var(), env_var() and the macros in macros/"
+            if any(f"'{name}' is undefined" in str(exc.message) for name in TIME_VALUES):
+                hint = (
+                    "start_ts, end_ts, start_date and end_date exist only in "
+                    "`materialized: incremental_by_time` nodes"
+                )
             raise RenderError(
                 self._diagnostic(f"template error: {exc.message}", exc, sql, hint)
             ) from None

@@ -25,6 +25,7 @@ from seeknal.compiler.fingerprint import (
     metadata_fingerprint,
 )
 from seeknal.compiler.hints import did_you_mean
+from seeknal.compiler.incremental import sample_values, time_parameters, time_type
 from seeknal.compiler.lineage import output_columns
 from seeknal.compiler.model import ColumnInfo, CompiledNode, NodeSpec
 from seeknal.compiler.sql import (
@@ -54,6 +55,7 @@ def compile_sql_node(
         SqlError: the query is wrong (unknown column, engine error, duplicate names).
     """
     assert spec.sql is not None
+    parameters = time_parameters(spec, parsed)
     # Only the inputs' schemas: a schema of the whole project per node would make
     # compiling quadratic in the number of nodes.
     visible: dict[str, Any] = {}
@@ -82,7 +84,7 @@ def compile_sql_node(
 
     sql = engine_sql(parsed, lambda ref: _physical(upstream[ref].snapshot), dialect, "duckdb")
     try:
-        bound = describe(spec, sql, catalog)
+        bound = describe(spec, sql, catalog, sample_values(parameters))
     except SqlError:
         if analysis_error is not None:
             raise analysis_error from None  # both refuse it: the analyzer says it better
@@ -111,6 +113,7 @@ def compile_sql_node(
     columns = _with_engine_names_and_types(columns, bound, upstream)
     check_column_names(spec, [c.name for c in columns])
     check_declared_types(spec, bound, catalog)
+    kind_of_time = time_type(spec, bound) if spec.incremental is not None else None
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
         "materialized": spec.materialized.value,
@@ -124,6 +127,8 @@ def compile_sql_node(
     if spec.severity is not None:
         # A rule that now fails the run must be checked again, even on unchanged data.
         definition["severity"] = spec.severity.value
+    if spec.incremental is not None:
+        definition["incremental"] = spec.incremental.definition()
     described = {c.name.lower(): c.description for c in spec.columns if c.description}
     columns = [
         ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
@@ -149,6 +154,8 @@ def compile_sql_node(
         reads=reads,
         row_reads=row_reads,
         input_schema=visible,
+        time_type=kind_of_time,
+        parameters=parameters,
     )
 
 
@@ -224,11 +231,13 @@ def _with_engine_names_and_types(
     ]
 
 
-def describe(spec: NodeSpec, sql: str, catalog: ScratchCatalog) -> list[tuple[str, str]]:
+def describe(
+    spec: NodeSpec, sql: str, catalog: ScratchCatalog, parameters: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
     """Bind the engine SQL in the scratch catalog: exact types now, engine errors now."""
     assert spec.sql is not None
     try:
-        return catalog.describe_query(sql)
+        return catalog.describe_query(sql, parameters)
     except BindError as exc:
         where = (
             spec.sql.find(exc.token)

@@ -101,6 +101,21 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one incremental batch did to its table.
+
+    Attributes:
+        inserted: Rows written for the batch's interval.
+        deleted: Rows of that interval removed first (an earlier run's, or a crashed one's).
+        dropped: Rows the query returned outside the interval, which the guard kept out.
+    """
+
+    inserted: int
+    deleted: int
+    dropped: int
+
+
 class Engine(Protocol):
     """One warehouse connection, safe to call from several worker threads.
 
@@ -122,6 +137,27 @@ class Engine(Protocol):
 
     def add_columns(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
         """Add each ``(name, type)`` the table lacks, in one transaction (forward-only)."""
+        ...
+
+    def create_table(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
+        """(Re)create ``snapshot`` as an empty table of ``(name, type)`` columns."""
+        ...
+
+    def insert_batch(
+        self,
+        snapshot: str,
+        sql: str,
+        parameters: Mapping[str, Any],
+        time_column: str,
+        bounds: tuple[Any, Any],
+    ) -> BatchResult:
+        """Replace one interval of an incremental table, in one transaction.
+
+        Runs ``sql`` with ``parameters`` bound, deletes the table's rows whose
+        ``time_column`` lies in ``[bounds[0], bounds[1])`` and inserts the query's rows
+        that lie there; rows outside are dropped and counted. Repeating it gives the
+        same table.
+        """
         ...
 
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from seeknal.engines.base import (
+    BatchResult,
     Capabilities,
     EngineError,
     Materialization,
@@ -119,17 +120,21 @@ class DuckDBEngine:
                 self._cursors.append(cursor)
         return cursor
 
-    def _transaction(self, statements: Iterable[str]) -> list[Any]:
-        """Run ``statements`` in one transaction; the first row of each, for CTAS counts."""
+    def _transaction(self, statements: Iterable[str | tuple[str, Mapping[str, Any]]]) -> list[Any]:
+        """Run ``statements`` in one transaction; the first row of each, for CTAS counts.
+
+        A statement may come with named parameters: ``(sql, {"name": value})``.
+        """
         cursor = self._cursor()
         results: list[Any] = []
         current = "BEGIN TRANSACTION"
         try:
             cursor.execute(current)
-            for current in statements:
+            for statement in statements:
+                current, params = statement if isinstance(statement, tuple) else (statement, None)
                 if self._interrupted:  # interrupted between two statements
                     raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
-                cursor.execute(current)
+                cursor.execute(current, params)
                 results.append(cursor.fetchone() if cursor.description else None)
             current = "COMMIT"
             cursor.execute(current)
@@ -214,6 +219,50 @@ class DuckDBEngine:
                 for name, type_ in columns
             ]
         )
+
+    def create_table(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
+        """(Re)create ``snapshot`` as an empty table: an incremental node's first step.
+
+        Raises:
+            EngineError: DuckDB refused the statement.
+        """
+        body = ", ".join(f"{quote_identifier(name)} {type_}" for name, type_ in columns)
+        self._transaction([f"CREATE OR REPLACE TABLE {Relation.parse(snapshot).sql} ({body})"])
+
+    def insert_batch(
+        self,
+        snapshot: str,
+        sql: str,
+        parameters: Mapping[str, Any],
+        time_column: str,
+        bounds: tuple[Any, Any],
+    ) -> BatchResult:
+        """Replace one interval of an incremental table, in one transaction.
+
+        The query runs once, into a temporary table of this session; its rows outside
+        ``[bounds[0], bounds[1])`` (or without a time) are counted and left out, so a
+        batch can never write into another interval. Delete, then insert by column
+        name (a kept table may have gained columns in another order).
+
+        Raises:
+            EngineError: DuckDB refused a statement (the transaction was rolled back).
+        """
+        table = Relation.parse(snapshot).sql
+        column = quote_identifier(time_column)
+        staged = quote_identifier(f"seeknal_batch_{threading.get_ident()}")
+        inside = f"{column} >= $seeknal_start AND {column} < $seeknal_end"
+        guard = {"seeknal_start": bounds[0], "seeknal_end": bounds[1]}
+        body = sql.strip().rstrip(";")
+        results = self._transaction(
+            [
+                (f"CREATE OR REPLACE TEMPORARY TABLE {staged} AS\n{body}", dict(parameters)),
+                (f"DELETE FROM {table} WHERE {inside}", guard),
+                (f"INSERT INTO {table} BY NAME SELECT * FROM {staged} WHERE {inside}", guard),
+                f"DROP TABLE {staged}",
+            ]
+        )
+        returned, deleted, inserted = (int(row[0]) if row else 0 for row in results[:3])
+        return BatchResult(inserted=inserted, deleted=deleted, dropped=returned - inserted)
 
     def drop_relations(self, names: Iterable[str]) -> None:
         """Drop the tables and views ``schema.name`` that exist, in one transaction.

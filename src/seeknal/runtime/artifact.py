@@ -20,7 +20,7 @@ from seeknal import schemas
 from seeknal.canonical import compute_plan_id
 from seeknal.errors import PlanError
 
-PLAN_SCHEMA_VERSION = 2
+PLAN_SCHEMA_VERSION = 3
 _SHOWN_ERRORS = 3
 _RECOMPILE = "compile it again with `seeknal compile`"
 
@@ -74,10 +74,10 @@ def verify_plan(plan: Any) -> dict[str, Any]:
         PlanError: Too new, schema-invalid, tampered, or referring to missing nodes.
 
     Example:
-        >>> verify_plan({"schema_version": 3})
+        >>> verify_plan({"schema_version": 4})
         Traceback (most recent call last):
         ...
-        seeknal.errors.PlanError: plan.json has schema_version 3; this seeknal reads up to 2
+        seeknal.errors.PlanError: plan.json has schema_version 4; this seeknal reads up to 3
     """
     if not isinstance(plan, dict):
         raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
@@ -89,8 +89,9 @@ def verify_plan(plan: Any) -> dict[str, Any]:
             hint="upgrade seeknal",
         )
     # An older plan is checked against its own (frozen) schema: it runs as it was reviewed.
-    # Every change since v1 only added what the runtime may ignore (change details, the
-    # definition fingerprint) or a work reason an older plan never lists.
+    # v2 only added what the runtime may ignore (change details, the definition
+    # fingerprint); v3 added incremental nodes and interval work, which an older plan
+    # never has.
     schema = f"plan.v{version}" if f"plan.v{version}" in schemas.OLD_SCHEMA_NAMES else "plan"
     errors = schemas.iter_errors(schema, plan)
     if errors:
@@ -171,6 +172,13 @@ def _check_references(plan: dict[str, Any]) -> None:
                 f"work item {item['node']} builds {item['snapshot']}, "
                 f"but the node's snapshot is {node['snapshot']}"
             )
+        elif ("intervals" in item) != ("incremental" in node):
+            problems.append(
+                f"work item {item['node']}: intervals go with incremental nodes, and only them"
+            )
+    for node_id, node in sorted(nodes.items()):
+        if (node.get("materialized") == "incremental_by_time") != ("incremental" in node):
+            problems.append(f"node {node_id}: incremental_by_time needs its `incremental` section")
     work_nodes = [item["node"] for item in plan["work"]]
     problems += [f"node {n} appears twice in the work list" for n in _duplicates(work_nodes)]
     cycle = _find_cycle(nodes)

@@ -17,6 +17,7 @@ class EventKind(enum.StrEnum):
     RUN_STARTED = "run_started"
     NODE_STARTED = "node_started"
     NODE_BUILT = "node_built"
+    BATCH_BUILT = "batch_built"
     NODE_REUSED = "node_reused"
     NODE_FAILED = "node_failed"
     NODE_SKIPPED = "node_skipped"
@@ -39,8 +40,13 @@ class Event:
         message: A one-line sentence for humans; every event has one.
         reason: Why: the work item's reason (``new``, ``source_data_changed``) on
             ``node_started``/``node_built``; ``already_built`` on ``node_reused``;
-            the failed upstream node id on ``node_skipped``.
+            the failed upstream node id on ``node_skipped``; on ``batch_built``, the
+            reasons of the ranges the batch covers (``missing``, ``lookback``, ...).
         environment: The environment the run applies to.
+        start: On ``batch_built``, the batch's first instant (ISO-8601 UTC).
+        end: On ``batch_built``, the batch's exclusive end.
+        dropped: On ``batch_built`` and an incremental ``node_built``, rows the query
+            returned outside the batch's interval, which the guard kept out.
 
     Example:
         >>> Event(EventKind.NODE_REUSED, node="source.orders", message="reused").kind
@@ -55,6 +61,9 @@ class Event:
     message: str = ""
     reason: str | None = None
     environment: str | None = None
+    start: str | None = None
+    end: str | None = None
+    dropped: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

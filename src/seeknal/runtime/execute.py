@@ -19,59 +19,35 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
-from seeknal.engines.base import Engine, EngineError, Materialization, Relation
+from seeknal.engines.base import BatchResult, Engine, EngineError, Materialization, Relation
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
 from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
+from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
 from seeknal.runtime.events import Event, EventKind, RunResult
+from seeknal.runtime.incremental import Batch, Ledger, prepare
 from seeknal.runtime.promote import promote_environment
+from seeknal.runtime.report import (
+    batch_built_event,
+    built_event,
+    failed_event,
+    reused_event,
+    skipped_event,
+    started_event,
+)
 from seeknal.runtime.rules import check_rule
 from seeknal.runtime.scheduler import Progress, run_in_dag_order
 from seeknal.runtime.staleness import stale_reasons
+from seeknal.runtime.work import BuildOutcome, WorkItem, work_item, work_items
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
 from seeknal.wording import count_of
 
 EXCERPT_LINES = 8
-
-
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    """One snapshot to build, with everything the build needs from the plan."""
-
-    node: str
-    snapshot: str
-    reason: str
-    kind: str
-    materialized: Materialization
-    sql: str
-    data_version: str
-    severity: str | None = None  # rules only: "error" or "warn"
-    columns: tuple[tuple[str, str], ...] = ()
-
-    def record(self, rows: int | None) -> dict[str, Any]:
-        """The state record of this snapshot once built."""
-        return {
-            "node": self.node,
-            "kind": self.kind,
-            "materialized": self.materialized.value,
-            "data_version": self.data_version,
-            "rows": rows,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BuildOutcome:
-    """What one build did: rows on success, the engine's refusal on failure."""
-
-    seconds: float
-    rows: int | None = None
-    error: EngineError | None = None
 
 
 def execute_plan(
@@ -188,114 +164,6 @@ def execute_plan(
     )
 
 
-def work_items(plan: dict[str, Any]) -> list[WorkItem]:
-    """The plan's work list, each item joined with its node."""
-    return [
-        _work_item(entry["node"], plan["nodes"][entry["node"]], entry["reason"])
-        for entry in plan["work"]
-    ]
-
-
-def _work_item(node_id: str, node: dict[str, Any], reason: str) -> WorkItem:
-    return WorkItem(
-        node=node_id,
-        snapshot=node["snapshot"],
-        reason=reason,
-        kind=node["kind"],
-        materialized=Materialization(node["materialized"]),
-        sql=node["sql"]["engine"],
-        data_version=node["data_version"],
-        severity=node.get("severity"),
-        columns=tuple((c["name"], c["type"]) for c in node.get("columns", ()) if c.get("type")),
-    )
-
-
-def work_upstream(plan: dict[str, Any], work: set[str]) -> dict[str, set[str]]:
-    """For each work node, the nearest work nodes upstream of it.
-
-    Dependencies pass through nodes without work: if ``a`` (work) feeds ``b`` (no work)
-    which feeds ``c`` (work), ``c`` still waits for ``a``.
-
-    Example:
-        >>> nodes = {"a": {"depends_on": []}, "b": {"depends_on": ["a"]},
-        ...          "c": {"depends_on": ["b"]}}
-        >>> work_upstream({"nodes": nodes}, {"a", "c"})
-        {'a': set(), 'c': {'a'}}
-    """
-    nodes = plan["nodes"]
-    nearest: dict[str, set[str]] = {}
-    # Upstream before downstream (the plan is verified acyclic), without recursion:
-    # a long chain of nodes must not hit Python's recursion limit.
-    for node_id in _dependency_order(nodes):
-        found: set[str] = set()
-        for dep in nodes[node_id].get("depends_on", ()):
-            found |= {dep} if dep in work else nearest[dep]
-        nearest[node_id] = found
-    return {node_id: nearest[node_id] for node_id in sorted(work)}
-
-
-def gate_on_rules(plan: dict[str, Any], upstream: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Make readers of a rule's inputs wait for the rule, so a failed rule skips them.
-
-    As in a dbt build: bad rows a rule catches in ``source.orders`` stop the nodes that
-    read ``source.orders`` from being built on them. A node the rule itself reads (an
-    ancestor of the rule) cannot wait for it, and does not.
-
-    Example:
-        >>> nodes = {"s": {"kind": "source", "depends_on": []},
-        ...          "r": {"kind": "rule", "depends_on": ["s"]},
-        ...          "t": {"kind": "transform", "depends_on": ["s"]}}
-        >>> gate_on_rules({"nodes": nodes}, {"s": set(), "r": {"s"}, "t": {"s"}})["t"]
-        {'r', 's'}
-    """
-    nodes = plan["nodes"]
-    rules = [n for n in upstream if nodes[n]["kind"] == "rule"]
-    if not rules:
-        return upstream
-    readers: dict[str, list[str]] = {n: [] for n in nodes}
-    for node_id, node in nodes.items():
-        for dep in node.get("depends_on", ()):
-            readers[dep].append(node_id)
-    gated = {n: set(ups) for n, ups in upstream.items()}
-    for rule in rules:
-        ancestors = _reachable(rule, lambda n: nodes[n].get("depends_on", ()))
-        below = set()
-        for checked in nodes[rule].get("depends_on", ()):
-            below |= _reachable(checked, readers.__getitem__)
-        for node_id in below & gated.keys():
-            if node_id not in ancestors and nodes[node_id]["kind"] != "rule":
-                gated[node_id].add(rule)
-    return gated
-
-
-def _reachable(start: str, step: Callable[[str], Any]) -> set[str]:
-    """Every node reached from ``start`` by ``step`` (``start`` itself excluded)."""
-    seen: set[str] = set()
-    frontier = list(step(start))
-    while frontier:
-        current = frontier.pop()
-        if current not in seen:
-            seen.add(current)
-            frontier.extend(step(current))
-    return seen
-
-
-def _dependency_order(nodes: Mapping[str, Any]) -> list[str]:
-    """Node ids, every node after all of its dependencies (Kahn's algorithm)."""
-    waiting = {n: set(node.get("depends_on", ())) for n, node in nodes.items()}
-    dependents: dict[str, list[str]] = {n: [] for n in nodes}
-    for node_id, deps in waiting.items():
-        for dep in deps:
-            dependents[dep].append(node_id)
-    order = sorted(n for n, deps in waiting.items() if not deps)
-    for node_id in order:  # the list grows while it is walked
-        for child in dependents[node_id]:
-            waiting[child].discard(node_id)
-            if not waiting[child]:
-                order.append(child)
-    return order
-
-
 def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:
     """The first ``lines`` lines of ``sql``, with a marker when there are more.
 
@@ -311,7 +179,7 @@ def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:
 def lost_snapshots(
     plan: dict[str, Any], present: frozenset[str], project_dir: Path, *, force: bool = False
 ) -> list[WorkItem]:
-    """Snapshots the plan reuses but the warehouse no longer has, as work (reason ``missing``).
+    """Snapshots the plan reuses but the warehouse no longer has, as work (reason ``lost``).
 
     State and warehouse are a pair; when the warehouse file was deleted or replaced,
     promoting would point views at nothing. Each lost snapshot is rebuilt from the plan's
@@ -337,7 +205,7 @@ def lost_snapshots(
                     f"and the warehouse lost {node['snapshot']}",
                     hint="compile again, or pass --force",
                 )
-        lost.append(_work_item(node_id, node, "missing"))
+        lost.append(work_item(node_id, node, LOST))
     return lost
 
 
@@ -359,53 +227,72 @@ def _build_work(
     for item in items:
         if _already_built(item, current, present):
             reused.append(item.node)
-            emit(
-                Event(
-                    EventKind.NODE_REUSED,
-                    node=item.node,
-                    snapshot=item.snapshot,
-                    reason="already_built",
-                    environment=env,
-                    message=f"{item.node}: reusing {item.snapshot}, built by an earlier run",
-                )
-            )
+            emit(reused_event(item, env))
         else:
             to_build[item.node] = item
     engine.ensure_schemas(Relation.parse(i.snapshot).schema for i in to_build.values())
+    ledgers = _before_any_batch(to_build, current, present, state)
+    jobs, waits = expand_jobs(
+        gate_on_rules(plan, work_upstream(plan, set(to_build))),
+        {node: ledger.batches for node, ledger in ledgers.items()},
+    )
 
-    def build(node_id: str) -> BuildOutcome:
-        item = to_build[node_id]
+    def build(job_id: str) -> BuildOutcome:
+        job = jobs[job_id]
+        item = to_build[job.node]
+        if job.node in ledgers:
+            return _run_batch(engine, state, item, ledgers[job.node], job.batch)
         return _build_one(engine, state, item, in_place=item.snapshot in current.snapshots)
 
     built: list[str] = []
     failed: list[tuple[WorkItem, EngineError]] = []
     skipped_by: dict[str, list[str]] = {}
+    done: set[str] = set()  # nodes already reported failed or skipped
+    totals: dict[str, list[BuildOutcome]] = {}
     ticks = run_in_dag_order(
-        list(to_build),
-        gate_on_rules(plan, work_upstream(plan, set(to_build))),
+        list(jobs),
+        waits,
         build,
         succeeded=lambda outcome: outcome.error is None,
         threads=threads,
-        # Ctrl-C: stop the running queries now. Snapshots already committed stay
-        # recorded, so the next run resumes; the interruption propagates.
+        # Ctrl-C: stop the running queries now. Snapshots and batches already committed
+        # stay recorded, so the next run resumes; the interruption propagates.
         cancel=engine.interrupt,
     )
     # Closed on any way out (an exception raised by ``emit``, Ctrl-C while it prints),
     # so the scheduler cancels and joins its builds before the engine is closed.
     with contextlib.closing(ticks):
         for tick in ticks:
-            item = to_build[tick.node]
+            job = jobs[tick.node]
+            item = to_build[job.node]
             if tick.progress == Progress.STARTED:
-                emit(_started(item, env))
+                if job.first:
+                    emit(started_event(item, env))
             elif tick.progress == Progress.SKIPPED:
-                skipped_by.setdefault(tick.cause or "", []).append(item.node)
-                emit(_skipped(item, tick.cause, env))
+                cause = jobs[tick.cause].node if tick.cause in jobs else tick.cause
+                if job.node == cause or job.node in done:
+                    continue  # a later batch of a failed node, or a node already reported
+                done.add(job.node)
+                skipped_by.setdefault(cause or "", []).append(item.node)
+                emit(skipped_event(item, cause, env))
             elif tick.outcome is not None and tick.outcome.error is None:
+                outcome = tick.outcome
+                if outcome.batch is not None:
+                    totals.setdefault(item.node, []).append(outcome)
+                    emit(batch_built_event(item, outcome, env))
+                if not job.last:
+                    continue
+                ledger = ledgers.get(item.node)
+                if ledger is not None and not ledger.batches and not ledger.create:
+                    reused.append(item.node)  # nothing left to do: an earlier run did it
+                    emit(reused_event(item, env))
+                    continue
                 built.append(item.node)
-                emit(_built(item, tick.outcome, env))
+                emit(built_event(item, _sum(outcome, totals.get(item.node)), env))
             elif tick.outcome is not None and tick.outcome.error is not None:
+                done.add(item.node)
                 failed.append((item, tick.outcome.error))
-                emit(_failed(item, tick.outcome, env))
+                emit(failed_event(item, tick.outcome, env))
     failures = [
         NodeFailure(
             item.node,
@@ -420,12 +307,97 @@ def _build_work(
     return built, reused, failures, skipped
 
 
+def _before_any_batch(
+    to_build: Mapping[str, WorkItem],
+    current: State,
+    present: frozenset[str],
+    state: StateBackend,
+) -> dict[str, Ledger]:
+    """Decide every incremental node's batches; record, before anything commits, what
+    this run will redo.
+
+    Intervals a run restates are forgotten, and tables rebuilt because an incremental
+    node upstream changes are invalidated, all before the first batch commits: a run
+    killed at any later moment leaves them missing or stale in state, so the next run
+    redoes them, whatever it is asked.
+    """
+    ledgers: dict[str, Ledger] = {}
+    for item in to_build.values():
+        previous = current.snapshots.get(item.snapshot)
+        if item.binding is not None:
+            prepared = prepare(
+                {k: v for k, v in item.record(None).items() if k != "rows"},
+                item.ranges,
+                item.binding,
+                item.batch_size,
+                previous,
+                item.snapshot.lower() in present,
+                add_columns=item.add_columns,
+            )
+            if prepared.forget is not None:
+                state.record_snapshot(item.snapshot, prepared.forget)
+            ledgers[item.node] = prepared.ledger
+        elif item.reason in ALWAYS_BUILT and previous is not None and item.reason != FORWARD_ONLY:
+            state.record_snapshot(item.snapshot, {**item.record(None), "data_version": INVALIDATED})
+    return ledgers
+
+
+def _run_batch(
+    engine: Engine, state: StateBackend, item: WorkItem, ledger: Ledger, batch: Batch | None
+) -> BuildOutcome:
+    """Runs in a worker thread: one batch of an incremental node (its table first).
+
+    The engine commits the batch, then state records the node's intervals with it: a
+    crash in between runs the batch again, which deletes what it wrote before.
+    """
+    started = time.monotonic()
+    binding = item.binding
+    assert binding is not None
+    try:
+        if batch is None or batch.index == 0:
+            if ledger.create:
+                engine.create_table(item.snapshot, item.columns)
+                state.record_snapshot(item.snapshot, ledger.current())
+            if ledger.add_columns:
+                engine.add_columns(item.snapshot, item.columns)
+        if batch is None:
+            return BuildOutcome(seconds=time.monotonic() - started, rows=0)
+        result = engine.insert_batch(
+            item.snapshot,
+            item.sql,
+            binding.parameters_for(batch.interval),
+            binding.time_column,
+            binding.bounds(batch.interval),
+        )
+    except EngineError as exc:
+        return BuildOutcome(seconds=time.monotonic() - started, error=exc)
+    state.record_snapshot(item.snapshot, ledger.add(batch.interval, result))
+    return BuildOutcome(
+        seconds=time.monotonic() - started, rows=result.inserted, batch=batch, result=result
+    )
+
+
+def _sum(last: BuildOutcome, batches: list[BuildOutcome] | None) -> BuildOutcome:
+    """An incremental node's outcome over its batches: time, rows written, rows dropped."""
+    if not batches:
+        return last
+    dropped = sum(b.result.dropped for b in batches if b.result is not None)
+    return BuildOutcome(
+        seconds=sum(b.seconds for b in batches),
+        rows=sum(b.rows or 0 for b in batches),
+        result=BatchResult(sum(b.rows or 0 for b in batches), 0, dropped),
+    )
+
+
 def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> bool:
     record = current.snapshots.get(item.snapshot)
     # The relation check catches a warehouse deleted or replaced behind state's back.
     return (
-        # Adding a forward-only change's columns is idempotent and cheap: always done.
-        item.reason != FORWARD_ONLY
+        # Adding a forward-only change's columns is idempotent and cheap, and a table
+        # is rebuilt for new intervals upstream, or restated: always done. An incremental
+        # node's batches decide for themselves what is left to do.
+        item.reason not in ALWAYS_BUILT
+        and item.binding is None
         and record is not None
         and record["data_version"] == item.data_version
         and record["materialized"] == item.materialized.value
@@ -435,6 +407,8 @@ def _already_built(item: WorkItem, current: State, present: frozenset[str]) -> b
 
 INVALIDATED = "invalidated"
 FORWARD_ONLY = "forward_only"
+LOST = "lost"  # a run's own reason: the warehouse lost a snapshot the plan reuses
+ALWAYS_BUILT = frozenset({FORWARD_ONLY, "upstream_intervals", "restatement"})
 
 
 def _build_one(
@@ -477,56 +451,6 @@ def _build_one(
         return BuildOutcome(seconds=time.monotonic() - started, error=exc)
     state.record_snapshot(item.snapshot, item.record(rows))
     return BuildOutcome(seconds=time.monotonic() - started, rows=rows)
-
-
-def _started(item: WorkItem, env: str) -> Event:
-    return Event(
-        EventKind.NODE_STARTED,
-        node=item.node,
-        snapshot=item.snapshot,
-        reason=item.reason,
-        environment=env,
-        message=f"{item.node}: building {item.materialized.value} {item.snapshot} ({item.reason})",
-    )
-
-
-def _skipped(item: WorkItem, cause: str | None, env: str) -> Event:
-    return Event(
-        EventKind.NODE_SKIPPED,
-        node=item.node,
-        snapshot=item.snapshot,
-        reason=cause,
-        environment=env,
-        message=f"{item.node}: skipped, upstream {cause} failed",
-    )
-
-
-def _built(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
-    rows = "" if outcome.rows is None else f", {count_of(outcome.rows, 'row')}"
-    if item.kind == "rule":
-        rows = f", {count_of(outcome.rows, 'violating row')}" if outcome.rows else ", passed"
-    return Event(
-        EventKind.NODE_BUILT,
-        node=item.node,
-        snapshot=item.snapshot,
-        seconds=outcome.seconds,
-        rows=outcome.rows,
-        reason=item.reason,
-        environment=env,
-        message=f"{item.node}: built {item.materialized.value} in {outcome.seconds:.2f}s{rows}",
-    )
-
-
-def _failed(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
-    return Event(
-        EventKind.NODE_FAILED,
-        node=item.node,
-        snapshot=item.snapshot,
-        seconds=outcome.seconds,
-        reason=item.reason,
-        environment=env,
-        message=f"{item.node}: failed: {outcome.error}",
-    )
 
 
 def _finish(emit: Callable[[Event], None], env: str, started: float, summary: str) -> float:

@@ -12,7 +12,7 @@ from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = ("plan", "project", "node", "state", "profiles")
 # Older formats stay loadable: their schemas are kept, frozen, as `<name>.v<N>`.
-OLD_SCHEMA_NAMES = ("plan.v1",)
+OLD_SCHEMA_NAMES = ("plan.v1", "plan.v2")
 
 __all__ = ["SCHEMA_NAMES", "ValidationError", "iter_errors", "load_schema", "validator"]
 

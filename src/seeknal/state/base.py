@@ -2,7 +2,8 @@
 
 State is one document (see ``schemas/state.schema.json``):
 
-- ``snapshots``: every snapshot built, with the ``data_version`` it was built from;
+- ``snapshots``: every snapshot built, with the ``data_version`` it was built from (and,
+  for an incremental node, its completed intervals);
 - ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
   columns, normalized SQL) — the compiler compares a new project against this;
 - ``history``: plans applied, promotions and rollbacks per environment (timestamps live
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 from seeknal.canonical import hash_value
 
-STATE_FORMAT_VERSION = 2
+STATE_FORMAT_VERSION = 3
 # History entries that keep the environment record they set: what rollback can return to.
 ROLLBACK_DEPTH = 10
 

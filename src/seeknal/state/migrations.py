@@ -31,8 +31,14 @@ def _v1_to_v2(doc: Document) -> Document:
     return {**doc, "format_version": 2, "environment_info": info}
 
 
+def _v2_to_v3(doc: Document) -> Document:
+    """v3 adds incremental snapshots (``materialized: incremental_by_time`` with their
+    completed ``intervals``); a v2 document has none, so only its version changes."""
+    return {**doc, "format_version": 3}
+
+
 # format_version N -> function upgrading a version-N document to version N + 1.
-DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2}
+DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate_document(
@@ -57,7 +63,7 @@ def migrate_document(
 
     Example:
         >>> migrate_document({"format_version": 1}, where="state.json")
-        {'format_version': 2, 'environment_info': {}}
+        {'format_version': 3, 'environment_info': {}}
     """
     chain = DOCUMENT_MIGRATIONS if migrations is None else migrations
     version = doc.get("format_version")

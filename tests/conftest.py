@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from seeknal.intervals import Interval, parse_time, ranges_from_json, ranges_to_json, union
 from seeknal.state import State, environment_record
+
+# CI machines have 2 cores shared by two test workers: time-based checks (how fast
+# examples are generated, per-example deadlines) measure the machine, not the code.
+settings.register_profile("seeknal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("seeknal")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
 EXAMPLE = Path(__file__).parents[1] / "src" / "seeknal" / "examples" / "shop"

@@ -190,3 +190,24 @@ def test_prod_cannot_be_deleted_and_unknown_environments_are_named(shop: Path) -
     assert result.returncode == 2 and "environment 'nope' does not exist" in result.stderr
     result = run_process(shop, "rollback", "prod")
     assert result.returncode == 2 and "no earlier state to roll back to" in result.stderr
+
+
+def test_promote_refuses_to_lose_intervals_the_target_serves(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    edit(
+        shop / "seeknal/transforms/daily_events.yml",
+        "COUNT(*) AS events,",
+        "COUNT(*) + 0 AS events,",
+    )
+    # dev builds the changed incremental table for January only.
+    result = invoke(shop, "run", "--env", "dev", "--end", "2024-01-31", "-q")
+    assert result.exit_code == 0, result.output
+    before = tables_of(shop / "target/warehouse.duckdb")
+    result = run_process(shop, "promote", "dev", "prod")
+    assert result.returncode == 2
+    assert "promoting would leave 'prod' with missing intervals" in result.stderr
+    assert "transform.daily_events lacks [2024-02-01, 2025-01-01)" in result.stderr
+    assert tables_of(shop / "target/warehouse.duckdb") == before
+    # Once dev has every interval, the promotion goes through.
+    assert invoke(shop, "run", "--env", "dev", "-q").exit_code == 0
+    assert invoke(shop, "promote", "dev", "prod").exit_code == 0

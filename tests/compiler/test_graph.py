@@ -14,7 +14,7 @@ def dags(draw: st.DrawFn) -> dict[str, list[str]]:
     names = [f"transform.n{i}" for i in range(n)]
     edges: dict[str, list[str]] = {}
     for i, name in enumerate(names):
-        deps = draw(st.lists(st.sampled_from(names[:i]), unique=True)) if i else []
+        deps = draw(st.lists(st.sampled_from(names[:i]), unique=True, max_size=5)) if i else []
         edges[name] = deps
     return edges
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from seeknal.engines.base import Engine
 from seeknal.errors import SeeknalError
+from seeknal.intervals import format_short, subtract
 from seeknal.naming import PROD, check_environment, view_name
+from seeknal.runtime.incremental import recorded_intervals
 from seeknal.state.base import State, StateBackend
 
 # Schemas that hold snapshots: everything in them belongs to seeknal.
@@ -124,6 +126,7 @@ def promote(engine: Engine, backend: StateBackend, source: str, target: str) -> 
                 hint="see `seeknal env list`; apply a plan to it first",
             )
         _check_snapshots(engine, state, record, f"environment '{source}'")
+        _check_intervals(state, record, target)
         views = _views(record, target)
         engine.promote(views, drop=_stale_views(state, target, views))
         info = state.environment_info.get(target, {})
@@ -277,6 +280,35 @@ def _check_snapshots(engine: Engine, state: State, record: Mapping[str, Any], wh
         raise EnvironmentRefused(
             f"{what} needs snapshots the warehouse no longer has: {shown}",
             hint="execute a plan for it again (seeknal run --env ...) to rebuild them",
+        )
+
+
+def _check_intervals(state: State, record: Mapping[str, Any], target: str) -> None:
+    """Refuse a promotion that would make ``target`` serve fewer intervals than it does.
+
+    For every incremental node, the snapshot promoted must hold every interval that
+    ``target``'s current snapshot of it holds; the gaps are listed otherwise.
+    """
+    current = (state.environment(target) or {}).get("nodes", {})
+    gaps = []
+    for node_id, node in sorted(record["nodes"].items()):
+        served = recorded_intervals(
+            state.snapshots.get(current.get(node_id, {}).get("snapshot", ""))
+        )
+        if not served:
+            continue
+        offered = recorded_intervals(state.snapshots.get(node["snapshot"])) or ()
+        missing = subtract(served, offered)
+        if missing:
+            ranges = ", ".join(
+                f"[{format_short(i.start)}, {format_short(i.end)})" for i in missing[:3]
+            )
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            gaps.append(f"{node_id} lacks {ranges}{more}")
+    if gaps:
+        raise EnvironmentRefused(
+            f"promoting would leave '{target}' with missing intervals: " + "; ".join(gaps),
+            hint="fill them first (seeknal run --env SRC --backfill), then promote",
         )
 
 

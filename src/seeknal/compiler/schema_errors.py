@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.yamlfile import YamlDocument
 from seeknal.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 Path_ = tuple[str | int, ...]
 

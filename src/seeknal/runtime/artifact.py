@@ -12,13 +12,14 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from seeknal import schemas
 from seeknal.canonical import compute_plan_id
 from seeknal.errors import PlanError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 PLAN_SCHEMA_VERSION = 3
 _SHOWN_ERRORS = 3

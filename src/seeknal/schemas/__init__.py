@@ -1,20 +1,44 @@
-"""The JSON Schemas that are seeknal's contracts, and a tiny loader/validator."""
+"""The JSON Schemas that are seeknal's contracts, and a tiny loader/validator.
+
+Validation asks a compiled predicate first (``predicate.py``): almost every document is
+valid, and the predicate says so without importing ``jsonschema``. Only an invalid
+document goes to ``jsonschema``, which words the errors.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from seeknal.schemas.predicate import Check, compile_predicate
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = ("plan", "project", "node", "state", "profiles")
 # Older formats stay loadable: their schemas are kept, frozen, as `<name>.v<N>`.
 OLD_SCHEMA_NAMES = ("plan.v1", "plan.v2")
 
-__all__ = ["SCHEMA_NAMES", "ValidationError", "iter_errors", "load_schema", "validator"]
+__all__ = [
+    "SCHEMA_NAMES",
+    "ValidationError",
+    "is_valid",
+    "iter_errors",
+    "load_schema",
+    "validator",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # `schemas.ValidationError` without importing jsonschema for everyone who validates.
+    if name == "ValidationError":
+        from jsonschema.exceptions import ValidationError
+
+        return ValidationError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
@@ -27,11 +51,34 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """A compiled validator for one schema."""
+    """A compiled ``jsonschema`` validator for one schema (the reference implementation)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name))
+
+
+@cache
+def _predicate(name: str) -> Check | None:
+    return compile_predicate(load_schema(name))
+
+
+def is_valid(name: str, instance: Any) -> bool:
+    """Whether ``instance`` is valid against schema ``name``.
+
+    Example:
+        >>> is_valid("project", {"name": "shop"}), is_valid("project", {})
+        (True, False)
+    """
+    predicate = _predicate(name)
+    if predicate is None:
+        return bool(validator(name).is_valid(instance))
+    return predicate(instance)
 
 
 def iter_errors(name: str, instance: Any) -> list[ValidationError]:
     """Every validation error of ``instance`` against schema ``name``, in document order."""
+    if is_valid(name, instance):
+        return []
+    # jsonschema has the last word: it words the errors, and it decides.
     errors = list(validator(name).iter_errors(instance))
     return sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])

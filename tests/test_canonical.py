@@ -1,0 +1,80 @@
+"""canonical_json writes exactly json.dumps(sort_keys, indent=2, ensure_ascii=False) + newline."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seeknal.canonical import canonical_json, hash_value
+
+
+def reference(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+)
+values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values)
+def test_same_bytes_as_json(value: Any) -> None:
+    assert canonical_json(value) == reference(value)
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        {"a": {}, "b": []},
+        {"é": 'ü\u2028\x00"\\'},
+        {Color.RED: Color.RED},  # str subclasses: json's own rules
+        {1: "int key", "b": 2},  # json turns the key into a string
+        [float("nan"), float("inf"), -0.0, 1e300, True, False, None],
+    ],
+)
+def test_unusual_values_follow_json(value: Any) -> None:
+    try:
+        expected = reference(value)
+    except TypeError:
+        with pytest.raises(TypeError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+def test_unserializable_values_raise_like_json() -> None:
+    with pytest.raises(TypeError):
+        canonical_json({"a": object()})
+    with pytest.raises(TypeError):
+        canonical_json({"a": 1, 2: "mixed keys cannot be sorted"})
+
+
+def test_hash_value_is_sha256_of_canonical_text() -> None:
+    expected = hashlib.sha256(reference({"a": 1}).encode()).hexdigest()
+    assert hash_value({"a": 1}) == expected

@@ -117,9 +117,9 @@ def write_project(root: Path, per_day: int) -> Path:
     return root
 
 
-def _run(argv: list[str]) -> tuple[float, str]:
+def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
@@ -133,15 +133,24 @@ def _finished_seconds(stdout: str) -> float:
     raise ValueError("no run_finished event")
 
 
-def measure(seeknal: str, work: Path, per_day: int, repeat: int) -> dict[str, Any]:
-    """Fill the project to the 20th, then time ``repeat`` one-new-day runs; medians."""
+def measure(
+    seeknal: str | list[str],
+    work: Path,
+    per_day: int,
+    repeat: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Fill the project to the 20th, then time ``repeat`` one-new-day runs; medians.
+
+    ``seeknal`` is the command (a path, or argv) and ``env`` its environment.
+    """
     project = write_project(work / "incremental", per_day)
-    base = [seeknal, "--project", str(project)]
-    _run([*base, "run", "-q", "--end", FILLED_UNTIL.isoformat()])
+    base = [*([seeknal] if isinstance(seeknal, str) else seeknal), "--project", str(project)]
+    _run([*base, "run", "-q", "--end", FILLED_UNTIL.isoformat()], env)
     runs, executes, sqls, starts = [], [], [], []
     for index in range(repeat):
         day = FILLED_UNTIL + timedelta(days=index + 1)
-        elapsed, out = _run([*base, "run", "--json", "--end", day.isoformat()])
+        elapsed, out = _run([*base, "run", "--json", "--end", day.isoformat()], env)
         runs.append(elapsed)
         executes.append(_finished_seconds(out))
         begin = datetime(day.year, day.month, day.day)

@@ -1,39 +1,51 @@
-"""seeknal's benchmark: compile times of generated projects, and a run against plain DuckDB.
+"""seeknal's benchmark: compile at scale, execution against plain DuckDB.
 
-Measures, each several times (the median is reported):
+For generated layered projects of N transforms (``--sizes``, default 100, 1000 and 5000;
+see generate.py), each measured as whole processes, median of ``--repeat`` runs (fewer
+at 5000):
 
-- cold compile of generated projects of N transforms (``--sizes``, default 100 and 1000):
-  ``seeknal --project P compile`` after deleting ``P/target``, as a whole process;
-- no-op compile: the same command again, nothing changed;
-- in-process ``compile_project()`` (without interpreter start-up), when importable;
-- the example shop: ``seeknal run`` on a fresh target versus ``bench/direct.py``, a plain
-  DuckDB script creating the same tables in dependency order, both as whole processes
-  and as the in-process times each reports;
-- an incremental run of one new day against that day's SQL alone in DuckDB
-  (``bench/incremental.py``, ``--per-day`` events a day): the target is seeknal's time
-  beyond process start-up within 10% of the day's SQL.
+- compile, cold: ``seeknal compile`` with an empty compile cache and no ``target/``;
+- compile, one file changed: one transform in the middle of the graph gets a new filter
+  constant (same output columns), then ``seeknal compile``;
+- compile, no-op: ``seeknal compile`` again, nothing changed;
+- first execute: ``seeknal execute`` of the plan on an empty warehouse and state, with
+  the default thread pool, and with ``--threads 1``;
+- plain DuckDB: bench/direct.py, the same SQL run sequentially by a plain script;
+- run, no-op: ``seeknal run`` when everything is built (compile + nothing to build);
+- peak memory (maximum RSS) of the cold compile and the first execute processes.
 
-Prints a table with ratios and writes ``bench/results.json``. The default run takes a few
-minutes on 2 cores.
+Also ``seeknal --help``, Python's own start-up, and a fixed pure-Python loop, which says
+how fast this machine was at the time (other work on it slows every figure alike).
+
+And one new day of an incremental model (bench/incremental.py, ``--per-day`` events a
+day): ``seeknal run`` as a whole process against that day's SQL alone in DuckDB. The
+target is seeknal's time beyond interpreter start-up within 10% of the day's SQL.
+
+Prints a table with ratios against plain DuckDB and the targets, compares with the
+previous ``bench/results.json``, and writes it again. A time budget (``--budget``,
+seconds) keeps the whole run under ten minutes on a slow machine: when it runs out,
+the remaining repetitions are skipped and the table says so.
 
 Usage::
 
-    python bench/run.py [--sizes 100,1000] [--repeat 3] [--per-day 200000]
-        [--out bench/results.json]
+    python bench/run.py [--sizes 100,1000,5000] [--repeat 3] [--budget 540]
+        [--per-day 200000] [--skip-incremental]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,43 +56,83 @@ import incremental
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-SHOP = REPO / "src" / "seeknal" / "examples" / "shop"
 TIMEOUT = 900
-
-IN_PROCESS_COMPILE = """\
-import json, sys, time
-from pathlib import Path
-started = time.perf_counter()
-from seeknal.compiler import compile_project
-imported = time.perf_counter()
-compile_project(Path(sys.argv[1]))
-done = time.perf_counter()
-print(json.dumps({"import": imported - started, "seconds": done - imported}))
-"""
+# Targets of issue #6: name -> (measurement, limit, unit of the limit).
+TARGETS = {
+    "cold compile, 1000 transforms": ("compile, cold", 1000, 5.0, "s"),
+    "compile after one changed file, 1000 transforms": (
+        "compile, one file changed",
+        1000,
+        1.0,
+        "s",
+    ),
+    "no-op compile, 1000 transforms": ("compile, no-op", 1000, 1.0, "s"),
+    "peak memory, 5000 transforms": ("compile, cold", 5000, 1024.0, "MB"),
+    "seeknal --help": ("seeknal --help", None, 0.3, "s"),
+}
+# first execute / plain DuckDB, and (one new day - start-up) / that day's SQL, must stay
+# within this ratio.
+EXECUTE_RATIO = 1.10
+# What each scenario measures, in order (per size; the incremental ones once).
+SCENARIOS = (
+    "compile, cold",
+    "compile, one file changed",
+    "compile, no-op",
+    "first execute",
+    "first execute, --threads 1",
+    "plain DuckDB, same SQL (sequential)",
+    "run, no-op",
+)
+INCREMENTAL = {
+    "runs": "incremental: seeknal run, one new day",
+    "executes": "incremental: seeknal execute, one new day (in-process)",
+    "day_sql": "incremental: that day's SQL alone in DuckDB",
+    "start_up": "incremental: python start + seeknal's imports",
+}
 
 
 @dataclass
 class Measurement:
-    """Repeated timings of one benchmark."""
+    """Repeated timings (seconds) and peak memory (MB) of one benchmark."""
 
     name: str
-    group: str
+    size: int | None = None
     times: list[float] = field(default_factory=list)
-    nodes: int | None = None
+    inner: list[float] = field(default_factory=list)  # in-process seconds the command reports
+    peak_mb: list[float] = field(default_factory=list)
     error: str | None = None
+    skipped: int = 0
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.times) if self.times else None
 
+    @property
+    def inner_median(self) -> float | None:
+        return statistics.median(self.inner) if self.inner else None
+
+    @property
+    def peak(self) -> float | None:
+        return max(self.peak_mb) if self.peak_mb else None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.size is None else f"{self.name} ({self.size} transforms)"
+
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "group": self.group, "times": self.times}
+        out: dict[str, Any] = {"name": self.name, "times": self.times}
+        if self.size is not None:
+            out["size"] = self.size
         if self.times:
             out.update(median=self.median, min=min(self.times), max=max(self.times))
-        if self.nodes:
-            out["nodes"] = self.nodes
+        if self.inner:
+            out.update(inner=self.inner, inner_median=self.inner_median)
+        if self.peak_mb:
+            out["peak_mb"] = self.peak
         if self.error:
             out["error"] = self.error
+        if self.skipped:
+            out["skipped"] = self.skipped
         return out
 
 
@@ -88,182 +140,301 @@ class CommandFailed(Exception):
     pass
 
 
-def timed(argv: list[str], cwd: Path | None = None) -> tuple[float, str]:
-    """Run ``argv``; return its wall time and stdout. Raise CommandFailed on non-zero exit."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-        raise CommandFailed(f"{' '.join(argv)} exited {done.returncode}:\n" + "\n".join(tail))
-    return elapsed, done.stdout
+@dataclass(frozen=True)
+class Finished:
+    seconds: float
+    stdout: str
+    peak_mb: float
 
 
-def repeat_into(m: Measurement, repeat: int, once: Any) -> Measurement:
-    """Call ``once()`` (which returns seconds) ``repeat`` times, recording failures."""
-    for _ in range(repeat):
-        try:
-            m.times.append(once())
-        except (CommandFailed, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
-            m.error = str(exc)
-            break
-    return m
+def measured(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> Finished:
+    """Run ``argv`` to the end: its wall time, stdout and peak memory (its maximum RSS)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+        )
+        deadline = started + TIMEOUT
+        while True:
+            # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children).
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                child.kill()
+                raise CommandFailed(f"{' '.join(argv)} timed out after {TIMEOUT}s")
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+    if child.returncode != 0:
+        tail = (stdout + stderr).strip().splitlines()[-15:]
+        raise CommandFailed(f"{' '.join(argv)} exited {child.returncode}:\n" + "\n".join(tail))
+    # ru_maxrss is in kilobytes on Linux, bytes on macOS.
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return Finished(elapsed, stdout, usage.ru_maxrss / scale)
 
 
-def event_seconds(stdout: str, event: str = "run_finished") -> float:
-    """The ``seconds`` of the last JSON-lines event named ``event``."""
+def event_seconds(stdout: str, event: str = "run_finished") -> float | None:
+    """The ``seconds`` of the last JSON-lines event named ``event``, if any."""
     for line in reversed(stdout.splitlines()):
         line = line.strip()
         if not line.startswith("{"):
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
         if record.get("event") == event and "seconds" in record:
             return float(record["seconds"])
-    raise ValueError(f"no {event!r} event with 'seconds' in the output")
+    return None
 
 
-def bench_compile(seeknal: str, work: Path, size: int, repeat: int) -> list[Measurement]:
+@dataclass
+class Bench:
+    """Runs measurements within a time budget."""
+
+    seeknal: list[str]
+    env: dict[str, str]
+    budget: float
+    started: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float:
+        return self.budget - (time.perf_counter() - self.started)
+
+    def repeat(
+        self,
+        m: Measurement,
+        times: int,
+        once: Callable[[], Finished],
+        *,
+        prepare: Callable[[int], None] | None = None,
+        inner: Callable[[Finished], float | None] | None = None,
+    ) -> Measurement:
+        """``once()`` ``times`` times (after ``prepare(i)``), while the budget lasts.
+
+        The first repetition always runs: a figure is better late than missing.
+        """
+        for i in range(times):
+            if i and self.left() <= 0:
+                m.skipped = times - i
+                break
+            try:
+                if prepare is not None:
+                    prepare(i)
+                done = once()
+            except (CommandFailed, OSError, ValueError) as exc:
+                m.error = str(exc)
+                break
+            m.times.append(done.seconds)
+            m.peak_mb.append(done.peak_mb)
+            if inner is not None and (seconds := inner(done)) is not None:
+                m.inner.append(seconds)
+        return m
+
+    def command(self, *args: str) -> list[str]:
+        return [*self.seeknal, *args]
+
+
+def changed_node(project: Path) -> Path:
+    """A transform in the middle layer with a ``WHERE revenue > N`` filter."""
+    layers = sorted((project / "seeknal" / "transforms").iterdir())
+    middle = layers[len(layers) // 2 :] + layers[: len(layers) // 2]
+    for layer in middle:
+        for path in sorted(layer.glob("*.yml")) + sorted(layer.glob("*.sql")):
+            if re.search(r"WHERE revenue > \d+", path.read_text(encoding="utf-8")):
+                return path
+    raise ValueError(f"no transform with a revenue filter in {project}")
+
+
+def bench_size(bench: Bench, work: Path, size: int, repeat: int) -> list[Measurement]:
     project = generate.generate_project(work / f"project_{size}", size)
-    nodes = size + 3
-    base = [seeknal, "--project", str(project), "compile"]
+    cache = work / f"cache_{size}"
+    env = {**bench.env, "SEEKNAL_CACHE_DIR": str(cache)}
+    base = bench.command("--project", str(project))
 
-    def cold() -> float:
+    def run(*args: str) -> Finished:
+        return measured([*base, *args], env)
+
+    def cold_prepare(_: int) -> None:
+        shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(project / "target", ignore_errors=True)
-        return timed(base)[0]
 
-    def in_process() -> float:
-        _, out = timed([sys.executable, "-c", IN_PROCESS_COMPILE, str(project)])
-        return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+    node = changed_node(project)
+    original = node.read_text(encoding="utf-8")
 
-    label = f"{size} transforms"
+    def change(i: int) -> None:
+        # A new constant every time: each compile sees a file it has never seen.
+        text = re.sub(r"WHERE revenue > \d+", f"WHERE revenue > {1000 + i}", original, count=1)
+        node.write_text(text, encoding="utf-8")
 
-    def first_execute() -> float:
-        """`seeknal execute` of the compiled plan on an empty warehouse (in-process time)."""
+    def fresh_warehouse(_: int) -> None:
         shutil.rmtree(project / "target" / "state", ignore_errors=True)
         (project / "target" / "warehouse.duckdb").unlink(missing_ok=True)
-        _, out = timed(
-            [seeknal, "--project", str(project), "execute", "target/plan.json", "--json"]
-        )
-        return event_seconds(out)
 
-    def direct_execute() -> float:
+    def direct() -> Finished:
         db = work / f"direct_{size}.duckdb"
         db.unlink(missing_ok=True)
-        cmd = [sys.executable, str(BENCH / "direct.py"), str(project), "--json", "--db", str(db)]
-        _, out = timed(cmd)
-        return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+        return measured(
+            [sys.executable, str(BENCH / "direct.py"), str(project), "--json", "--db", str(db)],
+            env,
+        )
 
+    def direct_seconds(done: Finished) -> float | None:
+        return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+    few = 1 if size >= 5000 else repeat
     results = [
-        repeat_into(Measurement(f"compile, cold ({label})", "compile", nodes=nodes), repeat, cold),
-        repeat_into(
-            Measurement(f"compile, no-op ({label})", "compile", nodes=nodes),
-            repeat,
-            lambda: timed(base)[0],
+        bench.repeat(
+            Measurement("compile, cold", size), few, lambda: run("compile"), prepare=cold_prepare
         ),
-        repeat_into(
-            Measurement(f"compile_project() in-process ({label})", "compile", nodes=nodes),
-            repeat,
-            in_process,
+        bench.repeat(
+            Measurement("compile, one file changed", size),
+            few,
+            lambda: run("compile"),
+            prepare=change,
         ),
-        repeat_into(
-            Measurement(f"first execute, in-process ({label})", "execute", nodes=nodes),
-            repeat,
-            first_execute,
-        ),
-        repeat_into(
-            Measurement(f"plain DuckDB, same SQL ({label})", "execute", nodes=nodes),
-            repeat,
-            direct_execute,
-        ),
+        bench.repeat(Measurement("compile, no-op", size), repeat, lambda: run("compile")),
     ]
-    return results
+    # Interleaved, so that a change in the machine's load hits both alike.
+    execute = Measurement("first execute", size)
+    sequential = Measurement("first execute, --threads 1", size)
+    plain = Measurement("plain DuckDB, same SQL (sequential)", size)
+    for _ in range(few):
+        bench.repeat(
+            execute,
+            1,
+            lambda: run("execute", "--json"),
+            prepare=fresh_warehouse,
+            inner=lambda d: event_seconds(d.stdout),
+        )
+        bench.repeat(plain, 1, direct, inner=direct_seconds)
+        if size < 5000:
+            bench.repeat(
+                sequential,
+                1,
+                lambda: run("execute", "--json", "--threads", "1"),
+                prepare=fresh_warehouse,
+                inner=lambda d: event_seconds(d.stdout),
+            )
+        if bench.left() <= 0:
+            break
+    # The last execute left a built warehouse: a run now has nothing to build.
+    noop_run = bench.repeat(
+        Measurement("run, no-op", size), repeat, lambda: run("run", "--json", "--quiet")
+    )
+    node.write_text(original, encoding="utf-8")
+    return [*results, execute, sequential, plain, noop_run]
 
 
-def bench_shop(seeknal: str, work: Path, repeat: int) -> list[Measurement]:
-    shop = work / "shop"
-    shutil.rmtree(shop, ignore_errors=True)
-    shutil.copytree(SHOP, shop, ignore=shutil.ignore_patterns("target"))
-    direct = [sys.executable, str(BENCH / "direct.py"), str(shop), "--json"]
-    seeknal_inproc: list[float] = []
-    direct_inproc: list[float] = []
+def bench_startup(bench: Bench, repeat: int) -> list[Measurement]:
+    def loop() -> Finished:
+        code = "import time\nt=time.perf_counter()\ns=0\nfor i in range(3_000_000): s+=i\nprint(time.perf_counter()-t)"
+        done = measured([sys.executable, "-c", code], bench.env)
+        return Finished(float(done.stdout.strip()), done.stdout, done.peak_mb)
 
-    def seeknal_run() -> float:
-        shutil.rmtree(shop / "target", ignore_errors=True)
-        elapsed, out = timed([seeknal, "--project", str(shop), "run", "--json"])
-        # Without a run_finished event the process time still counts.
-        with contextlib.suppress(ValueError, json.JSONDecodeError):
-            seeknal_inproc.append(event_seconds(out))
-        return elapsed
-
-    def direct_run() -> float:
-        elapsed, out = timed(direct)
-        direct_inproc.append(float(json.loads(out.strip().splitlines()[-1])["seconds"]))
-        return elapsed
-
-    def python_start() -> float:
-        return timed([sys.executable, "-c", "import duckdb, jinja2, yaml"])[0]
-
-    results = [
-        repeat_into(Measurement("shop: seeknal run (process)", "shop"), repeat, seeknal_run),
-        repeat_into(Measurement("shop: plain DuckDB script (process)", "shop"), repeat, direct_run),
-        repeat_into(
-            Measurement("python start + import duckdb (process)", "shop"), repeat, python_start
+    return [
+        bench.repeat(
+            Measurement("seeknal --help"),
+            repeat * 2,
+            lambda: measured(bench.command("--help"), bench.env),
         ),
+        bench.repeat(
+            Measurement("python start-up"),
+            repeat * 2,
+            lambda: measured([sys.executable, "-c", "pass"], bench.env),
+        ),
+        bench.repeat(Measurement("machine: 3M-step Python loop"), repeat, loop),
     ]
-    inproc = Measurement("shop: seeknal execute (in-process, from --json)", "shop")
-    inproc.times = seeknal_inproc
-    if not seeknal_inproc:
-        inproc.error = "seeknal run --json reported no run_finished seconds"
-    results.append(inproc)
-    direct_m = Measurement("shop: plain DuckDB script (in-process)", "shop")
-    direct_m.times = direct_inproc
-    results.append(direct_m)
-    return results
 
 
-def bench_incremental(seeknal: str, work: Path, repeat: int, per_day: int) -> list[Measurement]:
+def bench_incremental(bench: Bench, work: Path, repeat: int, per_day: int) -> list[Measurement]:
     """One new day through seeknal, and the same day's SQL alone (see bench/incremental.py)."""
-    names = {
-        "runs": "incremental: seeknal run, one new day (process)",
-        "executes": "incremental: seeknal execute, one new day (in-process)",
-        "day_sql": "incremental: that day's SQL alone in DuckDB (in-process)",
-        "start_up": "incremental: python start + seeknal's imports (process)",
-    }
-    results = {key: Measurement(name, "incremental") for key, name in names.items()}
+    results = {key: Measurement(name) for key, name in INCREMENTAL.items()}
     try:
-        measured = incremental.measure(seeknal, work, per_day, repeat)
-    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        figures = incremental.measure(bench.seeknal, work, per_day, repeat, env=bench.env)
+    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
         for m in results.values():
             m.error = str(exc)
         return list(results.values())
     for key, m in results.items():
-        m.times = list(measured[key])
+        m.times = list(figures[key])
     return list(results.values())
 
 
-def ratio(results: list[Measurement], a: str, b: str) -> float | None:
-    by_name = {m.name: m.median for m in results}
-    top, bottom = by_name.get(a), by_name.get(b)
-    return top / bottom if top is not None and bottom else None
+def find(results: list[Measurement], name: str, size: int | None) -> Measurement | None:
+    return next((m for m in results if m.name == name and m.size == size), None)
 
 
-def format_table(results: list[Measurement], ratios: dict[str, float | None]) -> str:
-    width = max(len(m.name) for m in results) + 2
-    lines = [f"{'benchmark':<{width}}{'runs':>5}{'median':>10}{'min':>10}{'max':>10}  per node"]
+def verdicts(results: list[Measurement], sizes: list[int]) -> list[tuple[str, str, bool | None]]:
+    """Each target: (what, the figure against the limit, met? None when not measured)."""
+    out: list[tuple[str, str, bool | None]] = []
+    for what, (name, size, limit, unit) in TARGETS.items():
+        m = find(results, name, size)
+        value = None if m is None else (m.peak if unit == "MB" else m.median)
+        if value is None:
+            out.append((what, "not measured", None))
+            continue
+        out.append((what, f"{value:.2f} {unit} (limit {limit:g} {unit})", value <= limit))
+    for size in sizes:
+        plain = find(results, "plain DuckDB, same SQL (sequential)", size)
+        for name in ("first execute", "first execute, --threads 1"):
+            m = find(results, name, size)
+            if m is None or plain is None or not m.inner or not plain.inner:
+                continue
+            ratio = m.inner_median / plain.inner_median  # type: ignore[operator]
+            threads = "sequential" if "threads 1" in name else "4 threads"
+            out.append(
+                (
+                    f"{name} / plain DuckDB, {size} transforms ({threads})",
+                    f"{ratio:.2f}x (limit {EXECUTE_RATIO:.2f}x)",
+                    ratio <= EXECUTE_RATIO,
+                )
+            )
+    run, start, sql = (find(results, INCREMENTAL[k], None) for k in ("runs", "start_up", "day_sql"))
+    if run and start and sql and run.median and start.median and sql.median:
+        ratio = (run.median - start.median) / sql.median
+        out.append(
+            (
+                "incremental, one new day: (run - start-up) / that day's SQL",
+                f"{ratio:.2f}x (limit {EXECUTE_RATIO:.2f}x)",
+                ratio <= EXECUTE_RATIO,
+            )
+        )
+    return out
+
+
+def format_table(results: list[Measurement], sizes: list[int]) -> str:
+    width = max(len(m.label) for m in results) + 2
+    lines = [
+        f"{'benchmark':<{width}}{'runs':>5}{'median':>10}{'min':>10}{'max':>10}"
+        f"{'in-proc':>10}{'peak MB':>9}  vs plain DuckDB"
+    ]
     for m in results:
         if not m.times:
-            lines.append(f"{m.name:<{width}}{0:>5}  failed: {(m.error or '').splitlines()[0]}")
+            lines.append(f"{m.label:<{width}}{0:>5}  failed: {(m.error or '').splitlines()[0]}")
             continue
-        per_node = f"{1000 * m.median / m.nodes:8.1f} ms" if m.nodes and m.median else ""
+        plain = find(results, "plain DuckDB, same SQL (sequential)", m.size)
+        ratio = ""
+        executes = m.name.startswith(("first execute", "run"))
+        if executes and plain is not None and plain.median and m.size is not None:
+            ratio = f"{m.median / plain.median:6.2f}x"  # type: ignore[operator]
+            if m.inner and plain.inner:
+                ratio += f" (in-process {m.inner_median / plain.inner_median:.2f}x)"  # type: ignore[operator]
+        inner = f"{m.inner_median:9.3f}s" if m.inner else " " * 10
+        peak = f"{m.peak:9.0f}" if m.peak is not None else " " * 9
+        skipped = f"  ({m.skipped} skipped: time budget)" if m.skipped else ""
         lines.append(
-            f"{m.name:<{width}}{len(m.times):>5}{m.median:>9.3f}s{min(m.times):>9.3f}s"
-            f"{max(m.times):>9.3f}s  {per_node}"
+            f"{m.label:<{width}}{len(m.times):>5}{m.median:>9.3f}s{min(m.times):>9.3f}s"
+            f"{max(m.times):>9.3f}s{inner}{peak}  {ratio}{skipped}"
         )
-    lines.append("")
-    for name, value in ratios.items():
-        lines.append(f"{name:<{width + 5}}{'n/a' if value is None else f'{value:9.2f}x'}")
+    lines += ["", "targets:"]
+    for what, figure, met in verdicts(results, sizes):
+        mark = {True: "met", False: "MISSED", None: "-"}[met]
+        lines.append(f"  {mark:<7}{what}: {figure}")
     return "\n".join(lines)
 
 
@@ -273,118 +444,93 @@ def compare_with_previous(path: Path, results: list[Measurement]) -> str:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "\nno previous results to compare with (first run here)"
-    before = {r["name"]: r.get("median") for r in previous.get("results", [])}
-    commit = (previous.get("metadata", {}).get("commit") or "unknown")[:12]
+    before = {(r["name"], r.get("size")): r.get("median") for r in previous.get("results", [])}
+    meta = previous.get("metadata", {})
+    commit = (meta.get("commit") or "unknown")[:12]
     lines = [f"\nagainst the previous run (commit {commit}): now / before"]
     for m in results:
-        old = before.get(m.name)
+        old = before.get((m.name, m.size))
         if m.median is not None and old:
-            lines.append(f"  {m.name:<56}{m.median / old:8.2f}x  ({old:.3f}s -> {m.median:.3f}s)")
+            lines.append(f"  {m.label:<58}{m.median / old:8.2f}x  ({old:.3f}s -> {m.median:.3f}s)")
     return "\n".join(lines)
 
 
-def find_seeknal(explicit: str | None) -> str:
+def find_seeknal(explicit: str | None) -> list[str]:
+    """The command to run seeknal: ``--seeknal``, else the console script beside this Python
+    (``PYTHONPATH`` makes it run this checkout's code), else the same through ``-c``."""
     if explicit:
-        return explicit
-    beside = Path(sys.executable).parent / "seeknal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("seeknal")
-    if not found:
-        raise SystemExit("no `seeknal` command found: pip install -e . first, or pass --seeknal")
-    return found
+        return [explicit]
+    script = Path(sys.executable).parent / "seeknal"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from seeknal.cli.main import main; main()"]
 
 
-def metadata(seeknal: str) -> dict[str, Any]:
+def metadata() -> dict[str, Any]:
     try:
-        version = timed([seeknal, "--version"])[1].strip()
-    except (CommandFailed, OSError):
-        version = None
-    try:
-        commit = timed(["git", "-C", str(REPO), "rev-parse", "HEAD"])[1].strip()
-    except (CommandFailed, OSError):
-        commit = None
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
     return {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "seeknal_version": version,
-        "commit": commit,
+        "commit": commit or None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark seeknal.")
-    parser.add_argument("--sizes", default="100,1000", help="comma-separated transform counts")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions per benchmark")
+    parser.add_argument("--sizes", default="100,1000,5000", help="comma-separated transform counts")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (1 at 5000 transforms)")
+    parser.add_argument("--budget", type=float, default=540, help="seconds before skipping repeats")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch directory")
     parser.add_argument("--seeknal", default=None, help="the seeknal executable to time")
-    parser.add_argument("--skip-shop", action="store_true")
     parser.add_argument("--skip-incremental", action="store_true")
     parser.add_argument(
         "--per-day", type=int, default=200_000, help="events a day in the incremental benchmark"
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    seeknal = find_seeknal(args.seeknal)
     args.work.mkdir(parents=True, exist_ok=True)
-
-    results: list[Measurement] = []
-    for size in sizes:
-        print(f"compiling generated projects of {size} transforms ...", file=sys.stderr)
-        results += bench_compile(seeknal, args.work, size, args.repeat)
-    if not args.skip_shop:
-        print("running the example shop ...", file=sys.stderr)
-        results += bench_shop(seeknal, args.work, max(args.repeat, 5))
-    if not args.skip_incremental:
-        print("running one new day of an incremental node ...", file=sys.stderr)
-        results += bench_incremental(seeknal, args.work, max(args.repeat, 5), args.per_day)
-
-    ratios = {
-        "shop: seeknal run / plain DuckDB (process)": ratio(
-            results, "shop: seeknal run (process)", "shop: plain DuckDB script (process)"
-        ),
-        "shop: seeknal execute / plain DuckDB (in-process)": ratio(
-            results,
-            "shop: seeknal execute (in-process, from --json)",
-            "shop: plain DuckDB script (in-process)",
-        ),
-    }
-    by_name = {m.name: m.median for m in results}
-    run_s = by_name.get("incremental: seeknal run, one new day (process)")
-    start_s = by_name.get("incremental: python start + seeknal's imports (process)")
-    sql_s = by_name.get("incremental: that day's SQL alone in DuckDB (in-process)")
-    if run_s is not None and start_s is not None and sql_s:
-        # The target: within 1.10x (seeknal's time beyond start-up vs the day's SQL).
-        ratios["incremental: (run - start-up) / day's SQL (target 1.10)"] = (
-            run_s - start_s
-        ) / sql_s
-    ratios["incremental: execute / day's SQL"] = ratio(
-        results,
-        "incremental: seeknal execute, one new day (in-process)",
-        "incremental: that day's SQL alone in DuckDB (in-process)",
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("SEEKNAL_NO_CACHE", None)
+    # The checkout's own code, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p
     )
+    bench = Bench(find_seeknal(args.seeknal), env, args.budget)
+    meta = metadata()
+
+    results: list[Measurement] = bench_startup(bench, args.repeat)
     for size in sizes:
-        label = f"{size} transforms"
-        ratios[f"compile no-op / cold ({label})"] = ratio(
-            results, f"compile, no-op ({label})", f"compile, cold ({label})"
-        )
-        ratios[f"first execute / plain DuckDB ({label})"] = ratio(
-            results, f"first execute, in-process ({label})", f"plain DuckDB, same SQL ({label})"
-        )
-    print(format_table(results, ratios))
+        print(f"benchmarking {size} transforms ...", file=sys.stderr)
+        results += bench_size(bench, args.work, size, args.repeat)
+    if not args.skip_incremental:
+        print("benchmarking one new day of an incremental model ...", file=sys.stderr)
+        results += bench_incremental(bench, args.work, max(args.repeat, 5), args.per_day)
+    meta["seconds"] = round(time.perf_counter() - bench.started, 1)
+    meta["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+    print(format_table(results, sizes))
     print(compare_with_previous(args.out, results))
     document = {
-        "metadata": metadata(seeknal),
+        "metadata": meta,
         "sizes": sizes,
         "repeat": args.repeat,
         "results": [m.as_dict() for m in results],
-        "ratios": ratios,
+        "targets": [
+            {"target": what, "figure": figure, "met": met}
+            for what, figure, met in verdicts(results, sizes)
+        ],
     }
     args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out}", file=sys.stderr)
+    print(f"\nwrote {args.out} ({meta['seconds']}s)", file=sys.stderr)
     return 1 if any(m.error for m in results) else 0
 
 

@@ -103,3 +103,39 @@ def test_generated_sql_runs_in_duckdb(project: Path, tmp_path: Path) -> None:
         columns.setdefault(table, []).append(column)
     assert len(columns) == 40
     assert all(tuple(c) == generate.OUTPUT_COLUMNS for c in columns.values())
+
+
+def test_a_tiny_bench_runs_and_writes_results(tmp_path: Path) -> None:
+    """bench/run.py end to end on a project of 8 transforms, so it cannot rot unnoticed."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(generate.__file__).replace("generate.py", "run.py"),
+            "--sizes",
+            "8",
+            "--repeat",
+            "1",
+            "--work",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "compile, no-op (8 transforms)" in done.stdout
+    document = json.loads(out.read_text(encoding="utf-8"))
+    names = {(r["name"], r.get("size")) for r in document["results"]}
+    assert ("compile, cold", 8) in names
+    assert ("plain DuckDB, same SQL (sequential)", 8) in names
+    assert all(r["times"] and not r.get("error") for r in document["results"])
+    cold = next(r for r in document["results"] if r["name"] == "compile, cold")
+    assert cold["peak_mb"] > 10
+    assert {t["target"] for t in document["targets"]} >= {"seeknal --help"}

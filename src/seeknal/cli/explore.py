@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ def _query(engine: Any, sql: str, limit: int) -> tuple[list[str], list[tuple[Any
     running there would hold it until DuckDB finished. Here the main thread waits
     (interruptibly) and, on Ctrl-C, interrupts the query before the error propagates.
     """
+    from concurrent.futures import ThreadPoolExecutor  # not on `seeknal --help`'s path
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seeknal-query") as pool:
         future = pool.submit(engine.query, sql, limit)
         try:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -68,6 +66,9 @@ def project_name(directory: Path) -> str:
 @click.option("--example", is_flag=True, help="Start from the example shop project.")
 def init(directory: Path, example: bool) -> None:
     """Create a new project in DIRECTORY."""
+    import shutil  # imported here, not on `seeknal --help`'s path
+    from importlib import resources
+
     try:
         if directory.exists() and any(directory.iterdir()):
             raise SeeknalError(f"{directory} exists and is not empty; choose a new directory")

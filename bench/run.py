@@ -327,7 +327,8 @@ def bench_size(bench: Bench, work: Path, size: int, repeat: int) -> list[Measure
         Measurement("run, no-op", size), repeat, lambda: run("run", "--json", "--quiet")
     )
     node.write_text(original, encoding="utf-8")
-    return [*results, execute, sequential, plain, noop_run]
+    measured_here = [*results, execute, sequential, plain, noop_run]
+    return [m for m in measured_here if m.times or m.error]
 
 
 def bench_startup(bench: Bench, repeat: int) -> list[Measurement]:
@@ -415,7 +416,8 @@ def format_table(results: list[Measurement], sizes: list[int]) -> str:
     ]
     for m in results:
         if not m.times:
-            lines.append(f"{m.label:<{width}}{0:>5}  failed: {(m.error or '').splitlines()[0]}")
+            why = (m.error or "").strip().splitlines()
+            lines.append(f"{m.label:<{width}}{0:>5}  {'failed: ' + why[0] if why else 'not run'}")
             continue
         plain = find(results, "plain DuckDB, same SQL (sequential)", m.size)
         ratio = ""
@@ -517,8 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["seconds"] = round(time.perf_counter() - bench.started, 1)
     meta["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
-    print(format_table(results, sizes))
-    print(compare_with_previous(args.out, results))
+    previous = compare_with_previous(args.out, results)
     document = {
         "metadata": meta,
         "sizes": sizes,
@@ -530,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
     }
     args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(format_table(results, sizes))
+    print(previous)
     print(f"\nwrote {args.out} ({meta['seconds']}s)", file=sys.stderr)
     return 1 if any(m.error for m in results) else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,27 @@ settings.load_profile("seeknal")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
 EXAMPLE = Path(__file__).parents[1] / "src" / "seeknal" / "examples" / "shop"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures compile too: never into the user's real cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SEEKNAL_CACHE_DIR", str(tmp_path_factory.mktemp("seeknal-cache-session")))
+    patch.delenv("SEEKNAL_NO_CACHE", raising=False)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def _compile_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own empty compile cache, never the user's real one."""
+    directory = tmp_path_factory.mktemp("seeknal-cache")
+    monkeypatch.setenv("SEEKNAL_CACHE_DIR", str(directory))
+    monkeypatch.delenv("SEEKNAL_NO_CACHE", raising=False)
+    return directory
 
 
 def copy_project(source: Path, dest: Path) -> Path:

@@ -113,6 +113,8 @@ def resolve_argv(text: str) -> list[str]:
 
 def guide_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEEKNAL_")}
+    # The test's own compile cache (tests/conftest.py), never the user's real one.
+    env["SEEKNAL_CACHE_DIR"] = os.environ["SEEKNAL_CACHE_DIR"]
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "120"

@@ -160,3 +160,19 @@ def test_dependency_cycle_is_inconsistent(plan: dict[str, Any]) -> None:
         "source.orders -> transform.big_customers -> transform.order_totals -> source.orders"
         in str(info.value)
     )
+
+
+def test_a_plan_verified_before_is_checked_again_when_changed(plan: dict[str, Any]) -> None:
+    """Verifying the same plan twice is cheap, but a change in between is still caught."""
+    assert verify_plan(plan) is plan
+    assert verify_plan(copy.deepcopy(plan)) is not None
+    changed = copy.deepcopy(plan)
+    node = next(iter(changed["nodes"].values()))
+    node["sql"]["engine"] = "SELECT 'tampered' AS x"
+    with pytest.raises(PlanError, match="modified after it was compiled"):
+        verify_plan(changed)
+    broken = copy.deepcopy(plan)
+    broken["nodes"][next(iter(broken["nodes"]))]["kind"] = "nonsense"
+    broken["plan_id"] = compute_plan_id(broken)
+    with pytest.raises(PlanError):
+        verify_plan(broken)

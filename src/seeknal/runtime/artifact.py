@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 PLAN_SCHEMA_VERSION = 3
 _SHOWN_ERRORS = 3
 _RECOMPILE = "compile it again with `seeknal compile`"
+# Ids of the plans verified in this process: `seeknal execute` verifies the file it
+# loads and execute_plan verifies what it is given; the second time, recomputing the id
+# proves it is the same content, and the schema need not be walked again.
+_VERIFIED: set[str] = set()
 
 
 def load_plan(path: str | Path) -> dict[str, Any]:
@@ -82,6 +86,10 @@ def verify_plan(plan: Any) -> dict[str, Any]:
     """
     if not isinstance(plan, dict):
         raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
+    plan_id = plan.get("plan_id")
+    if plan_id in _VERIFIED and compute_plan_id(plan) == plan_id:
+        # The same content (its id hashes all of it) passed every check below already.
+        return plan
     version = plan.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > PLAN_SCHEMA_VERSION:
         raise PlanError(
@@ -103,6 +111,7 @@ def verify_plan(plan: Any) -> dict[str, Any]:
             hint=_RECOMPILE,
         )
     _check_references(plan)
+    _VERIFIED.add(plan["plan_id"])
     return plan
 
 

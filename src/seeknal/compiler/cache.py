@@ -1,0 +1,256 @@
+"""The compile cache: what the last compile of a project worked out, by content hash.
+
+A compile spends nearly all its time on work whose result depends only on a few inputs:
+parsing a YAML file, rendering and parsing a node's SQL, qualifying it and binding it in
+DuckDB. The cache keeps those results under a key that hashes *every* input of the
+result, plus the code that computed it (``code_fingerprint``: seeknal's own source and
+the versions of sqlglot, DuckDB, Jinja2 and PyYAML), so an entry can only ever be reused
+for exactly the same question. A hit and a miss give the same plan, byte for byte.
+
+Where it lives, and why not in the project: ``seeknal compile`` runs on pull requests,
+and a cache inside the project tree could be committed by one, making the plan describe
+SQL that is not the project's. So the cache is per user, outside the project:
+``$SEEKNAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/seeknal``, else ``~/.cache/seeknal``, one
+file per project (named by the hash of its absolute path). Deleting it at any time is
+safe; ``SEEKNAL_NO_CACHE=1`` or ``seeknal compile --no-cache`` bypass it.
+
+The file is read defensively: anything unreadable, truncated or of another shape is a
+miss, never an error, and each entry is checked against the key it was asked for. It is
+written atomically (a temporary file renamed over it), and holds only the entries the
+last compile used, so it never grows beyond one project's worth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import seeknal
+
+CACHE_FORMAT = 1
+ENV_DIR = "SEEKNAL_CACHE_DIR"
+ENV_DISABLE = "SEEKNAL_NO_CACHE"
+_FILE_NAME = "compile.json"
+# Libraries whose behaviour decides a cached result.
+_LIBRARIES = ("sqlglot", "sqlglotc", "duckdb", "jinja2", "pyyaml")
+
+
+def cache_directory() -> Path:
+    """The user's seeknal cache directory (not created here).
+
+    Example:
+        >>> os.environ["SEEKNAL_CACHE_DIR"] = "/tmp/cache"
+        >>> cache_directory()
+        PosixPath('/tmp/cache')
+    """
+    explicit = os.environ.get(ENV_DIR)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "seeknal"
+    return Path.home() / ".cache" / "seeknal"
+
+
+def cache_disabled_by_environment() -> bool:
+    """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
+    value = os.environ.get(ENV_DISABLE, "").strip().lower()
+    return value not in ("", "0", "false", "no")
+
+
+def project_cache_file(root: Path) -> Path:
+    """The cache file of the project at ``root``: one per absolute project path."""
+    digest = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:32]
+    return cache_directory() / "projects" / digest / _FILE_NAME
+
+
+@cache
+def code_fingerprint() -> str:
+    """sha256 of the code that computes cached results: seeknal's files and library versions.
+
+    seeknal's version alone would not do: during development the code changes while the
+    version does not, and a stale entry would outlive the change that invalidates it.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"format {CACHE_FORMAT}\n".encode())
+    digest.update(f"seeknal {seeknal.__version__}\n".encode())
+    digest.update(f"python {sys.implementation.name} {sys.version_info[:2]}\n".encode())
+    for library, version in sorted(_library_versions().items()):
+        digest.update(f"{library} {version}\n".encode())
+    package = Path(seeknal.__file__).parent
+    for path in sorted(_source_files(package)):
+        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def _library_versions() -> dict[str, str]:
+    """The installed version of each library in ``_LIBRARIES`` ("-" when absent).
+
+    Read from the ``name-version.dist-info`` directories on ``sys.path``, the first one
+    winning as it does for imports: ``importlib.metadata`` costs more to import than a
+    no-op compile can spare.
+    """
+    wanted = {_normalized(name) for name in _LIBRARIES}
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".dist-info"):
+                continue
+            dist, _, version = name[: -len(".dist-info")].partition("-")
+            key = _normalized(dist)
+            if key in wanted and key not in found:
+                found[key] = version
+    missing = wanted - found.keys()
+    if missing:
+        from importlib import metadata
+
+        for key in missing:
+            try:
+                found[key] = metadata.version(key)
+            except metadata.PackageNotFoundError:
+                found[key] = "-"
+    return found
+
+
+def _source_files(package: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(package):
+        # The example project is data, not code; caches of bytecode are derived.
+        dirnames[:] = [d for d in dirnames if d not in ("examples", "__pycache__")]
+        for name in filenames:
+            if name.endswith((".py", ".json")):
+                yield Path(dirpath) / name
+
+
+def content_key(kind: str, *parts: Any) -> str:
+    """A cache key: sha256 of the kind, the code fingerprint and ``parts`` (JSON values).
+
+    Example:
+        >>> len(content_key("render", "SELECT 1", {"vars": {}}))
+        64
+    """
+    text = json.dumps(
+        [CACHE_FORMAT, code_fingerprint(), kind, parts],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class CompileCache:
+    """One compile's view of the cache: the entries read, and those to write back.
+
+    ``path`` is ``None`` when caching is off: every lookup misses and nothing is written.
+    ``hits`` and ``misses`` count lookups per kind of entry.
+    """
+
+    path: Path | None
+    _read: dict[str, Any] = field(default_factory=dict)
+    _used: dict[str, Any] = field(default_factory=dict)
+    _changed: bool = False
+    hits: Counter[str] = field(default_factory=Counter)
+    misses: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def open(cls, root: Path, *, enabled: bool = True) -> CompileCache:
+        """The cache of the project at ``root`` (disabled by ``enabled=False`` or the
+        environment); reading it never fails."""
+        if not enabled or cache_disabled_by_environment():
+            return cls(None)
+        path = project_cache_file(root)
+        return cls(path, _read=_read_entries(path))
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The value stored under ``key`` for an entry of ``kind``, or ``None``."""
+        entry = self._read.get(key)
+        if (
+            not isinstance(entry, dict)
+            or entry.get("kind") != kind
+            or entry.get("key") != key
+            or not isinstance(entry.get("value"), dict)
+        ):
+            if self.enabled:
+                self.misses[kind] += 1
+            return None
+        self.hits[kind] += 1
+        self._used[key] = entry
+        value: dict[str, Any] = entry["value"]
+        return value
+
+    def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        """Remember ``value`` (JSON values only) under ``key``."""
+        if self.path is None:
+            return
+        self._used[key] = {"kind": kind, "key": key, "value": value}
+        self._changed = True
+
+    def save(self, *, complete: bool = True) -> None:
+        """Write back the entries this compile used, when anything changed.
+
+        After a ``complete`` compile only the entries it used are kept, so the file holds
+        one project's worth. A compile that stopped at an error did not look at every
+        node: it keeps the entries it read as well, for the compile after the fix.
+
+        A cache that cannot be written (read-only home, full disk) is not an error: the
+        next compile is simply cold again.
+        """
+        if self.path is None:
+            return
+        entries = self._used if complete else {**self._read, **self._used}
+        if not self._changed and entries.keys() == self._read.keys():
+            return
+        document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "entries": entries}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.parent / f".{_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+            try:
+                # dumps, not dump: only a one-shot encode uses json's C encoder.
+                text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            return
+
+
+def _read_entries(path: Path) -> dict[str, Any]:
+    """The entries of the cache file, or none when it is missing, damaged or foreign."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != CACHE_FORMAT
+        or document.get("code") != code_fingerprint()
+        or not isinstance(document.get("entries"), dict)
+    ):
+        return {}
+    entries: dict[str, Any] = document["entries"]
+    return entries

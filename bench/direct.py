@@ -16,8 +16,9 @@ Usage::
 
     python bench/direct.py PROJECT_DIR [--db PATH] [--end TIME] [--json]
 
-With ``--json`` it prints ``{"seconds": ..., "nodes": ...}``: the in-process build time,
-without interpreter start-up.
+With ``--json`` it prints ``{"seconds": ..., "total_seconds": ..., "nodes": ...}``:
+``seconds`` is DuckDB's part (from connecting to closing the database), ``total_seconds``
+adds reading the YAML and rendering the SQL; neither includes interpreter start-up.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def build_project(project: Path, db_path: Path, end: datetime | None = None) -> 
     if db_path.exists():
         db_path.unlink()
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    prepared = time.perf_counter()
     con = duckdb.connect(str(db_path))
     try:
         for kind in KINDS:
@@ -210,7 +212,10 @@ def build_project(project: Path, db_path: Path, end: datetime | None = None) -> 
                 raise RuntimeError(f"{node.id} failed: {exc}\n{statement}") from exc
     finally:
         con.close()
-    return {"seconds": time.perf_counter() - started, "nodes": len(nodes)}
+    done = time.perf_counter()
+    # "seconds" is DuckDB's part alone (connect to close): reading the YAML and
+    # rendering the SQL is what seeknal does at compile time, not when it executes.
+    return {"seconds": done - prepared, "total_seconds": done - started, "nodes": len(nodes)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"built {result['nodes']} nodes into {db} in {result['seconds']:.3f}s")
+        print(f"built {result['nodes']} nodes into {db} in {result['seconds']:.3f}s of DuckDB")
     return 0
 
 

@@ -113,7 +113,7 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
     return doc
 
 
-@pytest.mark.parametrize("name", schemas.SCHEMA_NAMES)
+@pytest.mark.parametrize("name", schemas.SCHEMA_NAMES + schemas.OLD_SCHEMA_NAMES)
 def test_every_schema_compiles(name: str) -> None:
     # Otherwise validation silently falls back to jsonschema and gets slow again.
     assert compile_predicate(schemas.load_schema(name)) is not None
@@ -149,6 +149,14 @@ def test_mutated_documents_agree_with_jsonschema(
         ({"uniqueItems": True}, [[1, True], ["a", "b"], [[1], [True]]], [[1, 1.0], [{"a": 1}] * 2]),
         ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, [1.5], [1]),
         ({"minLength": 2, "pattern": "^a"}, ["ab", 3], ["a", "ba"]),
+        ({"minItems": 1, "maxItems": 2}, [[1], [1, 2], "x"], [[], [1, 2, 3]]),
+        ({"minimum": 1, "maximum": 3}, [1, 3, 2.5, "0"], [0, 3.5]),
+        ({"exclusiveMinimum": 1, "exclusiveMaximum": 3}, [2, 1.5, True], [1, 3]),
+        (
+            {"prefixItems": [{"type": "string"}, {"type": "integer"}], "items": {"type": "null"}},
+            [[], ["a"], ["a", 1], ["a", 1, None, None], {}],
+            [[1], ["a", "b"], ["a", 1, 2]],
+        ),
         (
             {"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"required": ["c"]}},
             [{"a": 1, "b": 2}, {"c": 1}, 5],
@@ -179,7 +187,8 @@ def test_keywords_match_jsonschema(schema: dict[str, Any], good: list[Any], bad:
 
 
 def test_unknown_keywords_fall_back_to_jsonschema() -> None:
-    assert compile_predicate({"type": "number", "minimum": 3}) is None
+    assert compile_predicate({"type": "number", "multipleOf": 3}) is None
+    assert compile_predicate({"minimum": "3"}) is None
     assert compile_predicate({"$ref": "https://example.com/other.json"}) is None
 
 

@@ -86,6 +86,16 @@ def _summary(plan: dict[str, Any], out: str | None) -> str:
     return line
 
 
+def no_cache_option(fn: Any) -> Any:
+    """``--no-cache``: neither read nor write the compile cache."""
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Neither read nor write the compile cache (the plan is the same either way; "
+        "SEEKNAL_NO_CACHE=1 does this too).",
+    )(fn)
+
+
 def window_options(fn: Any) -> Any:
     """``--start``, ``--end``, ``--restate``, ``--backfill``: which intervals a plan covers."""
     fn = click.option(
@@ -209,6 +219,7 @@ def _execute(
     default=None,
     help="Also write a Markdown summary of the changes (for a pull-request comment).",
 )
+@no_cache_option
 @click.pass_obj
 def compile_cmd(
     obj: Context,
@@ -221,11 +232,14 @@ def compile_cmd(
     untrusted: bool,
     forward_only: bool,
     summary_md: Path | None,
+    no_cache: bool,
 ) -> None:
     """Compile the project into a canonical plan.json (reads state, writes only the plan).
 
     Compiling never runs project code outside the template sandbox, never reads outside
-    the project directory, and never opens the warehouse or profiles.yml.
+    the project directory, and never opens the warehouse or profiles.yml. What earlier
+    compiles worked out is reused from the compile cache, outside the project
+    (SEEKNAL_CACHE_DIR, else ~/.cache/seeknal; see docs/guides/compile-cache.md).
     """
     from seeknal.compiler import compile_project, write_plan
 
@@ -237,6 +251,7 @@ def compile_cmd(
         untrusted=untrusted,
         forward_only=forward_only,
         window=window,
+        use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
     write_plan(result.plan, path)
@@ -281,6 +296,7 @@ def execute(
     "--forward-only", is_flag=True, help="Keep the tables of changed nodes (see compile)."
 )
 @_run_options
+@no_cache_option
 @click.pass_obj
 def run(
     obj: Context,
@@ -293,6 +309,7 @@ def run(
     threads: int,
     quiet: bool,
     as_json: bool,
+    no_cache: bool,
 ) -> None:
     """Compile and execute in one step (also writes target/plan.json).
 
@@ -305,7 +322,11 @@ def run(
     window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, DEFAULT_PLAN)
     result = compile_project(
-        obj.project, environment=environment, forward_only=forward_only, window=window
+        obj.project,
+        environment=environment,
+        forward_only=forward_only,
+        window=window,
+        use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
     write_plan(result.plan, path)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from seeknal.cli.build import make_window, window_options
+from seeknal.cli.build import make_window, no_cache_option, window_options
 from seeknal.cli.main import Context
 from seeknal.cli.output import echo_warnings
 from seeknal.wording import count_of
@@ -176,6 +176,7 @@ def write_summary(path: Path, text: str) -> None:
 )
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
 @window_options
+@no_cache_option
 @click.pass_obj
 def plan_cmd(
     obj: Context,
@@ -191,6 +192,7 @@ def plan_cmd(
     end: str | None,
     restate: tuple[str, ...],
     backfill: bool,
+    no_cache: bool,
 ) -> None:
     """Compile for ENVIRONMENT (default prod), show the changes, and ask to apply them.
 
@@ -212,6 +214,7 @@ def plan_cmd(
         forward_only=forward_only,
         base=check_environment(base),
         window=window,
+        use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
     plan = result.plan

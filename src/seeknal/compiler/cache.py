@@ -254,3 +254,73 @@ def _read_entries(path: Path) -> dict[str, Any]:
         return {}
     entries: dict[str, Any] = document["entries"]
     return entries
+
+
+# A file changed within this many nanoseconds of being hashed could change again without
+# its size or times moving (coarse file-system clocks): its hash is not remembered.
+_RACY_NS = 2_000_000_000
+
+
+class FileHashes:
+    """sha256 of project files, each computed at most once per compile.
+
+    Data files can be large, and a compile that hashes them every time pays for reading
+    every byte. With the cache on, a file's hash is kept with its size, modification and
+    change times and inode, and reused while all four are the same, as ``git status``
+    does. A file changed within two seconds of being hashed is hashed again next time:
+    a coarse file-system clock could hide a second change within the same tick. The
+    change time cannot be set by the user, so no ordinary edit keeps all four.
+    """
+
+    def __init__(self, cache: CompileCache) -> None:
+        self._cache = cache
+        self._known: dict[str, str] = {}
+
+    def of(self, rel: str, path: Path) -> str:
+        """sha256 of ``path`` (project file ``rel``), read at most once per compile."""
+        known = self._known.get(rel)
+        if known is not None:
+            return known
+        digest = self._remembered(path) if self._cache.enabled else None
+        if digest is None:
+            digest = self._hash(path)
+        self._known[rel] = digest
+        return digest
+
+    def seed(self, rel: str, digest: str) -> None:
+        """The hash of a file whose bytes this compile has already read."""
+        self._known.setdefault(rel, digest)
+
+    def _remembered(self, path: Path) -> str | None:
+        stat = os.stat(path)
+        value = self._cache.get(_FILE, _file_key(path))
+        if value is not None and value.get("stat") == _stat_list(stat):
+            digest = value.get("sha256")
+            if isinstance(digest, str) and len(digest) == 64:
+                return digest
+        return None
+
+    def _hash(self, path: Path) -> str:
+        import time
+
+        from seeknal.canonical import file_sha256
+
+        before = os.stat(path)
+        digest = file_sha256(path)
+        after = os.stat(path)
+        now = time.time_ns()
+        settled = now - max(after.st_mtime_ns, after.st_ctime_ns) > _RACY_NS
+        if self._cache.enabled and settled and _stat_list(before) == _stat_list(after):
+            self._cache.put(_FILE, _file_key(path), {"stat": _stat_list(after), "sha256": digest})
+        return digest
+
+
+_FILE = "file"
+
+
+def _file_key(path: Path) -> str:
+    return content_key(_FILE, str(path.resolve()))
+
+
+def _stat_list(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]

@@ -7,15 +7,15 @@ them all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seeknal.canonical import file_sha256, hash_value
-from seeknal.compiler.catalog import BindError, ScratchCatalog
-from seeknal.compiler.categorize import ForwardOnlyError, NodeChange, categorize_node, plan_work
-from seeknal.compiler.emit import build_plan
+from seeknal.canonical import hash_value, sha256_hex
+from seeknal.compiler.analysis import SourceLoad, SqlAnalysis, approximate_warning, sql_node
+from seeknal.compiler.cache import CompileCache, FileHashes, content_key
 from seeknal.compiler.fingerprint import (
     data_fingerprint,
     data_version,
@@ -23,9 +23,9 @@ from seeknal.compiler.fingerprint import (
     files_version,
     metadata_fingerprint,
 )
+from seeknal.compiler.frontend import NodeSql, check_input_refs, parse_sql_nodes, parsed_sql
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
-from seeknal.compiler.interval_work import Window
 from seeknal.compiler.load import LoadedProject, load_project
 from seeknal.compiler.model import (
     SQL_KINDS,
@@ -36,18 +36,14 @@ from seeknal.compiler.model import (
     NodeSpec,
     ProjectConfig,
 )
-from seeknal.compiler.render import RenderError, make_renderer
-from seeknal.compiler.sources import SourceError, load_sql, source_columns
-from seeknal.compiler.sql import (
-    ParsedSql,
-    SchemaMapping,
-    SqlError,
-    parse_sql,
-)
-from seeknal.compiler.transform import compile_sql_node
 from seeknal.errors import CompileFailed, Diagnostic, SeeknalError, excerpt_of_file
 from seeknal.naming import PROD, check_environment
 from seeknal.state import State, open_state
+
+if TYPE_CHECKING:
+    from seeknal.compiler.catalog import ScratchCatalog
+    from seeknal.compiler.categorize import NodeChange
+    from seeknal.compiler.interval_work import Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +82,7 @@ def compile_project(
     window: Window | None = None,
     base: str = PROD,
     untrusted: bool = False,
+    use_cache: bool = True,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
@@ -101,6 +98,10 @@ def compile_project(
     no data file outside the project is read, whatever ``embed_env_vars`` and
     ``allow_external_data`` say.
 
+    The compile cache (``cache.py``) keeps what compiling each node worked out, outside
+    the project; ``use_cache=False`` (``--no-cache``) neither reads nor writes it. The
+    plan is the same either way, byte for byte.
+
     Raises:
         CompileFailed: with every error found.
 
@@ -110,14 +111,41 @@ def compile_project(
         ['seed.country_codes']
     """
     check_environment(environment)  # before anything is read: a name the views can carry
-    loaded = load_project(root, untrusted=untrusted)
-    diags = loaded.diagnostics
-    config = loaded.config
-    specs = {spec.id: spec for spec in loaded.nodes}
+    cache = CompileCache.open(root, enabled=use_cache)
+    complete = False
+    try:
+        loaded = load_project(root, untrusted=untrusted, cache=cache)
+        diags = loaded.diagnostics
+        specs = {spec.id: spec for spec in loaded.nodes}
+        result = _compile(
+            loaded, cache, environment, state, forward_only, window, base, specs, diags
+        )
+        complete = True
+        return result
+    finally:
+        cache.save(complete=complete)
 
-    _check_input_refs(specs, diags)
-    parsed = _parse_transforms(loaded, specs, diags)
-    edges = {node_id: list(parsed[node_id].refs) if node_id in parsed else [] for node_id in specs}
+
+def _compile(
+    loaded: LoadedProject,
+    cache: CompileCache,
+    environment: str,
+    state: State | None,
+    forward_only: bool,
+    window: Window | None,
+    base: str,
+    specs: dict[str, NodeSpec],
+    diags: list[Diagnostic],
+) -> CompileResult:
+    from seeknal.compiler.categorize import plan_work
+    from seeknal.compiler.emit import build_plan
+
+    config = loaded.config
+    check_input_refs(specs, diags)
+    sql_nodes = parse_sql_nodes(loaded, specs, diags, cache)
+    edges = {
+        node_id: list(sql_nodes[node_id].refs) if node_id in sql_nodes else [] for node_id in specs
+    }
     cycle = find_cycle(edges)
     if cycle is not None:
         first = specs[cycle[0]]
@@ -151,8 +179,9 @@ def compile_project(
             )
     previous = (record or {}).get("nodes", {})
     # Every file is read and hashed once per compile; data files can be large.
-    file_hashes: dict[str, str] = {}
-    context = _Context(loaded, specs, parsed, previous, environment, forward_only, file_hashes)
+    hashes = FileHashes(cache)
+    _seed_text_hashes(loaded, hashes)
+    context = _Context(loaded, specs, sql_nodes, previous, environment, forward_only, hashes, cache)
     compiled, changes = _compile_nodes(context, order, diags)
     _raise_on_errors(config.root, diags)
 
@@ -162,7 +191,7 @@ def compile_project(
         config,
         environment,
         state.environment_hash(environment),
-        _source_hash(loaded.files, file_hashes),
+        hash_value({rel: hashes.of(rel, path) for rel, path in sorted(loaded.files.items())}),
         [(node, changes[node.id]) for node in ordered],
         removed,
         plan_work(ordered, changes, state, window),
@@ -182,115 +211,18 @@ def _check_restate(window: Window | None, specs: Mapping[str, NodeSpec]) -> None
             )
 
 
-def _parse_transforms(
-    loaded: LoadedProject, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
-) -> dict[str, ParsedSql]:
-    try:
-        renderer = make_renderer(loaded.config.vars, loaded.macros, loaded.config.embed_env_vars)
-    except RenderError as exc:
-        # Nodes that call a broken macro would only repeat its error.
-        diags.extend(exc.diagnostics)
-        return {}
-    parsed: dict[str, ParsedSql] = {}
-    for spec in specs.values():
-        if spec.kind not in SQL_KINDS or spec.sql is None:
-            continue
-        incremental = spec.materialized is Materialized.INCREMENTAL_BY_TIME
-        if incremental and spec.incremental is None:
-            continue  # its `incremental:` block has errors, already reported
-        try:
-            rendered = renderer.render(spec.sql, time_parameters=incremental)
-            result = parse_sql(
-                rendered, spec.sql, loaded.config.dialect, specs, kind=spec.kind.value
-            )
-        except RenderError as exc:
-            diags.append(exc.diagnostic)
-            continue
-        except SqlError as exc:
-            diags.extend(exc.diagnostics)
-            continue
-        if spec.id in result.refs:
-            diags.append(
-                Diagnostic(
-                    f"dependency cycle: {spec.id} -> {spec.id}",
-                    spec.sql.find(spec.name),
-                    hint="a node cannot read its own output",
-                )
-            )
-            continue
-        rules_read = [ref for ref in result.refs if specs[ref].kind is Kind.RULE]
-        for ref in rules_read:
-            diags.append(
-                Diagnostic(
-                    f"'{ref}' is a rule; a rule cannot be read by other nodes",
-                    spec.sql.find(ref if ref in spec.sql.text else ref.split(".", 1)[1]),
-                    hint="read the node the rule checks instead",
-                )
-            )
-        if rules_read:
-            continue
-        _check_inputs(spec, result, specs, diags)
-        parsed[spec.id] = result
-    return parsed
-
-
-def _check_input_refs(specs: Mapping[str, NodeSpec], diags: list[Diagnostic]) -> None:
-    """Every `inputs:` entry names a node of the project."""
-    for spec in specs.values():
-        for index, ref in enumerate(spec.inputs or ()):
-            if ref in specs:
-                continue
-            diags.append(
-                Diagnostic(
-                    f"unknown ref '{ref}'",
-                    spec.at("inputs", index, "ref"),
-                    hint=did_you_mean(ref, specs)
-                    or "no node has this id; node ids are `kind.name` from the files under seeknal/",
-                )
-            )
-
-
-def _check_inputs(
-    spec: NodeSpec, parsed: ParsedSql, specs: Mapping[str, NodeSpec], diags: list[Diagnostic]
-) -> None:
-    if spec.inputs is None:
-        return
-    assert spec.sql is not None
-    if any(ref not in specs for ref in spec.inputs):
-        return  # a misspelled input is reported; what the SQL reads would only repeat it
-    listed = set(spec.inputs)
-    for ref in parsed.refs:
-        if ref not in listed:
-            diags.append(
-                Diagnostic(
-                    f"the SQL reads '{ref}' but `inputs` does not list it",
-                    spec.sql.find(ref if ref in spec.sql.text else ref.split(".", 1)[1]),
-                    hint=f"add `- ref: {ref}` under inputs (at {spec.at('inputs')}), or remove `inputs` to derive it from the SQL",
-                )
-            )
-    for index, ref in enumerate(spec.inputs):
-        if ref not in parsed.refs:
-            diags.append(
-                Diagnostic(
-                    f"input '{ref}' is listed but the SQL does not read it",
-                    spec.at("inputs", index, "ref"),
-                    hint="remove it from `inputs`, or use it in the SQL",
-                    severity="warning",
-                )
-            )
-
-
 @dataclass(frozen=True, slots=True)
 class _Context:
     """What every node's compilation reads."""
 
     loaded: LoadedProject
     specs: Mapping[str, NodeSpec]
-    parsed: Mapping[str, ParsedSql]
+    sql_nodes: Mapping[str, NodeSql]
     previous: Mapping[str, Any]
     environment: str
     forward_only: bool
-    file_hashes: dict[str, str]
+    hashes: FileHashes
+    cache: CompileCache
 
 
 def _compile_nodes(
@@ -299,14 +231,15 @@ def _compile_nodes(
     """Compile, categorize and name every node, in dependency order.
 
     Categorizing is part of the same walk: whether a node keeps its table decides the
-    table its descendants read, and so their engine SQL.
+    table its descendants' engine SQL reads.
     """
+    from seeknal.compiler.categorize import ForwardOnlyError, categorize_node
+
     config = ctx.loaded.config
     dialect = config.dialect
-    schema: SchemaMapping = {}
     compiled: dict[str, CompiledNode] = {}
     changes: dict[str, NodeChange] = {}
-    catalog = ScratchCatalog(
+    catalog = _LazyCatalog(
         (config.root / spec.data_path).resolve() for spec in ctx.specs.values() if spec.data_path
     )
     try:
@@ -314,14 +247,12 @@ def _compile_nodes(
             spec = ctx.specs[node_id]
             try:
                 if spec.kind in SQL_KINDS:
-                    result = ctx.parsed[node_id]
-                    if any(ref not in compiled for ref in result.refs):
+                    node_sql = ctx.sql_nodes[node_id]
+                    if any(ref not in compiled for ref in node_sql.refs):
                         continue  # an upstream node failed; its error is already reported
-                    draft = compile_sql_node(
-                        spec, result, schema, compiled, dialect, catalog, diags
-                    )
+                    draft, fresh = _compile_sql(ctx, spec, node_sql, compiled, catalog, diags)
                 else:
-                    draft = _compile_source(spec, config, catalog, ctx.file_hashes)
+                    draft, fresh = _compile_source(ctx, spec, catalog)
                 change, snapshot = categorize_node(
                     draft,
                     ctx.previous.get(node_id),
@@ -347,8 +278,15 @@ def _compile_nodes(
                     # Nor does a new data file above it change what its readers read.
                     files_version=None if incremental else draft.files_version,
                 )
-                _declare(node, catalog)
-            except (SqlError, SourceError) as exc:
+                if fresh is not None:
+                    # Declared now, so an error in declaring it is this node's; a node
+                    # taken from the cache declared fine before, and is declared only
+                    # when a node reading it has to be analyzed.
+                    catalog.declare(node)
+                    kind, key, value = fresh
+                    if key is not None:
+                        ctx.cache.put(kind, key, value)
+            except _NodeFailed as exc:
                 diags.extend(exc.diagnostics)
                 continue
             except ForwardOnlyError as exc:
@@ -356,75 +294,216 @@ def _compile_nodes(
                 continue
             compiled[node_id] = node
             changes[node_id] = change
-            schema.setdefault(spec.kind.value, {})[spec.name] = {
-                c.name: c.type or "UNKNOWN" for c in node.columns
-            }
     finally:
         catalog.close()
     return compiled, changes
 
 
-def _declare(node: CompiledNode, catalog: ScratchCatalog) -> None:
-    """An empty table under the node's snapshot name, for its descendants to bind against."""
-    spec = node.spec
-    try:
-        catalog.declare(node.snapshot, [(c.name, c.type or "VARCHAR") for c in node.columns])
-    except BindError as exc:  # a column type the engine reports but cannot declare
-        if spec.sql is None:
-            raise SourceError(
-                Diagnostic(f"invalid columns: {exc.message}", spec.at("columns"))
+class _NodeFailed(Exception):
+    """The node has errors (already worded); its dependents are skipped."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(diagnostics[0].message if diagnostics else "node failed")
+        self.diagnostics = diagnostics
+
+
+# A node analyzed in this compile (not taken from the cache): what to put in the cache
+# once it has been declared (kind, key or None when caching is off, value).
+_Fresh = tuple[str, str | None, dict[str, Any]] | None
+
+
+class _LazyCatalog:
+    """The scratch catalog, opened (and DuckDB imported) when a node needs analyzing.
+
+    A node analyzed in this compile is declared under its snapshot name right away; one
+    taken from the cache only when a node reading it is analyzed.
+    """
+
+    def __init__(self, readable: Iterable[Path]) -> None:
+        self._readable = list(readable)
+        self._catalog: ScratchCatalog | None = None
+        self._declared: set[str] = set()
+
+    def open(self, inputs: Iterable[CompiledNode] = ()) -> ScratchCatalog:
+        """The catalog, with the tables of ``inputs`` declared."""
+        if self._catalog is None:
+            from seeknal.compiler.catalog import ScratchCatalog
+
+            self._catalog = ScratchCatalog(self._readable)
+        for node in inputs:
+            if node.snapshot not in self._declared:
+                self.declare(node)
+        return self._catalog
+
+    def declare(self, node: CompiledNode) -> None:
+        """An empty table under the node's snapshot name, for its readers to bind against."""
+        from seeknal.compiler.catalog import BindError
+
+        spec = node.spec
+        try:
+            self.open().declare(
+                node.snapshot, [(c.name, c.type or "VARCHAR") for c in node.columns]
+            )
+        except BindError as exc:  # a column type the engine reports but cannot declare
+            if spec.sql is None:
+                raise _NodeFailed(
+                    [Diagnostic(f"invalid columns: {exc.message}", spec.at("columns"))]
+                ) from None
+            raise _NodeFailed(
+                [
+                    Diagnostic(
+                        f"cannot declare the output columns: {exc.message}",
+                        spec.sql.locate(1, 1),
+                    )
+                ]
             ) from None
-        raise SqlError(
-            [Diagnostic(f"cannot declare the output columns: {exc.message}", spec.sql.locate(1, 1))]
-        ) from None
+        self._declared.add(node.snapshot)
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+
+
+_SQL = "sql"
+_SOURCE = "source"
+
+
+def _compile_sql(
+    ctx: _Context,
+    spec: NodeSpec,
+    node_sql: NodeSql,
+    compiled: Mapping[str, CompiledNode],
+    catalog: _LazyCatalog,
+    diags: list[Diagnostic],
+) -> tuple[CompiledNode, _Fresh]:
+    """A transform or rule, from its cached analysis when there is one."""
+    dialect = ctx.loaded.config.dialect
+    refs = node_sql.refs
+    upstream = {ref: compiled[ref] for ref in refs}
+    key = None
+    if ctx.cache.enabled:
+        key = content_key(
+            _SQL,
+            dialect,
+            spec.kind.value,
+            spec.materialized.value,
+            node_sql.rendered,
+            list(refs),
+            {ref: [[c.name, c.type] for c in node.columns] for ref, node in upstream.items()},
+            [[c.name, c.type] for c in spec.columns],
+            None if spec.incremental is None else spec.incremental.definition(),
+        )
+        analysis = SqlAnalysis.from_entry(ctx.cache.get(_SQL, key), refs)
+        if analysis is not None:
+            if analysis.approximate is not None:
+                diags.append(approximate_warning(spec, analysis.approximate))
+            return sql_node(spec, refs, analysis, upstream, dialect), None
+
+    from seeknal.compiler.sql import SqlError
+    from seeknal.compiler.transform import analyze_sql_node
+
+    try:
+        parsed = parsed_sql(spec, node_sql, dialect, ctx.specs)
+        analysis = analyze_sql_node(
+            spec, parsed, upstream, dialect, catalog.open(upstream.values())
+        )
+    except SqlError as exc:
+        raise _NodeFailed(exc.diagnostics) from None
+    if analysis.approximate is not None:
+        diags.append(approximate_warning(spec, analysis.approximate))
+    return sql_node(spec, refs, analysis, upstream, dialect), (_SQL, key, analysis.to_entry())
 
 
 def _compile_source(
-    spec: NodeSpec,
-    config: ProjectConfig,
-    catalog: ScratchCatalog,
-    file_hashes: dict[str, str],
-) -> CompiledNode:
-    columns = source_columns(spec, config.root, catalog)
-    sql = load_sql(spec, columns, config.dialect)
+    ctx: _Context, spec: NodeSpec, catalog: _LazyCatalog
+) -> tuple[CompiledNode, _Fresh]:
+    """A source or seed, from its cached analysis when there is one."""
+    config = ctx.loaded.config
     file_sha = None
     if spec.data_path is not None:
-        file_sha = _file_hash(spec.data_path, config.root / spec.data_path, file_hashes)
+        # When it cannot be read, reading the file's header below words the problem.
+        with contextlib.suppress(OSError):
+            file_sha = ctx.hashes.of(spec.data_path, config.root / spec.data_path)
+    key = None
+    load = None
+    if ctx.cache.enabled and (spec.data_path is None or file_sha is not None):
+        key = content_key(
+            _SOURCE,
+            config.dialect,
+            spec.kind.value,
+            spec.materialized.value,
+            None if spec.source_format is None else spec.source_format.value,
+            spec.table,
+            spec.data_path,
+            [list(option) for option in spec.options],
+            [[c.name, c.type] for c in spec.columns],
+            file_sha,
+        )
+        load = SourceLoad.from_entry(ctx.cache.get(_SOURCE, key))
+    fresh: _Fresh = None
+    if load is None:
+        load = _load_source(spec, config, catalog)
+        fresh = (_SOURCE, key, load.to_entry())
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
         "materialized": spec.materialized.value,
         "dialect": config.dialect,
-        "sql": sql,
+        "sql": load.sql,
     }
     if spec.kind is Kind.SEED:
         # A seed's rows are part of the project: new content, new snapshot.
         definition["content"] = file_sha
-    descriptions = {c.name: c.description for c in spec.columns if c.description}
-    return CompiledNode(
+    described = {c.name: c.description for c in spec.columns if c.description}
+    descriptions = {c.name: c.description for c in spec.columns}
+    node = CompiledNode(
         spec=spec,
         depends_on=(),
         raw_sql=None,
-        normalized_sql=sql,
-        engine_sql=sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb"),
-        columns=tuple(ColumnInfo(c.name, c.type, (), c.description) for c in columns),
+        normalized_sql=load.sql,
+        engine_sql=load.engine,
+        columns=tuple(
+            ColumnInfo(name, type_, (), descriptions.get(name)) for name, type_ in load.columns
+        ),
         definition=definition_hash(definition),
         data_fingerprint=data_fingerprint(definition, {}),
         metadata_fingerprint=metadata_fingerprint(
-            spec.description, spec.owner, spec.tags, descriptions
+            spec.description, spec.owner, spec.tags, described
         ),
         files_version=files_version(file_sha, {}),
         data_file=(spec.data_path, file_sha) if spec.data_path and file_sha else None,
     )
+    return node, fresh
 
 
-def _file_hash(rel: str, path: Path, cache: dict[str, str]) -> str:
-    if rel not in cache:
-        cache[rel] = file_sha256(path)
-    return cache[rel]
+def _load_source(spec: NodeSpec, config: ProjectConfig, catalog: _LazyCatalog) -> SourceLoad:
+    """Read the source's columns (from the file's header when undeclared) and its load SQL."""
+    from seeknal.compiler.sources import SourceError, load_sql, source_columns
+
+    try:
+        columns = source_columns(spec, config.root, catalog.open())
+    except SourceError as exc:
+        raise _NodeFailed(exc.diagnostics) from None
+    sql = load_sql(spec, columns, config.dialect)
+    engine = sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb")
+    typed = []
+    for column in columns:
+        assert column.type is not None  # declared columns need a type; a file gives one
+        typed.append((column.name, column.type))
+    return SourceLoad(tuple(typed), sql, engine)
 
 
-def _source_hash(files: Mapping[str, Path], cache: dict[str, str]) -> str:
-    return hash_value({rel: _file_hash(rel, path, cache) for rel, path in sorted(files.items())})
+def _seed_text_hashes(loaded: LoadedProject, hashes: FileHashes) -> None:
+    """The hashes of the files loading read whole (node files, SQL files, macros).
+
+    They were decoded as strict UTF-8, so they encode back to the same bytes: no need to
+    read them again.
+    """
+    for rel, text in loaded.macros.items():
+        hashes.seed(rel, sha256_hex(text))
+    for spec in loaded.nodes:
+        hashes.seed(spec.file, sha256_hex(spec.doc.text))
+        if spec.sql is not None and spec.sql.file != spec.file:
+            hashes.seed(spec.sql.file, sha256_hex(spec.sql.text))
 
 
 def _with_excerpts(root: Path, diags: list[Diagnostic]) -> list[Diagnostic]:

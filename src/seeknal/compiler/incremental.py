@@ -13,20 +13,21 @@ time); ``interval_work.py`` plans the intervals.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
-
-from sqlglot import exp
+from typing import TYPE_CHECKING, Any
 
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import IncrementalConfig, Materialized, NodeSpec
-from seeknal.compiler.render import TIME_VALUES
-from seeknal.compiler.sql import ParsedSql, SqlError
 from seeknal.compiler.yamlfile import YamlDocument
 from seeknal.errors import Diagnostic
 from seeknal.intervals import IntervalError, Schedule, format_time, parse_time, zone
 
+if TYPE_CHECKING:
+    from seeknal.compiler.sql import ParsedSql
+
 # The parameters a batch binds, and what each renders to in a node's SQL.
-TIME_PARAMETERS = tuple(TIME_VALUES)
+# The names an incremental node's SQL uses for its batch's bounds; each renders to the
+# named parameter of the same name (`$start_ts`), which the runtime binds per batch.
+TIME_PARAMETERS = ("start_ts", "end_ts", "start_date", "end_date")
 # Values bound in the scratch catalog, so that DuckDB types the parameters while binding.
 _SAMPLE = {
     "start_ts": datetime(2000, 1, 1),
@@ -148,6 +149,10 @@ def time_parameters(spec: NodeSpec, parsed: ParsedSql) -> tuple[str, ...]:
     Raises:
         SqlError: a parameter in a node that is not incremental, or an unknown one.
     """
+    from sqlglot import exp
+
+    from seeknal.compiler.sql import SqlError
+
     assert spec.sql is not None
     found: set[str] = set()
     for node in parsed.tree.find_all(exp.Placeholder, exp.Parameter):
@@ -192,6 +197,8 @@ def time_type(spec: NodeSpec, bound: list[tuple[str, str]]) -> str:
         SqlError: the query does not return the column, or not as a date or timestamp, or
             a DATE column under a schedule whose intervals do not start at midnight.
     """
+    from seeknal.compiler.sql import SqlError
+
     config = spec.incremental
     assert config is not None
     types = {name.lower(): type_ for name, type_ in bound}
@@ -226,6 +233,8 @@ def time_type(spec: NodeSpec, bound: list[tuple[str, str]]) -> str:
 
 def _check_whole_days(spec: NodeSpec, config: IncrementalConfig) -> None:
     """A DATE column can only be cut at midnights of the schedule's time zone."""
+    from seeknal.compiler.sql import SqlError
+
     schedule = config.schedule
     tick = schedule.ceil(config.start)
     for _ in range(3):

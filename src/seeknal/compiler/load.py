@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seeknal import schemas
+from seeknal.compiler.cache import CompileCache, content_key
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.incremental import incremental_config, normalize_yaml_times
 from seeknal.compiler.model import (
@@ -30,7 +31,13 @@ from seeknal.compiler.model import (
     SqlText,
 )
 from seeknal.compiler.schema_errors import most_useful, schema_diagnostic
-from seeknal.compiler.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
+from seeknal.compiler.yamlfile import (
+    YamlDocument,
+    YamlSyntaxError,
+    document_entry,
+    document_from_entry,
+    parse_yaml,
+)
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.naming import IDENTIFIER_HINT, is_identifier
 from seeknal.state.file import JOURNAL_FILE, STATE_FILE
@@ -73,13 +80,15 @@ def inside(path: Path, directory: Path) -> str | None:
         return None
 
 
-def load_project(root: Path, *, untrusted: bool = False) -> LoadedProject:
+def load_project(
+    root: Path, *, untrusted: bool = False, cache: CompileCache | None = None
+) -> LoadedProject:
     """Read ``seeknal_project.yml``, every ``seeknal/**/*.yml`` and ``macros/*.sql``.
 
     When the project file itself has errors, only those are reported: every node would
     be compiled with the wrong settings, and its errors would be consequences. With
     ``untrusted``, the project file's ``allow_external_data`` and ``embed_env_vars``
-    are ignored.
+    are ignored. A node file whose text validated before is taken from ``cache``.
     """
     root = root.resolve()
     diags: list[Diagnostic] = []
@@ -114,7 +123,7 @@ def load_project(root: Path, *, untrusted: bool = False) -> LoadedProject:
         rel = relpath(root, path)
         loaded.files[rel] = path
         text = read_text(path, rel, diags)
-        spec = None if text is None else _load_node(rel, text, diags, loaded)
+        spec = None if text is None else _load_node(rel, text, diags, loaded, cache)
         if spec is None:
             continue
         first = seen.get(spec.id.lower())
@@ -342,29 +351,26 @@ def _symlink_out(root: Path, rel: str) -> str | None:
 
 
 def _load_node(
-    rel: str, text: str, diags: list[Diagnostic], loaded: LoadedProject
+    rel: str,
+    text: str,
+    diags: list[Diagnostic],
+    loaded: LoadedProject,
+    cache: CompileCache | None,
 ) -> NodeSpec | None:
     root, files = loaded.config.root, loaded.files
-    try:
-        doc = parse_yaml(rel, text)
-    except YamlSyntaxError as exc:
-        diags.append(exc.diagnostic)
-        return None
-    if not isinstance(doc.data, dict):
-        diags.append(
-            Diagnostic(
-                "a node file must be a mapping with `kind` and `name`",
-                doc.location(),
-                hint="start the file with `kind: transform` and `name: my_node`",
-            )
-        )
-        return None
-    normalize_yaml_times(doc.data)
-    errors = schemas.iter_errors("node", doc.data)
-    if errors:
-        # One useful error per file beats a cascade of consequences.
-        diags.append(schema_diagnostic(doc, most_useful(errors), "node"))
-        return None
+    key = None
+    doc = None
+    if cache is not None and cache.enabled:
+        key = content_key(_NODE_FILE, rel, text)
+        doc = document_from_entry(rel, text, cache.get(_NODE_FILE, key))
+    if doc is None:
+        doc = _parse_node_file(rel, text, diags)
+        if doc is None:
+            return None
+        if key is not None and cache is not None:
+            entry = document_entry(doc)
+            if entry is not None:
+                cache.put(_NODE_FILE, key, entry)
     data: dict[str, Any] = doc.data
     kind = Kind(data["kind"])
     columns = tuple(_declared_columns(data.get("columns") or {}))
@@ -430,7 +436,8 @@ def _load_node(
             )
         inline = "rule" if kind is Kind.RULE else "transform"
         if inline in data:
-            mark = doc.values[(inline,)]
+            mark = doc.value_mark((inline,))
+            assert mark is not None  # every value of a parsed document has a mark
             spec_args["sql"] = _inline_sql(doc, data[inline], mark.line, mark.col, mark.style)
         else:
             sql_rel = _project_file(root, rel, data["sql"], doc, ("sql",), diags, beside=True)
@@ -439,6 +446,34 @@ def _load_node(
                 files[sql_rel] = root / sql_rel
                 spec_args["sql"] = SqlText(sql_text, sql_rel)
     return NodeSpec(**spec_args)
+
+
+_NODE_FILE = "node-file"
+
+
+def _parse_node_file(rel: str, text: str, diags: list[Diagnostic]) -> YamlDocument | None:
+    """A node file's document, when it is YAML and valid against the node schema."""
+    try:
+        doc = parse_yaml(rel, text)
+    except YamlSyntaxError as exc:
+        diags.append(exc.diagnostic)
+        return None
+    if not isinstance(doc.data, dict):
+        diags.append(
+            Diagnostic(
+                "a node file must be a mapping with `kind` and `name`",
+                doc.location(),
+                hint="start the file with `kind: transform` and `name: my_node`",
+            )
+        )
+        return None
+    normalize_yaml_times(doc.data)
+    errors = schemas.iter_errors("node", doc.data)
+    if errors:
+        # One useful error per file beats a cascade of consequences.
+        diags.append(schema_diagnostic(doc, most_useful(errors), "node"))
+        return None
+    return doc
 
 
 def _declared_columns(columns: dict[str, Any]) -> list[DeclaredColumn]:

@@ -25,6 +25,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SecurityError
 
+from seeknal.compiler.incremental import TIME_PARAMETERS
 from seeknal.compiler.model import NODE_KINDS, SqlText
 from seeknal.compiler.sandbox import (
     SANDBOX_HINT,
@@ -41,7 +42,7 @@ from seeknal.naming import is_identifier
 _MISSING = object()
 # What an incremental node's time bounds render to: parameters bound per batch, never
 # literals (the one SQL text of the plan serves every batch).
-TIME_VALUES = {name: f"${name}" for name in ("start_ts", "end_ts", "start_date", "end_date")}
+TIME_VALUES = {name: f"${name}" for name in TIME_PARAMETERS}
 BUILTINS = ("ref", "var", "env_var")
 # Filename Jinja gives a template compiled from a string: a node's SQL.
 _NODE_TEMPLATE = "<template>"

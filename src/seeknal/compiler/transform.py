@@ -11,19 +11,21 @@ warning that says so.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
-from seeknal.compiler.catalog import BindError, ScratchCatalog
-from seeknal.compiler.fingerprint import (
-    data_fingerprint,
-    definition_hash,
-    files_version,
-    metadata_fingerprint,
+from seeknal.compiler.analysis import (
+    SLOT_PREFIX,
+    SqlAnalysis,
+    fill_slots,
+    input_schema,
+    split_slots,
 )
+from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.incremental import sample_values, time_parameters, time_type
 from seeknal.compiler.lineage import output_columns
@@ -40,16 +42,15 @@ from seeknal.errors import Diagnostic
 from seeknal.naming import IDENTIFIER_HINT, unsafe_column_name
 
 
-def compile_sql_node(
+def analyze_sql_node(
     spec: NodeSpec,
     parsed: ParsedSql,
-    schema: Mapping[str, Any],
-    compiled: Mapping[str, CompiledNode],
+    upstream: Mapping[str, CompiledNode],
     dialect: str,
     catalog: ScratchCatalog,
-    diags: list[Diagnostic],
-) -> CompiledNode:
-    """Everything the plan says about a transform or rule; warnings go to ``diags``.
+) -> SqlAnalysis:
+    """The analysis of a transform or rule whose inputs are compiled and declared in
+    ``catalog`` under their snapshot names (``analysis.sql_node`` builds the node).
 
     Raises:
         SqlError: the query is wrong (unknown column, engine error, duplicate names).
@@ -58,10 +59,7 @@ def compile_sql_node(
     parameters = time_parameters(spec, parsed)
     # Only the inputs' schemas: a schema of the whole project per node would make
     # compiling quadratic in the number of nodes.
-    visible: dict[str, Any] = {}
-    for ref in parsed.refs:
-        kind, name = ref.split(".", 1)
-        visible.setdefault(kind, {})[name] = schema[kind][name]
+    visible: dict[str, object] = dict(input_schema(upstream))
     analysis_error: SqlError | None = None
     columns: list[ColumnInfo] | None = None
     qualified: exp.Query | None = None
@@ -80,9 +78,11 @@ def compile_sql_node(
             columns = output_columns(qualified)
             check_columns(spec, columns)
         normalized = normalized_sql(qualified, dialect)
-    upstream = {ref: compiled[ref] for ref in parsed.refs}
+    # Column reads before engine_sql, which rewrites the parsed tree in place.
+    reads, row_reads = _column_reads(None if analysis_error else qualified, upstream)
 
-    sql = engine_sql(parsed, lambda ref: _physical(upstream[ref].snapshot), dialect, "duckdb")
+    template = _engine_template(parsed, dialect)
+    sql = fill_slots(template, parsed.refs, {ref: node.snapshot for ref, node in upstream.items()})
     try:
         bound = describe(spec, sql, catalog, sample_values(parameters))
     except SqlError:
@@ -95,68 +95,43 @@ def compile_sql_node(
             [Diagnostic(f"it sees {len(columns)} columns where DuckDB sees {len(bound)}")]
         )
         columns = None
+    approximate = None
     if columns is None:
         assert analysis_error is not None
         every = tuple(sorted((ref, c.name) for ref, node in upstream.items() for c in node.columns))
         columns = [ColumnInfo(name, None, every) for name, _ in bound]
         check_columns(spec, columns)
-        reason = analysis_error.diagnostics[0].message
-        diags.append(
-            Diagnostic(
-                f"column lineage of {spec.id} is approximate: the SQL analyzer cannot follow "
-                f"this query ({reason}), although DuckDB accepts it",
-                spec.sql.locate(1, 1),
-                hint="each column is taken to read every column of its inputs",
-                severity="warning",
-            )
-        )
+        approximate = analysis_error.diagnostics[0].message
+        reads, row_reads = _column_reads(None, upstream)
     columns = _with_engine_names_and_types(columns, bound, upstream)
     check_column_names(spec, [c.name for c in columns])
     check_declared_types(spec, bound, catalog)
     kind_of_time = time_type(spec, bound) if spec.incremental is not None else None
-    definition: dict[str, Any] = {
-        "kind": spec.kind.value,
-        "materialized": spec.materialized.value,
-        # The same text can transpile differently from another dialect.
-        "dialect": dialect,
-        "sql": normalized,
-        # Normalized text folds identifier case; the engine keeps an alias's case, and a
-        # consumer of the table sees it: renaming `total` to "Total" is a change.
-        "columns": [c.name for c in columns],
-    }
-    if spec.severity is not None:
-        # A rule that now fails the run must be checked again, even on unchanged data.
-        definition["severity"] = spec.severity.value
-    if spec.incremental is not None:
-        definition["incremental"] = spec.incremental.definition()
-    described = {c.name.lower(): c.description for c in spec.columns if c.description}
-    columns = [
-        ColumnInfo(c.name, c.type, c.lineage, described.get(c.name.lower())) for c in columns
-    ]
-    reads, row_reads = _column_reads(None if analysis_error else qualified, upstream)
-    return CompiledNode(
-        spec=spec,
-        depends_on=parsed.refs,
-        raw_sql=spec.sql.text,
-        normalized_sql=normalized,
-        engine_sql=sql,
-        columns=tuple(columns),
-        definition=definition_hash(definition),
-        data_fingerprint=data_fingerprint(definition, {r: n.snapshot for r, n in upstream.items()}),
-        metadata_fingerprint=metadata_fingerprint(
-            spec.description,
-            spec.owner,
-            spec.tags,
-            {c.name: c.description for c in spec.columns if c.description},
-            spec.sql.text,
-        ),
-        files_version=files_version(None, {r: n.files_version or "" for r, n in upstream.items()}),
-        reads=reads,
-        row_reads=row_reads,
-        input_schema=visible,
+    return SqlAnalysis(
+        normalized=normalized,
+        engine=tuple(template),
+        columns=tuple((c.name, c.type, c.lineage) for c in columns),
+        reads={ref: tuple(sorted(cols)) for ref, cols in reads.items()},
+        row_reads={ref: tuple(sorted(cols)) for ref, cols in row_reads.items()},
+        approximate=approximate,
         time_type=kind_of_time,
         parameters=parameters,
     )
+
+
+def _engine_template(parsed: ParsedSql, dialect: str) -> list[str | int]:
+    """The engine SQL with a slot for each input's snapshot table (``analysis.fill_slots``).
+
+    The slots are quoted identifiers like the snapshot tables they stand for, so the text
+    around them is exactly what naming the tables would give.
+    """
+    # A random token: no text the user wrote can look like a slot.
+    token = secrets.token_hex(8)
+    names = {ref: f"{SLOT_PREFIX}{token}_{i}" for i, ref in enumerate(parsed.refs)}
+    text = engine_sql(
+        parsed, lambda ref: (f"seeknal__{ref.split('.', 1)[0]}", names[ref]), dialect, "duckdb"
+    )
+    return split_slots(text, token, len(parsed.refs))
 
 
 # Clauses whose columns decide which rows come out (or how many).
@@ -201,11 +176,6 @@ def _dedupes(qualified: exp.Query) -> bool:
 def _has_dynamic_columns(qualified: exp.Query) -> bool:
     """COLUMNS('pattern') or #n: which columns they read is the engine's to decide."""
     return qualified.find(exp.Columns, exp.PositionalColumn) is not None
-
-
-def _physical(snapshot: str) -> tuple[str, str]:
-    schema, table = snapshot.split(".", 1)
-    return schema, table
 
 
 def _with_engine_names_and_types(

@@ -7,6 +7,7 @@ point at ``file:line:col``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,56 @@ class Mark:
 
 @dataclass(slots=True)
 class YamlDocument:
-    """A parsed YAML file: its data, its text, and the marks of values and keys by path."""
+    """A parsed YAML file: its data, its text, and the marks of values and keys by path.
+
+    A document from the compile cache keeps its marks packed until something asks where
+    a value is (an error message, inline SQL's position): most compiles never do.
+    """
 
     path: str
     text: str
     data: Any
-    values: dict[Path_, Mark] = field(default_factory=dict)
-    keys: dict[Path_, Mark] = field(default_factory=dict)
+    _values: dict[Path_, Mark] = field(default_factory=dict)
+    _keys: dict[Path_, Mark] = field(default_factory=dict)
+    _packed: Any = None
+
+    @property
+    def values(self) -> dict[Path_, Mark]:
+        """Where each value starts, by path."""
+        if self._packed is not None:
+            self._unpack()
+        return self._values
+
+    @property
+    def keys(self) -> dict[Path_, Mark]:
+        """Where each mapping key starts, by the path of its value."""
+        if self._packed is not None:
+            self._unpack()
+        return self._keys
+
+    def value_mark(self, path: Path_) -> Mark | None:
+        """Where the value at ``path`` starts, without unpacking every mark."""
+        if self._packed is not None:
+            found = self._packed["values"].get(json.dumps(list(path)))
+            if found is not None:
+                return Mark(*found)
+        return self.values.get(path)
+
+    def _unpack(self) -> None:
+        packed, self._packed = self._packed, None
+        try:
+            self._values = {
+                tuple(json.loads(where)): Mark(line, col, style)
+                for where, (line, col, style) in packed["values"].items()
+            }
+            self._keys = {
+                tuple(json.loads(where)): Mark(line, col)
+                for where, (line, col) in packed["keys"].items()
+            }
+        except (TypeError, ValueError):
+            # A damaged entry: the text says where everything is.
+            parsed = parse_yaml(self.path, self.text)
+            self._values, self._keys = parsed._values, parsed._keys
 
     def location(self, path: Path_ = (), *, key: bool = False) -> SourceLocation:
         """Where the value (or with ``key=True`` the key) at ``path`` starts.
@@ -56,6 +100,49 @@ class YamlDocument:
             probe = probe[:-1]
         m = self.values.get((), Mark(1, 1))
         return SourceLocation(self.path, m.line, m.col)
+
+
+def document_entry(doc: YamlDocument) -> dict[str, Any] | None:
+    """The document as JSON values (for the compile cache), or ``None`` when JSON cannot
+    hold its data exactly (a date, a NaN)."""
+    try:
+        text = json.dumps(doc.data, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    if json.loads(text) != doc.data:
+        return None
+    return {
+        "data": doc.data,
+        "values": {json.dumps(list(p)): [m.line, m.col, m.style] for p, m in doc.values.items()},
+        "keys": {json.dumps(list(p)): [m.line, m.col] for p, m in doc.keys.items()},
+    }
+
+
+def document_from_entry(path: str, text: str, value: Any) -> YamlDocument | None:
+    """The document of ``text`` a cache entry holds, or ``None`` when it holds none.
+
+    The marks are checked for shape now and unpacked when first asked for.
+    """
+    if not isinstance(value, dict):
+        return None
+    data, values, keys = value.get("data"), value.get("values"), value.get("keys")
+    if not isinstance(data, dict) or not isinstance(values, dict) or not isinstance(keys, dict):
+        return None
+    if not all(_is_mark(v, 3) for v in values.values()) or not all(
+        _is_mark(k, 2) for k in keys.values()
+    ):
+        return None
+    return YamlDocument(path=path, text=text, data=data, _packed={"values": values, "keys": keys})
+
+
+def _is_mark(entry: Any, size: int) -> bool:
+    return (
+        type(entry) is list
+        and len(entry) == size
+        and type(entry[0]) is int
+        and type(entry[1]) is int
+        and (size == 2 or entry[2] is None or type(entry[2]) is str)
+    )
 
 
 class YamlSyntaxError(Exception):
@@ -147,7 +234,7 @@ class _Builder:
                 )
             )
         style = getattr(node, "style", None)
-        doc.values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, style)
+        doc._values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, style)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.open.add(id(node))
             try:
@@ -175,7 +262,7 @@ class _Builder:
                 )
             child = (*path, key_str)
             if key_str in out:
-                first = doc.keys[child]
+                first = doc._keys[child]
                 raise YamlSyntaxError(
                     _at(
                         doc,
@@ -184,7 +271,7 @@ class _Builder:
                         f"'{key_str}' is already set on line {first.line}; keep one of them",
                     )
                 )
-            doc.keys[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            doc._keys[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key_str] = self.build(value_node, child)
         return out
 

@@ -35,6 +35,13 @@ _SUPPORTED = (
         "const",
         "enum",
         "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
         "minLength",
         "pattern",
         "uniqueItems",
@@ -144,7 +151,20 @@ class _Compiler:
                 return lambda instance: isinstance(instance, str) and instance in strings
             return lambda instance: any(_equal(instance, option) for option in options)
         if key == "items":
-            return _items(self.compile(value))
+            return _items(self.compile(value), skip=len(schema.get("prefixItems", ())))
+        if key == "prefixItems":
+            return _prefix_items([self.compile(sub) for sub in value])
+        if key in ("minItems", "maxItems"):
+            bound, at_least = int(value), key == "minItems"
+            return lambda instance: (
+                not isinstance(instance, list)
+                or (len(instance) >= bound if at_least else len(instance) <= bound)
+            )
+        if key in _BOUNDS:
+            limit, holds = value, _BOUNDS[key]
+            if not _is_number(limit):
+                raise Unsupported(f"{key} {limit!r}")
+            return lambda instance: not _is_number(instance) or holds(instance, limit)
         if key == "minLength":
             minimum = int(value)
             return lambda instance: not isinstance(instance, str) or len(instance) >= minimum
@@ -218,17 +238,37 @@ _TYPES: dict[str, Check] = {
 }
 
 
-def _items(sub: Check) -> Check:
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda value, limit: value >= limit,
+    "maximum": lambda value, limit: value <= limit,
+    "exclusiveMinimum": lambda value, limit: value > limit,
+    "exclusiveMaximum": lambda value, limit: value < limit,
+}
+
+
+def _items(sub: Check, skip: int = 0) -> Check:
+    """Every item (after the first ``skip``, which ``prefixItems`` checks) passes ``sub``."""
     if sub is _always:
         return _always
 
     def check(instance: Any) -> bool:
         if not isinstance(instance, list):
             return True
-        for item in instance:  # noqa: SIM110 - a loop is faster than all() over a genexpr
+        for item in instance[skip:] if skip else instance:  # noqa: SIM110 - faster than all()
             if not sub(item):
                 return False
         return True
+
+    return check
+
+
+def _prefix_items(subs: list[Check]) -> Check:
+    """Item ``i`` passes ``subs[i]``; a shorter list is fine (``minItems`` says otherwise)."""
+
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, list):
+            return True
+        return all(sub(item) for sub, item in zip(subs, instance, strict=False))
 
     return check
 

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from seeknal.compiler.cache import project_cache_file
+from tests.cli.conftest import invoke, run_process
+
+
+def test_compile_cold_warm_and_no_cache_write_the_same_plan(shop: Path) -> None:
+    plans = []
+    for args in ([], [], ["--no-cache"]):
+        result = invoke(shop, "compile", *args)
+        assert result.exit_code == 0, result.output
+        plans.append((shop / "target" / "plan.json").read_bytes())
+    assert plans[0] == plans[1] == plans[2]
+
+
+def test_no_cache_flag_reads_and_writes_no_cache(shop: Path, _compile_cache: Path) -> None:
+    assert invoke(shop, "compile", "--no-cache").exit_code == 0
+    assert invoke(shop, "run", "--no-cache", "--quiet").exit_code == 0
+    assert not any(_compile_cache.iterdir())
+    assert invoke(shop, "compile").exit_code == 0
+    assert project_cache_file(shop).is_file()
+
+
+def test_a_process_finds_the_cache_a_previous_process_left(shop: Path) -> None:
+    first = run_process(shop, "compile")
+    assert first.returncode == 0, first.stderr
+    plan = (shop / "target" / "plan.json").read_bytes()
+    assert project_cache_file(shop).is_file()
+    second = run_process(shop, "compile", "--out", "target/again.json")
+    assert second.returncode == 0, second.stderr
+    assert (shop / "target" / "again.json").read_bytes() == plan
+
+
+def test_plan_and_run_take_no_cache_too(shop: Path, _compile_cache: Path) -> None:
+    assert invoke(shop, "plan", "--no-cache", "--out", "target/p.json").exit_code == 0
+    assert invoke(shop, "run", "--no-cache", "--quiet").exit_code == 0
+    assert not any(_compile_cache.iterdir())
+
+
+def test_help_imports_no_compiler_or_engine_library(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from seeknal.cli.main import main\n"
+        "sys.argv = ['seeknal', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('sqlglot', 'duckdb', 'jinja2', 'jsonschema', 'yaml', 'sqlalchemy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ},
+    )
+    assert "Usage: seeknal" in done.stdout
+    assert done.stderr.strip() == "[]"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seeknal.canonical import canonical_json, hash_value
+from seeknal.canonical import canonical_json, hash_value, with_top_level_key
 
 
 def reference(value: Any) -> str:
@@ -78,3 +78,19 @@ def test_unserializable_values_raise_like_json() -> None:
 def test_hash_value_is_sha256_of_canonical_text() -> None:
     expected = hashlib.sha256(reference({"a": 1}).encode()).hexdigest()
     assert hash_value({"a": 1}) == expected
+
+
+@settings(max_examples=300)
+@given(
+    members=st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=6),
+    key=st.text(max_size=6),
+    value=values,
+)
+def test_a_top_level_key_inserted_into_canonical_text(
+    members: dict[str, Any], key: str, value: Any
+) -> None:
+    members.pop(key, None)
+    if not members:
+        return
+    text = with_top_level_key(canonical_json(members), members, key, value)
+    assert text == canonical_json({**members, key: value})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -114,6 +115,30 @@ def file_sha256(path: str | bytes | Any, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def with_top_level_key(text: str, keys: Iterable[str], key: str, value: Any) -> str:
+    """``canonical_json`` of a dict, given that of the same dict without ``key``.
+
+    ``text`` is the canonical JSON of a non-empty dict whose keys are ``keys`` (``key``
+    not among them). In canonical JSON a top-level key is the only thing that starts a
+    line with exactly two spaces and a quote (strings never hold a raw line break), so
+    the new member goes in front of the first key that sorts after it.
+
+    Example:
+        >>> body = canonical_json({"a": 1, "c": [2]})
+        >>> with_top_level_key(body, ["a", "c"], "b", "x") == canonical_json(
+        ...     {"a": 1, "b": "x", "c": [2]}
+        ... )
+        True
+    """
+    member = encode_basestring(key) + ": " + canonical_json(value)[:-1].replace("\n", "\n  ")
+    later = sorted(k for k in keys if k > key)
+    if not later:
+        assert text.endswith("\n}\n")
+        return text[: -len("\n}\n")] + ",\n  " + member + "\n}\n"
+    at = text.index("\n  " + encode_basestring(later[0]) + ": ") + len("\n  ")
+    return text[:at] + member + ",\n  " + text[at:]
 
 
 def compute_plan_id(plan: dict[str, Any]) -> str:

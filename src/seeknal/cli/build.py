@@ -254,7 +254,7 @@ def compile_cmd(
         use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
-    write_plan(result.plan, path)
+    write_plan(result.plan, path, text=result.text)
     click.echo(_summary(result.plan, str(path)))
     if summary_md is not None:
         from seeknal.cli.review import render_markdown, write_summary
@@ -329,7 +329,7 @@ def run(
         use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
-    write_plan(result.plan, path)
+    write_plan(result.plan, path, text=result.text)
     printer = RunPrinter(quiet=quiet, as_json=as_json)
     if not quiet and not as_json:
         printer.line(_summary(result.plan, None))

@@ -227,7 +227,7 @@ def plan_cmd(
 
     if out:
         path = plan_destination(obj.project, out)
-        write_plan(plan, path)
+        write_plan(plan, path, text=result.text)
         click.echo(
             f"wrote {path} (plan_id {plan['plan_id'][:12]}); apply it with `seeknal apply {env} {out}`"
         )
@@ -244,7 +244,7 @@ def plan_cmd(
         if not answer:
             click.echo("not applied")
             return
-    write_plan(plan, obj.project / DEFAULT_PLAN)
+    write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
     _apply(obj, plan, threads=threads)
 
 

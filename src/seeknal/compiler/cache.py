@@ -319,7 +319,9 @@ _FILE = "file"
 
 
 def _file_key(path: Path) -> str:
-    return content_key(_FILE, str(path.resolve()))
+    # By the path as given (the project root is absolute): a symlink whose target
+    # changes changes the stat of what it leads to.
+    return content_key(_FILE, os.path.abspath(path))
 
 
 def _stat_list(stat: os.stat_result) -> list[int]:

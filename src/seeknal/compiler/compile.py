@@ -8,6 +8,10 @@ them all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +30,8 @@ from seeknal.compiler.fingerprint import (
 from seeknal.compiler.frontend import NodeSql, check_input_refs, parse_sql_nodes, parsed_sql
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
-from seeknal.compiler.load import LoadedProject, load_project
+from seeknal.compiler.load import LoadedProject, load_config_file, load_project
+from seeknal.compiler.memo import memo_key, recall, remember
 from seeknal.compiler.model import (
     SQL_KINDS,
     ColumnInfo,
@@ -53,6 +58,8 @@ class CompileResult:
     plan: dict[str, Any]
     config: ProjectConfig
     warnings: list[Diagnostic] = field(default_factory=list)
+    # canonical_json(plan), computed once (write_plan(plan, path, text=result.text)).
+    text: str = ""
 
 
 def read_state(config: ProjectConfig) -> State:
@@ -112,23 +119,115 @@ def compile_project(
     """
     check_environment(environment)  # before anything is read: a name the views can carry
     cache = CompileCache.open(root, enabled=use_cache)
+    hashes = FileHashes(cache)
+    options = {
+        "root": str(root.resolve()),
+        "environment": environment,
+        "base": base,
+        "forward_only": forward_only,
+        "window": None if window is None else dataclasses.asdict(window),
+        "untrusted": untrusted,
+    }
     complete = False
     try:
+        if state is None and cache.enabled:
+            config = _project_config(root, untrusted)
+            if config is not None:
+                state = read_state(config)
+                remembered = recall(cache, memo_key(options), config.root, hashes, state)
+                if remembered is not None:
+                    complete = True
+                    return CompileResult(
+                        plan=json.loads(remembered.text),
+                        config=config,
+                        warnings=remembered.warnings,
+                        text=remembered.text,
+                    )
         loaded = load_project(root, untrusted=untrusted, cache=cache)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
         result = _compile(
-            loaded, cache, environment, state, forward_only, window, base, specs, diags
+            loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
+        if (
+            cache.enabled
+            and not _reads_the_clock(window, specs.values())
+            and _paths_as_written(specs.values())
+        ):
+            # A plan that reads the clock is another plan tomorrow: never kept.
+            remember(
+                cache,
+                memo_key(options),
+                loaded.config.root,
+                loaded.files,
+                hashes,
+                state if state is not None else read_state(loaded.config),
+                loaded.config.embed_env_vars,
+                result.text,
+                result.warnings,
+            )
         return result
     finally:
         cache.save(complete=complete)
 
 
+# Longer than any schedule's interval (@yearly): an end this far back is before the
+# last complete interval, whatever the schedule.
+_SETTLED_SECONDS = 367 * 24 * 3600
+
+
+def _reads_the_clock(window: Window | None, specs: Iterable[NodeSpec]) -> bool:
+    """Whether the plan depends on the time of compiling: some incremental node is
+    planned up to the last interval complete *now* (no --end, and no end of its own
+    well in the past)."""
+    if window is not None and window.end is not None:
+        return False
+    now = time.time()
+    return any(
+        spec.materialized is Materialized.INCREMENTAL_BY_TIME
+        and (
+            spec.incremental is None
+            or spec.incremental.end is None
+            or spec.incremental.end > now - _SETTLED_SECONDS
+        )
+        for spec in specs
+    )
+
+
+def _paths_as_written(specs: Iterable[NodeSpec]) -> bool:
+    """Whether every data and SQL file is where its node file says, no symlink resolved
+    on the way: only then does an unchanged node file mean the same file is read (the
+    memo checks the files it recorded are still reached without a symlink)."""
+    for spec in specs:
+        data = spec.doc.data
+        if spec.data_path is not None:
+            written = data.get("path" if spec.kind is Kind.SEED else "table")
+            if not isinstance(written, str) or os.path.normpath(written) != spec.data_path:
+                return False
+        if spec.sql is not None and spec.sql.file != spec.file:
+            written = data.get("sql")
+            beside = os.path.dirname(spec.file)
+            if (
+                not isinstance(written, str)
+                or os.path.normpath(os.path.join(beside, written)) != spec.sql.file
+            ):
+                return False
+    return True
+
+
+def _project_config(root: Path, untrusted: bool) -> ProjectConfig | None:
+    """The project file's settings alone, or ``None`` when it has errors (the full
+    compile reports them)."""
+    diags: list[Diagnostic] = []
+    config = load_config_file(root.resolve(), diags, untrusted=untrusted)
+    return None if any(d.severity == "error" for d in diags) else config
+
+
 def _compile(
     loaded: LoadedProject,
     cache: CompileCache,
+    hashes: FileHashes,
     environment: str,
     state: State | None,
     forward_only: bool,
@@ -179,7 +278,6 @@ def _compile(
             )
     previous = (record or {}).get("nodes", {})
     # Every file is read and hashed once per compile; data files can be large.
-    hashes = FileHashes(cache)
     _seed_text_hashes(loaded, hashes)
     context = _Context(loaded, specs, sql_nodes, previous, environment, forward_only, hashes, cache)
     compiled, changes = _compile_nodes(context, order, diags)
@@ -187,7 +285,7 @@ def _compile(
 
     ordered = [compiled[node_id] for node_id in order]
     removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
-    plan = build_plan(
+    plan, text = build_plan(
         config,
         environment,
         state.environment_hash(environment),
@@ -198,7 +296,9 @@ def _compile(
         base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
-    return CompileResult(plan=plan, config=config, warnings=_with_excerpts(config.root, warnings))
+    return CompileResult(
+        plan=plan, config=config, warnings=_with_excerpts(config.root, warnings), text=text
+    )
 
 
 def _check_restate(window: Window | None, specs: Mapping[str, NodeSpec]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from seeknal import schemas
-from seeknal.canonical import canonical_json, compute_plan_id
+from seeknal.canonical import canonical_json, sha256_hex, with_top_level_key
 from seeknal.compiler.categorize import NodeChange, WorkItem
 from seeknal.compiler.change import ChangeCategory
 from seeknal.compiler.interval_work import incremental_entry
@@ -86,8 +86,11 @@ def build_plan(
     removed: Mapping[str, Mapping[str, Any]],
     work: Sequence[WorkItem],
     base_environment: str | None = None,
-) -> dict[str, Any]:
-    """Assemble the plan dict, compute ``plan_id`` and validate it against the schema."""
+) -> tuple[dict[str, Any], str]:
+    """Assemble the plan dict, compute ``plan_id`` and validate it against the schema.
+
+    Returns the plan and its canonical JSON (what ``write_plan`` writes), serialized once.
+    """
     entries: dict[str, Any] = {node.id: node_entry(node, change) for node, change in nodes}
     for node_id, record in removed.items():
         entries[node_id] = {
@@ -109,11 +112,15 @@ def build_plan(
         "work": [work_entry(w) for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
     }
-    plan["plan_id"] = compute_plan_id(plan)
+    # The id hashes the canonical text of everything else: serialize once, for both.
+    body = canonical_json(plan)
+    plan_id = sha256_hex(body)
+    text = with_top_level_key(body, plan, "plan_id", plan_id)
+    plan["plan_id"] = plan_id
     errors = schemas.iter_errors("plan", plan)
     if errors:  # a bug in the compiler, never the user's fault
         raise AssertionError(f"compiler produced an invalid plan: {errors[0].message}")
-    return plan
+    return plan, text
 
 
 def _target(config: ProjectConfig) -> dict[str, Any]:
@@ -130,8 +137,11 @@ def _target(config: ProjectConfig) -> dict[str, Any]:
     return target
 
 
-def write_plan(plan: Mapping[str, Any], path: Path) -> None:
+def write_plan(plan: Mapping[str, Any], path: Path, *, text: str | None = None) -> None:
     """Write the canonical plan atomically (a reader never sees half a file).
+
+    ``text``, when given, is ``canonical_json(plan)`` already computed (a compile's
+    ``CompileResult.text``), written as it is.
 
     The file gets the usual mode of a new file (0644 less the umask), like any file
     the user writes: the temporary file is created with ``os.open``, not ``mkstemp``
@@ -149,7 +159,7 @@ def write_plan(plan: Mapping[str, Any], path: Path) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(canonical_json(plan))
+                fh.write(canonical_json(plan) if text is None else text)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

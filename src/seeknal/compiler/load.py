@@ -92,7 +92,7 @@ def load_project(
     """
     root = root.resolve()
     diags: list[Diagnostic] = []
-    config = _load_config(root, diags, untrusted=untrusted)
+    config = load_config_file(root, diags, untrusted=untrusted)
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
     loaded.external = tuple((root / d).resolve() for d in config.allow_external_data)
@@ -233,7 +233,7 @@ def _duplicate_id(spec: NodeSpec, first: NodeSpec) -> Diagnostic:
     )
 
 
-def _load_config(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> ProjectConfig:
+def load_config_file(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> ProjectConfig:
     path = root / PROJECT_FILE
     if path.is_file() and inside(path.resolve(), root) is None:
         raise ProjectError(

@@ -1,0 +1,187 @@
+"""The plan memo: a compile whose every input is unchanged returns the plan it gave last.
+
+The compile cache (``cache.py``) makes each pass cheap for an unchanged node; this goes
+one step further for the commonest compile of all, the one where nothing changed (a
+no-op ``seeknal compile``, ``plan`` or ``run``). It keeps the last plan text of each
+combination of options, with everything the compile read to make it:
+
+- the project files it read (project file, macros, node and SQL files, data files), by
+  resolved path and sha256 (``FileHashes``: by size and times while they do not move),
+  and the listing of ``seeknal/`` and ``macros/`` (a new or deleted file is a change);
+- the state it compiled against (a digest of the whole document);
+- the value of every environment variable ``embed_env_vars`` lets ``env_var()`` read;
+- the options (environment, base, window, forward-only, untrusted) and, through the
+  cache's code fingerprint, seeknal's code and its libraries' versions.
+
+A plan that depends on the clock (an incremental node planned up to the last complete
+interval *now*, without ``--end``) is never kept. Any doubt is a miss: the compile then
+runs every pass, as it would without the memo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seeknal.canonical import sha256_hex
+from seeknal.compiler.cache import CompileCache, FileHashes, content_key
+from seeknal.compiler.load import MACROS_DIR, NODES_DIR, relpath
+from seeknal.errors import Diagnostic, SourceLocation
+from seeknal.state import State
+
+_MEMO = "plan-memo"
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A plan the memo gave back: its text and the warnings its compile printed."""
+
+    text: str
+    warnings: list[Diagnostic]
+
+
+def memo_key(options: Mapping[str, Any]) -> str:
+    """The memo's key for one combination of compile options (JSON values)."""
+    return content_key(_MEMO, dict(options))
+
+
+def state_digest(state: State) -> str:
+    """A digest of the whole state document (any change in it is a change of input)."""
+    return sha256_hex(json.dumps(state.to_document(), sort_keys=True, separators=(",", ":")))
+
+
+def listing(root: Path) -> list[str] | None:
+    """The node and macro files, as ``load.project_files`` finds them, or ``None`` when
+    a symlink is on the way (the full compile then checks where it leads)."""
+    found: list[str] = []
+    for name, suffixes in ((NODES_DIR, (".yml", ".yaml")), (MACROS_DIR, (".sql",))):
+        directory = root / name
+        if directory.is_symlink():
+            return None
+        if not directory.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(directory):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for entry in os.scandir(dirpath):
+                if entry.is_symlink():
+                    return None
+            for file in filenames:
+                path = os.path.join(dirpath, file)
+                if file.startswith(".") or not file.endswith(suffixes) or not os.path.isfile(path):
+                    continue
+                found.append(relpath(root, Path(path)))
+    return sorted(found)
+
+
+class _Plain:
+    """Whether a project file is reached without following any symlink (checked once per
+    directory): only then does its path say where it is."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dirs: dict[str, bool] = {"": True, ".": True}
+
+    def __call__(self, rel: str) -> bool:
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            return False  # outside the project (allow_external_data): not kept
+        parent = os.path.dirname(rel)
+        return self._dir(parent) and not os.path.islink(self.root / rel)
+
+    def _dir(self, rel: str) -> bool:
+        known = self.dirs.get(rel)
+        if known is None:
+            known = self._dir(os.path.dirname(rel)) and not os.path.islink(self.root / rel)
+            self.dirs[rel] = known
+        return known
+
+
+def recall(
+    cache: CompileCache,
+    key: str,
+    root: Path,
+    hashes: FileHashes,
+    state: State,
+) -> Remembered | None:
+    """The plan kept under ``key``, when every input it was made from is unchanged."""
+    entry = cache.get(_MEMO, key)
+    if entry is None:
+        return None
+    try:
+        if entry["state"] != state_digest(state):
+            return None
+        if entry["env"] != {name: os.environ.get(name) for name in entry["env"]}:
+            return None
+        if entry["listing"] != listing(root):
+            return None
+        plain = _Plain(root)
+        for rel, digest in entry["files"].items():
+            if not plain(rel) or hashes.of(rel, root / rel) != digest:
+                return None
+        warnings = [_diagnostic(d) for d in entry["warnings"]]
+        text = entry["text"]
+    except (KeyError, TypeError, ValueError, AttributeError, OSError):
+        return None
+    if not isinstance(text, str):
+        return None
+    return Remembered(text, warnings)
+
+
+def remember(
+    cache: CompileCache,
+    key: str,
+    root: Path,
+    files: Mapping[str, Path],
+    hashes: FileHashes,
+    state: State,
+    env_vars: tuple[str, ...],
+    text: str,
+    warnings: list[Diagnostic],
+) -> None:
+    """Keep ``text`` under ``key`` with what it was made from (not when a file it read
+    is reached through a symlink or lies outside the project)."""
+    found = listing(root)
+    plain = _Plain(root)
+    if not cache.enabled or found is None or not all(plain(rel) for rel in files):
+        return
+    try:
+        recorded = {rel: hashes.of(rel, path) for rel, path in sorted(files.items())}
+    except OSError:
+        return
+    cache.put(
+        _MEMO,
+        key,
+        {
+            "state": state_digest(state),
+            "env": {name: os.environ.get(name) for name in sorted(env_vars)},
+            "listing": found,
+            "files": recorded,
+            "warnings": [_diagnostic_entry(d) for d in warnings],
+            "text": text,
+        },
+    )
+
+
+def _diagnostic_entry(d: Diagnostic) -> dict[str, Any]:
+    loc = d.location
+    return {
+        "message": d.message,
+        "location": None if loc is None else [loc.path, loc.line, loc.col],
+        "hint": d.hint,
+        "severity": d.severity,
+        "excerpt": d.excerpt,
+    }
+
+
+def _diagnostic(value: Any) -> Diagnostic:
+    loc = value["location"]
+    location = None if loc is None else SourceLocation(loc[0], loc[1], loc[2])
+    for field in ("message", "severity"):
+        if not isinstance(value[field], str):
+            raise TypeError(field)
+    return Diagnostic(
+        value["message"], location, value["hint"], value["severity"], value["excerpt"]
+    )

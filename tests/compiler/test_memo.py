@@ -1,0 +1,187 @@
+"""The plan memo: a compile with every input unchanged returns the last plan, and any
+changed input (a file, the file listing, state, an embedded environment variable, the
+options, the clock) makes it compile again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.cli.conftest import invoke
+from tests.conftest import edit
+
+from seeknal.canonical import canonical_json
+from seeknal.compiler import compile as compile_module
+from seeknal.compiler import compile_project
+from seeknal.compiler.interval_work import Window
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The projects fully loaded (the memo did not answer) since the fixture started."""
+    seen: list[Path] = []
+    real = compile_module.load_project
+
+    def spy(root: Path, **kwargs: Any) -> Any:
+        seen.append(root)
+        return real(root, **kwargs)
+
+    monkeypatch.setattr(compile_module, "load_project", spy)
+    return seen
+
+
+def settle(project: Path) -> None:
+    """Files older than the memo's racy window, as in any checkout not just written."""
+    old = 1_600_000_000 * 10**9
+    for path in project.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(old, old))
+
+
+def uncached(project: Path, **kwargs: Any) -> str:
+    return canonical_json(compile_project(project, use_cache=False, **kwargs).plan)
+
+
+def test_an_unchanged_project_is_not_compiled_again(minimal: Path, loads: list[Path]) -> None:
+    first = compile_project(minimal)
+    second = compile_project(minimal)
+    assert len(loads) == 1
+    assert second.text == first.text == canonical_json(second.plan)
+    assert second.plan == first.plan
+
+
+def test_warnings_come_back_with_the_plan(minimal: Path, loads: list[Path]) -> None:
+    (minimal / "seeknal" / "transforms" / "pivoted.yml").write_text(
+        "kind: transform\nname: pivoted\ntransform: |\n"
+        "  SELECT * FROM (PIVOT source.orders ON customer_id IN (10, 11) USING sum(amount)"
+        " GROUP BY order_id)\n",
+        encoding="utf-8",
+    )
+    first = compile_project(minimal).warnings
+    second = compile_project(minimal).warnings
+    assert len(loads) == 1
+    assert [w.render() for w in second] == [w.render() for w in first]
+    assert first
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["node file", "data file", "new node file", "deleted macro", "project file"],
+)
+def test_a_changed_file_compiles_again(minimal: Path, loads: list[Path], change: str) -> None:
+    (minimal / "macros").mkdir()
+    (minimal / "macros" / "m.sql").write_text("{% macro m() %}1{% endmacro %}\n")
+    compile_project(minimal)
+    if change == "node file":
+        edit(minimal / "seeknal" / "transforms" / "customer_totals.yml", "SUM(", "MAX(")
+    elif change == "data file":
+        with (minimal / "data" / "orders.csv").open("a", encoding="utf-8") as fh:
+            fh.write("99,10,1.00\n")
+    elif change == "new node file":
+        (minimal / "seeknal" / "transforms" / "more.yml").write_text(
+            "kind: transform\nname: more\ntransform: SELECT 1 AS one FROM source.orders\n"
+        )
+    elif change == "deleted macro":
+        (minimal / "macros" / "m.sql").unlink()
+    else:
+        with (minimal / "seeknal_project.yml").open("a", encoding="utf-8") as fh:
+            fh.write("vars: {x: 1}\n")
+    plan = compile_project(minimal)
+    assert len(loads) == 2
+    assert plan.text == uncached(minimal)
+
+
+def test_a_data_file_rewritten_with_the_same_size_and_mtime_compiles_again(
+    minimal: Path, loads: list[Path]
+) -> None:
+    settle(minimal)
+    compile_project(minimal)
+    data = minimal / "data" / "orders.csv"
+    stat = data.stat()
+    data.write_text(data.read_text(encoding="utf-8").replace("25.00", "26.00"))
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert data.stat().st_size == stat.st_size
+    plan = compile_project(minimal)
+    assert len(loads) == 2
+    assert plan.text == uncached(minimal)
+
+
+def test_other_state_options_or_environment_compile_again(minimal: Path, loads: list[Path]) -> None:
+    first = compile_project(minimal)
+    # Another environment, another window: other memo entries.
+    compile_project(minimal, environment="dev")
+    compile_project(minimal, window=Window(end=1_700_000_000))
+    assert len(loads) == 3
+    # State moved (a run applied the plan): the plan is compared with another record.
+    assert invoke(minimal, "run", "--quiet").exit_code == 0
+    loads.clear()
+    again = compile_project(minimal)
+    assert len(loads) == 1
+    assert again.plan["base_state"] is not None
+    assert again.text != first.text
+    assert again.text == uncached(minimal)
+
+
+def test_embedded_environment_variables_are_inputs(
+    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (minimal / "seeknal_project.yml").open("a", encoding="utf-8") as fh:
+        fh.write("embed_env_vars: [SEEKNAL_TEST_FLAG]\n")
+    (minimal / "seeknal" / "transforms" / "flagged.yml").write_text(
+        "kind: transform\nname: flagged\ntransform: |\n"
+        '  SELECT \'{{ env_var("SEEKNAL_TEST_FLAG", "none") }}\' AS flag FROM source.orders\n'
+    )
+    monkeypatch.setenv("SEEKNAL_TEST_FLAG", "one")
+    compile_project(minimal)
+    compile_project(minimal)
+    assert len(loads) == 1
+    monkeypatch.setenv("SEEKNAL_TEST_FLAG", "two")
+    plan = compile_project(minimal).plan
+    assert len(loads) == 2
+    assert "'two'" in plan["nodes"]["transform.flagged"]["sql"]["engine"]
+
+
+def test_a_symlink_turns_the_memo_off(minimal: Path, loads: list[Path]) -> None:
+    data = minimal / "data"
+    (minimal / "real_data").mkdir()
+    for path in data.iterdir():
+        path.rename(minimal / "real_data" / path.name)
+    data.rmdir()
+    data.symlink_to(minimal / "real_data")
+    compile_project(minimal)
+    compile_project(minimal)
+    assert len(loads) == 2
+
+
+def test_a_plan_that_reads_the_clock_is_not_kept(shop: Path, loads: list[Path]) -> None:
+    edit(shop / "seeknal" / "transforms" / "daily_events.yml", "  end: 2025-01-01\n", "")
+    compile_project(shop)
+    compile_project(shop)
+    assert len(loads) == 2
+    # With --end it is the same every day: kept.
+    window = Window(end=1_735_689_600)
+    compile_project(shop, window=window)
+    compile_project(shop, window=window)
+    assert len(loads) == 3
+
+
+def test_the_example_with_its_end_in_the_past_is_kept(shop: Path, loads: list[Path]) -> None:
+    first = compile_project(shop)
+    second = compile_project(shop)
+    assert len(loads) == 1
+    assert second.text == first.text == uncached(shop)
+
+
+def test_a_directory_turned_into_a_symlink_after_the_plan_was_kept(
+    minimal: Path, loads: list[Path]
+) -> None:
+    first = compile_project(minimal)
+    data = minimal / "data"
+    data.rename(minimal / "elsewhere")
+    edit(minimal / "elsewhere" / "orders.csv", "25.00", "99.00")
+    data.symlink_to(minimal / "elsewhere")
+    again = compile_project(minimal)
+    assert len(loads) == 2
+    assert again.text != first.text

@@ -87,7 +87,7 @@ INCREMENTAL = {
     "runs": "incremental: seeknal run, one new day",
     "executes": "incremental: seeknal execute, one new day (in-process)",
     "day_sql": "incremental: that day's SQL alone in DuckDB",
-    "start_up": "incremental: python start + seeknal's imports",
+    "start_up": "incremental: python start + import duckdb",
 }
 
 

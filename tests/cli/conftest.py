@@ -46,6 +46,14 @@ def tables_of(warehouse: Path) -> dict[str, list[tuple[object, ...]]]:
         con.close()
 
 
+def uninterrupted_tables(project: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table after one uninterrupted single-threaded ``seeknal run``: what a crash
+    test compares a killed and re-run project with."""
+    result = run_process(project, "run", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    return tables_of(project / "target/warehouse.duckdb")
+
+
 def tree_state(path: Path) -> dict[str, bytes]:
     """Bytes of every file under ``path`` (to prove a command changed nothing)."""
     if not path.exists():

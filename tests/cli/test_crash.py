@@ -12,7 +12,7 @@ import pytest
 
 from seeknal.errors import StateError
 from seeknal.state.file import FileStateBackend
-from tests.cli.conftest import SEEKNAL, run_process, tables_of
+from tests.cli.conftest import SEEKNAL, run_process, tables_of, uninterrupted_tables
 from tests.conftest import EXAMPLE, copy_project
 
 HEAVY = """kind: transform
@@ -43,10 +43,7 @@ def recorded_snapshots(project: Path) -> int:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:
-    project = slow_shop(tmp_path_factory.mktemp("ref") / "shop")
-    result = run_process(project, "run", "--threads", "1")
-    assert result.returncode == 0, result.stderr
-    return tables_of(project / "target/warehouse.duckdb")
+    return uninterrupted_tables(slow_shop(tmp_path_factory.mktemp("ref") / "shop"))
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import yaml
 from seeknal.errors import StateError
 from seeknal.intervals import ranges_from_json, seconds_in
 from seeknal.state.file import FileStateBackend
-from tests.cli.conftest import SEEKNAL, run_process, tables_of
+from tests.cli.conftest import SEEKNAL, run_process, tables_of, uninterrupted_tables
 from tests.conftest import EXAMPLE, copy_project, edit
 from tests.runtime.incremental import same_as_recompute
 
@@ -98,10 +98,7 @@ def kill_when(project: Path, args: list[str], reached: Any, *, delay: float = 0.
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:
-    project = slow_shop(tmp_path_factory.mktemp("ref") / "shop")
-    result = run_process(project, "run", "--threads", "1")
-    assert result.returncode == 0, result.stderr
-    return tables_of(project / "target/warehouse.duckdb")
+    return uninterrupted_tables(slow_shop(tmp_path_factory.mktemp("ref") / "shop"))
 
 
 @pytest.mark.slow

@@ -28,10 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, Dialects, NormalizationStrategy
-from sqlglot.errors import ParseError, SchemaError, SqlglotError, TokenError
+from sqlglot.errors import SchemaError, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
@@ -41,7 +40,7 @@ from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import SqlText
 from seeknal.compiler.query_shape import dynamic, projections
 from seeknal.compiler.sql import strip_redundant_parens
-from seeknal.compiler.sql_errors import syntax_diagnostic
+from seeknal.compiler.sql_errors import NotOneQuery, parse_one_query
 from seeknal.errors import Diagnostic, excerpt_at
 
 # Keys of sqlglot's node metadata that carry an output column's name through qualify.
@@ -85,26 +84,17 @@ def read_query(sql: str, side: str, dialect: str) -> exp.Query:
             )
         ) from None
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
-    except (ParseError, TokenError) as exc:
-        raise QueryError(_with_excerpt(syntax_diagnostic(exc, sql, origin), sql)) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        if not statements:
-            what = "no statement"
-        elif len(statements) > 1:
-            what = f"{len(statements)} statements"
-        else:
-            what = f"a {statements[0].key.upper()} statement"
+        return parse_one_query(sql, dialect, origin)
+    except NotOneQuery as exc:
+        if exc.diagnostic is not None:
+            raise QueryError(_with_excerpt(exc.diagnostic, sql)) from None
         raise QueryError(
             Diagnostic(
-                f"expected one query (SELECT, set operation), found {what}",
+                f"expected one query (SELECT, set operation), found {exc.found}",
                 origin.locate(1, 1),
                 hint="compare the query alone, without a trailing statement or DDL",
             )
-        )
-    query = statements[0]
-    assert isinstance(query, exp.Query)
-    return query
+        ) from None
 
 
 def _with_excerpt(diagnostic: Diagnostic, sql: str) -> Diagnostic:

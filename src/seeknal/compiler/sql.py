@@ -17,20 +17,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError, SqlglotError, TokenError
+from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
 from seeknal.compiler.model import NODE_KINDS, SqlText
 from seeknal.compiler.sql_errors import (
+    NotOneQuery,
     clean_message,
     find_word,
     optimize_diagnostic,
+    parse_one_query,
     query_names,
-    syntax_diagnostic,
 )
 from seeknal.errors import Diagnostic
 
@@ -73,24 +73,18 @@ def parse_sql(
             functions that read untracked data, a PIVOT whose columns depend on the data.
     """
     try:
-        statements = [s for s in sqlglot.parse(rendered, dialect=dialect) if s is not None]
-    except (ParseError, TokenError) as exc:
-        raise SqlError([syntax_diagnostic(exc, rendered, origin)]) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        what = "no statement" if not statements else f"a {statements[0].key.upper()} statement"
-        if len(statements) > 1:
-            what = f"{len(statements)} statements"
+        tree = parse_one_query(rendered, dialect, origin)
+    except NotOneQuery as exc:
         raise SqlError(
             [
-                Diagnostic(
-                    f"a transform is one SELECT query, found {what}",
+                exc.diagnostic
+                or Diagnostic(
+                    f"a transform is one SELECT query, found {exc.found}",
                     origin.locate(1, 1),
                     hint="seeknal creates the table or view itself; write only the query",
                 )
             ]
-        )
-    tree = statements[0]
-    assert isinstance(tree, exp.Query)
+        ) from None
     refs, diagnostics = _resolve_tables(tree, origin, known_nodes, kind)
     diagnostics.extend(_check_pivots(tree, origin))
     if diagnostics:

@@ -360,3 +360,35 @@ def find_word(origin: SqlText, words: Iterable[str]) -> SourceLocation:
         if match:
             return origin.at_offset(match.start())
     return origin.locate(1, 1)
+
+
+class NotOneQuery(Exception):
+    """The text is not exactly one query: ``found`` says what it is instead."""
+
+    def __init__(self, found: str, diagnostic: Diagnostic | None = None) -> None:
+        super().__init__(found)
+        self.found = found
+        self.diagnostic = diagnostic  # a syntax error, worded with its position
+
+
+def parse_one_query(sql: str, dialect: str, origin: SqlText) -> exp.Query:
+    """Parse ``sql`` as exactly one query (the one check both node SQL and
+    ``categorize_change`` make; each words the refusal for its reader).
+
+    Raises:
+        NotOneQuery: a syntax error (``diagnostic`` set), or no statement, several, or
+            one that is not a query.
+    """
+    import sqlglot
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise NotOneQuery("a syntax error", syntax_diagnostic(exc, sql, origin)) from None
+    if len(statements) == 1 and isinstance(statements[0], exp.Query):
+        return statements[0]
+    if not statements:
+        raise NotOneQuery("no statement")
+    if len(statements) > 1:
+        raise NotOneQuery(f"{len(statements)} statements")
+    raise NotOneQuery(f"a {statements[0].key.upper()} statement")

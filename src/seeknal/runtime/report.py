@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from seeknal.intervals import format_time
 from seeknal.runtime.events import Event, EventKind
 from seeknal.runtime.incremental import INCREMENTAL
@@ -9,25 +11,35 @@ from seeknal.runtime.work import BuildOutcome, WorkItem
 from seeknal.wording import count_of
 
 
-def started_event(item: WorkItem, env: str) -> Event:
+def _event(kind: EventKind, item: WorkItem, env: str, message: str, **fields: Any) -> Event:
+    """An event about ``item``: its node and snapshot, the environment, and ``fields``."""
     return Event(
-        EventKind.NODE_STARTED,
+        kind,
         node=item.node,
         snapshot=item.snapshot,
-        reason=item.reason,
         environment=env,
-        message=f"{item.node}: building {item.materialized.value} {item.snapshot} ({item.reason})",
+        message=f"{item.node}: {message}",
+        **fields,
+    )
+
+
+def started_event(item: WorkItem, env: str) -> Event:
+    return _event(
+        EventKind.NODE_STARTED,
+        item,
+        env,
+        f"building {item.materialized.value} {item.snapshot} ({item.reason})",
+        reason=item.reason,
     )
 
 
 def reused_event(item: WorkItem, env: str) -> Event:
-    return Event(
+    return _event(
         EventKind.NODE_REUSED,
-        node=item.node,
-        snapshot=item.snapshot,
+        item,
+        env,
+        f"reusing {item.snapshot}, built by an earlier run",
         reason="already_built",
-        environment=env,
-        message=f"{item.node}: reusing {item.snapshot}, built by an earlier run",
     )
 
 
@@ -35,31 +47,29 @@ def batch_built_event(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
     batch, result = outcome.batch, outcome.result
     assert batch is not None and result is not None and item.binding is not None
     dropped = f", guard dropped {count_of(result.dropped, 'row')}" if result.dropped else ""
-    return Event(
+    return _event(
         EventKind.BATCH_BUILT,
-        node=item.node,
-        snapshot=item.snapshot,
+        item,
+        env,
+        f"batch {batch.index + 1}/{batch.count} "
+        f"{batch.describe(item.binding.schedule)}, {count_of(result.inserted, 'row')}{dropped}, "
+        f"{outcome.seconds:.2f}s",
         seconds=outcome.seconds,
         rows=result.inserted,
         reason=",".join(batch.reasons),
-        environment=env,
         start=format_time(batch.interval.start),
         end=format_time(batch.interval.end),
         dropped=result.dropped,
-        message=f"{item.node}: batch {batch.index + 1}/{batch.count} "
-        f"{batch.describe(item.binding.schedule)}, {count_of(result.inserted, 'row')}{dropped}, "
-        f"{outcome.seconds:.2f}s",
     )
 
 
 def skipped_event(item: WorkItem, cause: str | None, env: str) -> Event:
-    return Event(
+    return _event(
         EventKind.NODE_SKIPPED,
-        node=item.node,
-        snapshot=item.snapshot,
+        item,
+        env,
+        f"skipped, upstream {cause} failed",
         reason=cause,
-        environment=env,
-        message=f"{item.node}: skipped, upstream {cause} failed",
     )
 
 
@@ -75,26 +85,24 @@ def built_event(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
         rows = f", {count_of(outcome.rows or 0, 'row')} written"
         if dropped:
             rows += f", guard dropped {count_of(dropped, 'row')}"
-    return Event(
+    return _event(
         EventKind.NODE_BUILT,
-        node=item.node,
-        snapshot=item.snapshot,
+        item,
+        env,
+        f"built {what} in {outcome.seconds:.2f}s{rows}",
         seconds=outcome.seconds,
         rows=outcome.rows,
         reason=item.reason,
-        environment=env,
         dropped=dropped,
-        message=f"{item.node}: built {what} in {outcome.seconds:.2f}s{rows}",
     )
 
 
 def failed_event(item: WorkItem, outcome: BuildOutcome, env: str) -> Event:
-    return Event(
+    return _event(
         EventKind.NODE_FAILED,
-        node=item.node,
-        snapshot=item.snapshot,
+        item,
+        env,
+        f"failed: {outcome.error}",
         seconds=outcome.seconds,
         reason=item.reason,
-        environment=env,
-        message=f"{item.node}: failed: {outcome.error}",
     )

@@ -301,9 +301,9 @@ def test_data_files_are_hashed_again_only_when_they_change(
     hashed: list[str] = []
     real = cache_module.FileHashes._hash
 
-    def spy(self: Any, path: Path) -> str:
+    def spy(self: Any, rel: str, path: Path) -> str:
         hashed.append(path.name)
-        return real(self, path)
+        return real(self, rel, path)
 
     monkeypatch.setattr(cache_module.FileHashes, "_hash", spy)
     expected = plan_text(shop, use_cache=False)

@@ -185,3 +185,35 @@ def test_a_directory_turned_into_a_symlink_after_the_plan_was_kept(
     again = compile_project(minimal)
     assert len(loads) == 2
     assert again.text != first.text
+
+
+def test_a_plan_from_the_memo_keeps_every_node_entry(
+    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compile after a memo answer (other state, other options) reuses the nodes."""
+    from seeknal.compiler import transform
+
+    compile_project(minimal)
+    compile_project(minimal)  # answered by the memo
+    analyzed: list[str] = []
+    real = transform.analyze_sql_node
+
+    def spy(spec: Any, *args: Any, **kwargs: Any) -> Any:
+        analyzed.append(spec.id)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(transform, "analyze_sql_node", spy)
+    compile_project(minimal, environment="dev")
+    assert len(loads) == 2
+    assert analyzed == []
+
+
+def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None:
+    from seeknal.compiler.cache import project_cache_file
+
+    expected = compile_project(minimal).text
+    memos = list(project_cache_file(minimal).parent.glob("memo-*.json"))
+    assert len(memos) == 1
+    for damage in (b"", b"{", b'{"format": 1}', memos[0].read_bytes().replace(b"plan_id", b"x")):
+        memos[0].write_bytes(damage)
+        assert compile_project(minimal).text == expected

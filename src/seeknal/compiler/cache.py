@@ -40,6 +40,8 @@ CACHE_FORMAT = 1
 ENV_DIR = "SEEKNAL_CACHE_DIR"
 ENV_DISABLE = "SEEKNAL_NO_CACHE"
 _FILE_NAME = "compile.json"
+_MEMO_PREFIX = "memo-"
+_MEMOS_KEPT = 4
 # Libraries whose behaviour decides a cached result.
 _LIBRARIES = ("sqlglot", "sqlglotc", "duckdb", "jinja2", "pyyaml")
 
@@ -165,7 +167,7 @@ class CompileCache:
     """
 
     path: Path | None
-    _read: dict[str, Any] = field(default_factory=dict)
+    _loaded: dict[str, Any] | None = None  # the file's entries, read on first use
     _used: dict[str, Any] = field(default_factory=dict)
     _changed: bool = False
     hits: Counter[str] = field(default_factory=Counter)
@@ -177,12 +179,61 @@ class CompileCache:
         environment); reading it never fails."""
         if not enabled or cache_disabled_by_environment():
             return cls(None)
-        path = project_cache_file(root)
-        return cls(path, _read=_read_entries(path))
+        return cls(project_cache_file(root))
 
     @property
     def enabled(self) -> bool:
         return self.path is not None
+
+    @property
+    def _read(self) -> dict[str, Any]:
+        """The entries of the cache file, read when first needed (a compile answered by
+        the plan memo never needs them)."""
+        if self._loaded is None:
+            self._loaded = {} if self.path is None else _read_entries(self.path)
+        return self._loaded
+
+    def get_memo(self, key: str) -> dict[str, Any] | None:
+        """The plan memo stored under ``key`` (its own file), or ``None``."""
+        if self.path is None:
+            return None
+        try:
+            document = json.loads(self._memo_file(key).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        if (
+            not isinstance(document, dict)
+            or document.get("format") != CACHE_FORMAT
+            or document.get("code") != code_fingerprint()
+            or document.get("key") != key
+            or not isinstance(document.get("value"), dict)
+        ):
+            return None
+        value: dict[str, Any] = document["value"]
+        return value
+
+    def put_memo(self, key: str, value: dict[str, Any]) -> None:
+        """Store a plan memo in a file of its own (the cache file stays small, and is not
+        read at all when the memo answers); only the newest few are kept."""
+        if self.path is None:
+            return
+        document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "key": key, "value": value}
+        target = self._memo_file(key)
+        _write_atomically(target, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        try:
+            memos = sorted(
+                target.parent.glob(f"{_MEMO_PREFIX}*.json"),
+                key=lambda p: p.stat().st_mtime_ns,
+                reverse=True,
+            )
+            for stale in memos[_MEMOS_KEPT:]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def _memo_file(self, key: str) -> Path:
+        assert self.path is not None
+        return self.path.parent / f"{_MEMO_PREFIX}{key[:40]}.json"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         """The value stored under ``key`` for an entry of ``kind``, or ``None``."""
@@ -218,25 +269,33 @@ class CompileCache:
         A cache that cannot be written (read-only home, full disk) is not an error: the
         next compile is simply cold again.
         """
-        if self.path is None:
+        if self.path is None or (self._loaded is None and not self._changed):
             return
         entries = self._used if complete else {**self._read, **self._used}
         if not self._changed and entries.keys() == self._read.keys():
             return
         document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "entries": entries}
+        # dumps, not dump: only a one-shot encode uses json's C encoder.
+        _write_atomically(
+            self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed over it; a cache that
+    cannot be written (read-only home, full disk) is not an error: the next compile is
+    simply cold again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.parent / f".{_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
-            try:
-                # dumps, not dump: only a one-shot encode uses json's C encoder.
-                text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError:
-            return
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        return
 
 
 def _read_entries(path: Path) -> dict[str, Any]:
@@ -275,32 +334,40 @@ class FileHashes:
     def __init__(self, cache: CompileCache) -> None:
         self._cache = cache
         self._known: dict[str, str] = {}
+        self._stats: dict[str, list[int]] = {}
 
     def of(self, rel: str, path: Path) -> str:
         """sha256 of ``path`` (project file ``rel``), read at most once per compile."""
         known = self._known.get(rel)
         if known is not None:
             return known
-        digest = self._remembered(path) if self._cache.enabled else None
+        digest = self._remembered(rel, path) if self._cache.enabled else None
         if digest is None:
-            digest = self._hash(path)
+            digest = self._hash(rel, path)
         self._known[rel] = digest
         return digest
+
+    def trusted_stat(self, rel: str) -> list[int] | None:
+        """The stat under which this compile's hash of ``rel`` holds, when it was long
+        enough after the file's last change to be trusted later (``None`` otherwise, and
+        for files hashed from the text loading read)."""
+        return self._stats.get(rel)
 
     def seed(self, rel: str, digest: str) -> None:
         """The hash of a file whose bytes this compile has already read."""
         self._known.setdefault(rel, digest)
 
-    def _remembered(self, path: Path) -> str | None:
-        stat = os.stat(path)
+    def _remembered(self, rel: str, path: Path) -> str | None:
+        stat = _stat_list(os.stat(path))
         value = self._cache.get(_FILE, _file_key(path))
-        if value is not None and value.get("stat") == _stat_list(stat):
+        if value is not None and value.get("stat") == stat:
             digest = value.get("sha256")
             if isinstance(digest, str) and len(digest) == 64:
+                self._stats[rel] = stat
                 return digest
         return None
 
-    def _hash(self, path: Path) -> str:
+    def _hash(self, rel: str, path: Path) -> str:
         import time
 
         from seeknal.canonical import file_sha256
@@ -322,6 +389,11 @@ def _file_key(path: Path) -> str:
     # By the path as given (the project root is absolute): a symlink whose target
     # changes changes the stat of what it leads to.
     return content_key(_FILE, os.path.abspath(path))
+
+
+def stat_list(path: str | Path) -> list[int]:
+    """What must not move for a remembered hash of ``path`` to hold."""
+    return _stat_list(os.stat(path))
 
 
 def _stat_list(stat: os.stat_result) -> list[int]:

@@ -134,9 +134,9 @@ def compile_project(
             config = _project_config(root, untrusted)
             if config is not None:
                 state = read_state(config)
-                remembered = recall(cache, memo_key(options), config.root, hashes, state)
+                remembered = recall(cache, memo_key(options), config.root, state)
                 if remembered is not None:
-                    complete = True
+                    # Only file hashes may have been added: every other entry stays.
                     return CompileResult(
                         plan=json.loads(remembered.text),
                         config=config,

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seeknal.canonical import sha256_hex
-from seeknal.compiler.cache import CompileCache, FileHashes, content_key
+from seeknal.canonical import file_sha256, sha256_hex
+from seeknal.compiler.cache import CompileCache, FileHashes, content_key, stat_list
 from seeknal.compiler.load import MACROS_DIR, NODES_DIR, relpath
 from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.state import State
@@ -82,32 +82,28 @@ class _Plain:
     directory): only then does its path say where it is."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dirs: dict[str, bool] = {"": True, ".": True}
+        self.root = str(root)
+        self.dirs: dict[str, bool] = {"": True}
 
     def __call__(self, rel: str) -> bool:
-        if rel.startswith("/") or ".." in Path(rel).parts:
+        if rel.startswith("/") or ".." in rel.split("/"):
             return False  # outside the project (allow_external_data): not kept
         parent = os.path.dirname(rel)
-        return self._dir(parent) and not os.path.islink(self.root / rel)
+        return self._dir(parent) and not os.path.islink(os.path.join(self.root, rel))
 
     def _dir(self, rel: str) -> bool:
         known = self.dirs.get(rel)
         if known is None:
-            known = self._dir(os.path.dirname(rel)) and not os.path.islink(self.root / rel)
+            known = self._dir(os.path.dirname(rel)) and not os.path.islink(
+                os.path.join(self.root, rel)
+            )
             self.dirs[rel] = known
         return known
 
 
-def recall(
-    cache: CompileCache,
-    key: str,
-    root: Path,
-    hashes: FileHashes,
-    state: State,
-) -> Remembered | None:
+def recall(cache: CompileCache, key: str, root: Path, state: State) -> Remembered | None:
     """The plan kept under ``key``, when every input it was made from is unchanged."""
-    entry = cache.get(_MEMO, key)
+    entry = cache.get_memo(key)
     if entry is None:
         return None
     try:
@@ -118,15 +114,20 @@ def recall(
         if entry["listing"] != listing(root):
             return None
         plain = _Plain(root)
-        for rel, digest in entry["files"].items():
-            if not plain(rel) or hashes.of(rel, root / rel) != digest:
+        for rel, (stat, digest) in entry["files"].items():
+            path = os.path.join(root, rel)
+            if not plain(rel):
+                return None
+            if stat is not None and stat == stat_list(path):
+                continue  # unchanged since it was hashed, long enough ago to trust
+            if file_sha256(path) != digest:
                 return None
         warnings = [_diagnostic(d) for d in entry["warnings"]]
         text = entry["text"]
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         return None
-    if not isinstance(text, str):
-        return None
+    if not isinstance(text, str) or sha256_hex(text) != entry.get("text_sha256"):
+        return None  # damaged
     return Remembered(text, warnings)
 
 
@@ -148,11 +149,13 @@ def remember(
     if not cache.enabled or found is None or not all(plain(rel) for rel in files):
         return
     try:
-        recorded = {rel: hashes.of(rel, path) for rel, path in sorted(files.items())}
+        recorded = {}
+        for rel, path in sorted(files.items()):
+            digest = hashes.of(rel, path)
+            recorded[rel] = [hashes.trusted_stat(rel), digest]
     except OSError:
         return
-    cache.put(
-        _MEMO,
+    cache.put_memo(
         key,
         {
             "state": state_digest(state),
@@ -161,6 +164,7 @@ def remember(
             "files": recorded,
             "warnings": [_diagnostic_entry(d) for d in warnings],
             "text": text,
+            "text_sha256": sha256_hex(text),
         },
     )
 

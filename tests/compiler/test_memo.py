@@ -217,3 +217,23 @@ def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None
     for damage in (b"", b"{", b'{"format": 1}', memos[0].read_bytes().replace(b"plan_id", b"x")):
         memos[0].write_bytes(damage)
         assert compile_project(minimal).text == expected
+
+
+def test_an_end_less_than_a_year_back_still_reads_the_clock() -> None:
+    import time
+
+    from seeknal.compiler.compile import _reads_the_clock
+    from seeknal.compiler.model import IncrementalConfig, Materialized
+    from seeknal.intervals import Schedule
+
+    class Spec:
+        materialized = Materialized.INCREMENTAL_BY_TIME
+
+        def __init__(self, end: int | None) -> None:
+            self.incremental = IncrementalConfig("t", Schedule.parse("@yearly"), 0, end)
+
+    now = int(time.time())
+    assert _reads_the_clock(None, [Spec(None)])  # type: ignore[list-item]
+    assert _reads_the_clock(None, [Spec(now - 200 * 86_400)])  # type: ignore[list-item]
+    assert not _reads_the_clock(None, [Spec(now - 400 * 86_400)])  # type: ignore[list-item]
+    assert not _reads_the_clock(Window(end=now), [Spec(None)])  # type: ignore[list-item]

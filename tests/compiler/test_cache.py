@@ -354,21 +354,29 @@ def _downstream(plan: dict[str, Any], node: str) -> set[str]:
     return readers | {n for r in readers for n in _downstream(plan, r)}
 
 
+def _transform_with_readers(
+    project: Path, plan: dict[str, Any], written: str
+) -> tuple[str, Path, str]:
+    """A transform that has readers and whose SQL contains ``written``: its id, its
+    node file and that file's text."""
+    target = next(
+        node
+        for node, entry in plan["nodes"].items()
+        if node.startswith("transform.")
+        and _downstream(plan, node)
+        and written in entry["sql"]["raw"]
+    )
+    path = project / plan["nodes"][target]["file"]
+    return target, path, path.read_text(encoding="utf-8")
+
+
 def test_a_changed_file_recompiles_that_node_only(
     generated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = compile_project(generated).plan
     spy = _Spy(monkeypatch)
     # A new filter constant: same output columns, so nothing downstream is analyzed again.
-    target = next(
-        node
-        for node, entry in plan["nodes"].items()
-        if node.startswith("transform.")
-        and _downstream(plan, node)
-        and "WHERE revenue >" in entry["sql"]["raw"]
-    )
-    path = generated / plan["nodes"][target]["file"]
-    text = path.read_text(encoding="utf-8")
+    target, path, text = _transform_with_readers(generated, plan, "WHERE revenue >")
     path.write_text(text.replace("WHERE revenue > ", "WHERE revenue >= ", 1), encoding="utf-8")
     changed = compile_project(generated).plan
     assert spy.analyzed == [target]
@@ -383,15 +391,7 @@ def test_a_changed_output_schema_recompiles_the_direct_readers(
 ) -> None:
     plan = compile_project(generated).plan
     spy = _Spy(monkeypatch)
-    target = next(
-        node
-        for node, entry in plan["nodes"].items()
-        if node.startswith("transform.")
-        and _downstream(plan, node)
-        and "AS score\nFROM base" in entry["sql"]["raw"]
-    )
-    path = generated / plan["nodes"][target]["file"]
-    text = path.read_text(encoding="utf-8")
+    target, path, text = _transform_with_readers(generated, plan, "AS score\nFROM base")
     # score becomes a DOUBLE computed differently and a new column appears.
     path.write_text(
         text.replace(") AS score\n", ") AS score,\n      1 AS extra\n", 1), encoding="utf-8"

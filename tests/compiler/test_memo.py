@@ -222,7 +222,7 @@ def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None
 def test_an_end_less_than_a_year_back_still_reads_the_clock() -> None:
     import time
 
-    from seeknal.compiler.compile import _reads_the_clock
+    from seeknal.compiler.memo import _reads_the_clock
     from seeknal.compiler.model import IncrementalConfig, Materialized
     from seeknal.intervals import Schedule
 

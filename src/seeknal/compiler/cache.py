@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import sys
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -163,15 +162,12 @@ class CompileCache:
     """One compile's view of the cache: the entries read, and those to write back.
 
     ``path`` is ``None`` when caching is off: every lookup misses and nothing is written.
-    ``hits`` and ``misses`` count lookups per kind of entry.
     """
 
     path: Path | None
     _loaded: dict[str, Any] | None = None  # the file's entries, read on first use
     _used: dict[str, Any] = field(default_factory=dict)
     _changed: bool = False
-    hits: Counter[str] = field(default_factory=Counter)
-    misses: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def open(cls, root: Path, *, enabled: bool = True) -> CompileCache:
@@ -244,10 +240,7 @@ class CompileCache:
             or entry.get("key") != key
             or not isinstance(entry.get("value"), dict)
         ):
-            if self.enabled:
-                self.misses[kind] += 1
             return None
-        self.hits[kind] += 1
         self._used[key] = entry
         value: dict[str, Any] = entry["value"]
         return value

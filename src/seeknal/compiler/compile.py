@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +29,7 @@ from seeknal.compiler.frontend import NodeSql, check_input_refs, parse_sql_nodes
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.load import LoadedProject, load_config_file, load_project
-from seeknal.compiler.memo import memo_key, recall, remember
+from seeknal.compiler.memo import keepable, memo_key, recall, remember
 from seeknal.compiler.model import (
     SQL_KINDS,
     ColumnInfo,
@@ -150,12 +148,7 @@ def compile_project(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
-        if (
-            cache.enabled
-            and not _reads_the_clock(window, specs.values())
-            and _paths_as_written(specs.values())
-        ):
-            # A plan that reads the clock is another plan tomorrow: never kept.
+        if cache.enabled and keepable(window, specs.values()):
             remember(
                 cache,
                 memo_key(options),
@@ -170,50 +163,6 @@ def compile_project(
         return result
     finally:
         cache.save(complete=complete)
-
-
-# Longer than any schedule's interval (@yearly): an end this far back is before the
-# last complete interval, whatever the schedule.
-_SETTLED_SECONDS = 367 * 24 * 3600
-
-
-def _reads_the_clock(window: Window | None, specs: Iterable[NodeSpec]) -> bool:
-    """Whether the plan depends on the time of compiling: some incremental node is
-    planned up to the last interval complete *now* (no --end, and no end of its own
-    well in the past)."""
-    if window is not None and window.end is not None:
-        return False
-    now = time.time()
-    return any(
-        spec.materialized is Materialized.INCREMENTAL_BY_TIME
-        and (
-            spec.incremental is None
-            or spec.incremental.end is None
-            or spec.incremental.end > now - _SETTLED_SECONDS
-        )
-        for spec in specs
-    )
-
-
-def _paths_as_written(specs: Iterable[NodeSpec]) -> bool:
-    """Whether every data and SQL file is where its node file says, no symlink resolved
-    on the way: only then does an unchanged node file mean the same file is read (the
-    memo checks the files it recorded are still reached without a symlink)."""
-    for spec in specs:
-        data = spec.doc.data
-        if spec.data_path is not None:
-            written = data.get("path" if spec.kind is Kind.SEED else "table")
-            if not isinstance(written, str) or os.path.normpath(written) != spec.data_path:
-                return False
-        if spec.sql is not None and spec.sql.file != spec.file:
-            written = data.get("sql")
-            beside = os.path.dirname(spec.file)
-            if (
-                not isinstance(written, str)
-                or os.path.normpath(os.path.join(beside, written)) != spec.sql.file
-            ):
-                return False
-    return True
 
 
 def _project_config(root: Path, untrusted: bool) -> ProjectConfig | None:
@@ -554,7 +503,6 @@ def _compile_source(
         # A seed's rows are part of the project: new content, new snapshot.
         definition["content"] = file_sha
     described = {c.name: c.description for c in spec.columns if c.description}
-    descriptions = {c.name: c.description for c in spec.columns}
     node = CompiledNode(
         spec=spec,
         depends_on=(),
@@ -562,7 +510,7 @@ def _compile_source(
         normalized_sql=load.sql,
         engine_sql=load.engine,
         columns=tuple(
-            ColumnInfo(name, type_, (), descriptions.get(name)) for name, type_ in load.columns
+            ColumnInfo(name, type_, (), described.get(name)) for name, type_ in load.columns
         ),
         definition=definition_hash(definition),
         data_fingerprint=data_fingerprint(definition, {}),

@@ -22,16 +22,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seeknal.canonical import file_sha256, sha256_hex
 from seeknal.compiler.cache import CompileCache, FileHashes, content_key, stat_list
 from seeknal.compiler.load import MACROS_DIR, NODES_DIR, relpath
+from seeknal.compiler.model import Kind, Materialized, NodeSpec
 from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.state import State
+
+if TYPE_CHECKING:
+    from seeknal.compiler.interval_work import Window
 
 _MEMO = "plan-memo"
 
@@ -42,6 +47,56 @@ class Remembered:
 
     text: str
     warnings: list[Diagnostic]
+
+
+def keepable(window: Window | None, specs: Collection[NodeSpec]) -> bool:
+    """Whether a plan compiled from ``specs`` may be kept: it does not read the clock
+    (another plan tomorrow), and its files are where its node files say."""
+    return not _reads_the_clock(window, specs) and _paths_as_written(specs)
+
+
+# Longer than any schedule's interval (@yearly): an end this far back is before the
+# last complete interval, whatever the schedule.
+_SETTLED_SECONDS = 367 * 24 * 3600
+
+
+def _reads_the_clock(window: Window | None, specs: Iterable[NodeSpec]) -> bool:
+    """Whether the plan depends on the time of compiling: some incremental node is
+    planned up to the last interval complete *now* (no --end, and no end of its own
+    well in the past)."""
+    if window is not None and window.end is not None:
+        return False
+    now = time.time()
+    return any(
+        spec.materialized is Materialized.INCREMENTAL_BY_TIME
+        and (
+            spec.incremental is None
+            or spec.incremental.end is None
+            or spec.incremental.end > now - _SETTLED_SECONDS
+        )
+        for spec in specs
+    )
+
+
+def _paths_as_written(specs: Iterable[NodeSpec]) -> bool:
+    """Whether every data and SQL file is where its node file says, no symlink resolved
+    on the way: only then does an unchanged node file mean the same file is read (the
+    memo checks the files it recorded are still reached without a symlink)."""
+    for spec in specs:
+        data = spec.doc.data
+        if spec.data_path is not None:
+            written = data.get("path" if spec.kind is Kind.SEED else "table")
+            if not isinstance(written, str) or os.path.normpath(written) != spec.data_path:
+                return False
+        if spec.sql is not None and spec.sql.file != spec.file:
+            written = data.get("sql")
+            beside = os.path.dirname(spec.file)
+            if (
+                not isinstance(written, str)
+                or os.path.normpath(os.path.join(beside, written)) != spec.sql.file
+            ):
+                return False
+    return True
 
 
 def memo_key(options: Mapping[str, Any]) -> str:

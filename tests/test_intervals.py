@@ -245,6 +245,16 @@ def test_parse_time_refuses_what_it_cannot_read(text: str) -> None:
         parse_time(text)
 
 
+def test_the_aliases_need_no_croniter_and_expand_as_croniter_does() -> None:
+    from seeknal import intervals
+
+    assert set(intervals._EXPANDED) == set(intervals.ALIASES.values())
+    for cron, expanded in intervals._EXPANDED.items():
+        fields, _ = croniter.expand(cron)
+        assert [list(f) for f in expanded] == fields, cron
+        assert croniter.is_valid(cron)
+
+
 def test_unknown_schedule_and_zone() -> None:
     with pytest.raises(IntervalError, match="not a cron expression"):
         Schedule.parse("every day")

@@ -25,10 +25,10 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, Protocol
 
-from croniter import croniter
+if TYPE_CHECKING:
+    from croniter import croniter
 
 DAY = 86_400
 # What users write for the common schedules, as croniter spells them.
@@ -41,6 +41,21 @@ ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
+# croniter.expand of each alias, so the common schedules need not import croniter (a
+# test checks this table against croniter).
+_EXPANDED: dict[str, tuple[list[int | str], ...]] = {
+    "0 * * * *": ([0], ["*"], ["*"], ["*"], ["*"]),
+    "0 0 * * *": ([0], [0], ["*"], ["*"], ["*"]),
+    "0 0 * * 0": ([0], [0], ["*"], ["*"], [0]),
+    "0 0 1 * *": ([0], [0], [1], ["*"], ["*"]),
+    "0 0 1 1 *": ([0], [0], [1], [1], ["*"]),
+}
+
+
+def _croniter() -> type[croniter]:
+    from croniter import croniter
+
+    return croniter
 
 
 class IntervalError(ValueError):
@@ -168,6 +183,8 @@ def zone(name: str | None) -> tzinfo:
     """
     if name is None or name.upper() in ("UTC", "Z", "ETC/UTC"):
         return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -371,13 +388,16 @@ class _Cron:
 
     def floor(self, ts: int) -> int:
         # croniter's get_prev is strictly before its start: start one second later.
-        return int(croniter(self.expression, self._at(ts + 1)).get_prev(datetime).timestamp())
+        return int(self._iter(ts + 1).get_prev(datetime).timestamp())
 
     def after(self, ts: int) -> int:
-        return int(croniter(self.expression, self._at(ts)).get_next(datetime).timestamp())
+        return int(self._iter(ts).get_next(datetime).timestamp())
 
     def before(self, ts: int) -> int:
-        return int(croniter(self.expression, self._at(ts)).get_prev(datetime).timestamp())
+        return int(self._iter(ts).get_prev(datetime).timestamp())
+
+    def _iter(self, ts: int) -> Any:
+        return _croniter()(self.expression, self._at(ts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +426,7 @@ class Schedule:
         tz = zone(timezone)
         text = " ".join(expression.split())
         cron = ALIASES.get(text.lower(), text)
-        if not cron or not croniter.is_valid(cron):
+        if not cron or (cron not in _EXPANDED and not _croniter().is_valid(cron)):
             raise IntervalError(
                 f"'{expression}' is not a cron expression "
                 "(write e.g. @daily, @hourly, @weekly, @monthly or '0 6 * * *')"
@@ -475,7 +495,10 @@ class Schedule:
 def _fast_ticks(cron: str, tz: tzinfo) -> _Ticks | None:
     """A direct computation of the ticks, for the shapes nearly every schedule has."""
     try:
-        (minutes, hours, days, months, weekdays), _ = croniter.expand(cron)
+        expanded = _EXPANDED.get(cron)
+        if expanded is None:
+            expanded = _croniter().expand(cron)[0]
+        minutes, hours, days, months, weekdays = expanded
     except Exception:  # croniter raises several kinds on odd expressions: use it as is
         return None
     if len(cron.split()) != 5:

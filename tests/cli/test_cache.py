@@ -64,3 +64,40 @@ def test_help_imports_no_compiler_or_engine_library(tmp_path: Path) -> None:
     )
     assert "Usage: seeknal" in done.stdout
     assert done.stderr.strip() == "[]"
+
+
+def _imports_of(project: Path, *args: str) -> list[str]:
+    """The libraries (of a known heavy few) a seeknal process imported to run ``args``."""
+    code = (
+        "import sys\n"
+        "from seeknal.cli.main import main\n"
+        f"sys.argv = ['seeknal', '--project', {str(project)!r}, *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('sqlglot', 'jinja2', 'jsonschema', 'yaml', 'croniter', 'zoneinfo',\n"
+        "         'sqlalchemy', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(eval(done.stderr.strip().splitlines()[-1]))  # a printed list of names
+
+
+def test_a_warm_incremental_run_imports_no_compiler_library(shop: Path) -> None:
+    """The daily run: every file unchanged, one more day to do. It reads the project
+    file and the node files from the cache, and runs @daily schedules without croniter."""
+    assert run_process(shop, "run", "-q", "--end", "2024-06-10").returncode == 0
+    assert _imports_of(shop, "run", "-q", "--end", "2024-06-11") == []
+    # The day was done: the plan had work (no memo kept), and the next run has none.
+    again = run_process(shop, "run", "--end", "2024-06-11")
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+
+
+def test_a_changed_project_file_is_read_again(shop: Path) -> None:
+    assert invoke(shop, "compile").exit_code == 0
+    project_file = shop / "seeknal_project.yml"
+    project_file.write_text(project_file.read_text() + "\nnot_a_setting: 1\n")
+    result = invoke(shop, "compile")
+    assert result.exit_code == 2
+    assert "seeknal_project.yml" in result.output and "not_a_setting" in result.output

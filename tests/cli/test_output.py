@@ -7,8 +7,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 
+from seeknal.cli.main import COMMANDS, cli
 from tests.cli.conftest import SEEKNAL, invoke, run_process, tables_of
 
 COUNT = "kind: transform\nname: order_count\ntransform: SELECT COUNT(*) AS n FROM source.orders\n"
@@ -125,3 +127,13 @@ def test_json_rows_keep_columns_of_the_same_name(shop: Path) -> None:
     assert json.loads(result.output) == [{"a": 1, "a_2": 2, "a_1": 3, "b": 4}]
     table = invoke(shop, "query", "SELECT 1 AS a, 2 AS a")
     assert table.output.count("a") >= 2 and "1 row" in table.output
+
+
+def test_every_command_is_found_by_its_name_and_listed_in_order() -> None:
+    """Commands load lazily from seeknal.cli.main.COMMANDS: each name finds its command."""
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == list(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "complie") is None

@@ -333,6 +333,24 @@ def test_the_code_fingerprint_covers_seeknal_and_its_libraries() -> None:
     assert versions["duckdb"] != "-" and versions["sqlglot"] != "-"
 
 
+def test_the_code_fingerprint_follows_every_source_file(tmp_path: Path) -> None:
+    """A source file counts by its stat: an edit moves its ctime, so the fingerprint
+    changes even when size and mtime are put back."""
+    source = tmp_path / "module.py"
+    source.write_text("A = 1\n")
+    before = cache_module.fingerprint_of_package(tmp_path)
+    assert cache_module.fingerprint_of_package(tmp_path) == before
+    stat = source.stat()
+    source.write_text("A = 2\n")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = cache_module.fingerprint_of_package(tmp_path)
+    assert edited != before
+    # The example project inside the package is data, not code.
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "data.json").write_text("{}")
+    assert cache_module.fingerprint_of_package(tmp_path) == edited
+
+
 class _Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from seeknal.compiler import transform

@@ -167,6 +167,21 @@ def test_a_plan_that_reads_the_clock_is_not_kept(shop: Path, loads: list[Path]) 
     assert len(loads) == 3
 
 
+def test_a_plan_about_to_run_with_work_is_not_kept(minimal: Path, loads: list[Path]) -> None:
+    """`seeknal run` compiles with ``executes``: a plan with work changes the state it
+    was compiled against, so no later compile could use it. One without work is kept."""
+    settle(minimal)
+    with_work = compile_project(minimal, executes=True)
+    assert with_work.plan["work"]
+    compile_project(minimal, executes=True)
+    assert len(loads) == 2
+    assert invoke(minimal, "run", "--quiet").exit_code == 0
+    nothing = compile_project(minimal, executes=True)
+    assert not nothing.plan["work"]
+    compile_project(minimal, executes=True)
+    assert len(loads) == 4  # the run compiled once more; the last compile was answered
+
+
 def test_the_example_with_its_end_in_the_past_is_kept(shop: Path, loads: list[Path]) -> None:
     first = compile_project(shop)
     second = compile_project(shop)

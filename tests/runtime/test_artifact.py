@@ -176,3 +176,29 @@ def test_a_plan_verified_before_is_checked_again_when_changed(plan: dict[str, An
     broken["plan_id"] = compute_plan_id(broken)
     with pytest.raises(PlanError):
         verify_plan(broken)
+
+
+def test_a_plan_the_compiler_validated_is_not_walked_again(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`seeknal run` hands the runtime the plan the compiler validated in the same
+    process: the id is recomputed, the schema not walked again; any change is caught."""
+    from seeknal import schemas
+    from seeknal.compiler import compile_project
+
+    plan = compile_project(shop).plan
+    walked: list[str] = []
+    real = schemas.iter_errors
+
+    def spy(name: str, instance: Any) -> Any:
+        walked.append(name)
+        return real(name, instance)
+
+    monkeypatch.setattr(schemas, "iter_errors", spy)
+    assert verify_plan(copy.deepcopy(plan)) is not None
+    assert walked == []
+    changed = copy.deepcopy(plan)
+    changed["nodes"]["transform.daily_revenue"]["sql"]["engine"] = "SELECT 1 AS tampered"
+    with pytest.raises(PlanError, match="modified after it was compiled"):
+        verify_plan(changed)
+    assert walked == ["plan"]

@@ -327,6 +327,7 @@ def run(
         forward_only=forward_only,
         window=window,
         use_cache=not no_cache,
+        executes=True,
     )
     echo_warnings(result.warnings)
     write_plan(result.plan, path, text=result.text)

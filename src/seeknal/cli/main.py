@@ -5,6 +5,7 @@ Commands import the compiler and runtime lazily, so `seeknal --help` stays fast.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,43 @@ class Context:
         return self.found
 
 
+# Each command: the module under seeknal.cli that defines it, and its attribute there.
+# Workflow order, not alphabetical: how a user meets them. A command's module is imported
+# only when that command runs (or help lists them all), so `seeknal run` does not pay
+# for `plan`'s or `show`'s imports.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "init"),
+    "compile": ("build", "compile_cmd"),
+    "plan": ("review", "plan_cmd"),
+    "apply": ("review", "apply_cmd"),
+    "execute": ("build", "execute"),
+    "run": ("build", "run"),
+    "intervals": ("intervals", "intervals_cmd"),
+    "promote": ("environments", "promote"),
+    "rollback": ("environments", "rollback"),
+    "env": ("environments", "env_group"),
+    "janitor": ("environments", "janitor"),
+    "diff": ("review", "diff_cmd"),
+    "show": ("explore", "show"),
+    "query": ("explore", "query"),
+    "lineage": ("explore", "lineage"),
+}
+
+
 class SeeknalGroup(click.Group):
-    """A click group that turns SeeknalErrors into a message and their exit code."""
+    """A click group that turns SeeknalErrors into a message and their exit code, and
+    loads each command's module when that command is asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        # Workflow order, not alphabetical: how a user meets them.
-        return list(self.commands)
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module = importlib.import_module(f"seeknal.cli.{where[0]}")
+        command: click.Command = getattr(module, where[1])
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         from seeknal.errors import SeeknalError
@@ -136,29 +168,6 @@ def environment_option(help: str = "Target environment.") -> Any:
         callback=check,
         help=help,
     )
-
-
-def _register() -> None:
-    from seeknal.cli import build, environments, explore, init, intervals, review
-
-    cli.add_command(init.init)
-    cli.add_command(build.compile_cmd)
-    cli.add_command(review.plan_cmd)
-    cli.add_command(review.apply_cmd)
-    cli.add_command(build.execute)
-    cli.add_command(build.run)
-    cli.add_command(intervals.intervals_cmd)
-    cli.add_command(environments.promote)
-    cli.add_command(environments.rollback)
-    cli.add_command(environments.env_group)
-    cli.add_command(environments.janitor)
-    cli.add_command(review.diff_cmd)
-    cli.add_command(explore.show)
-    cli.add_command(explore.query)
-    cli.add_command(explore.lineage)
-
-
-_register()
 
 
 def main() -> None:

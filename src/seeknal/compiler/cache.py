@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,17 +80,28 @@ def code_fingerprint() -> str:
     seeknal's version alone would not do: during development the code changes while the
     version does not, and a stale entry would outlive the change that invalidates it.
     """
+    return fingerprint_of_package(Path(seeknal.__file__).parent)
+
+
+def fingerprint_of_package(package: Path) -> str:
+    """The code fingerprint of the sources under ``package`` (see ``code_fingerprint``).
+
+    Each source file counts by its stat (size, mtime, ctime, inode, device), not its
+    bytes: every compile pays for this, and reading the whole package cost more than a
+    warm compile of a small project. Writing a file always moves its ctime, which no
+    tool sets back, so an edit cannot keep the fingerprint; a copied or reinstalled
+    package gets a new one (its cache entries are then only missed, never wrong).
+    """
     digest = hashlib.sha256()
     digest.update(f"format {CACHE_FORMAT}\n".encode())
     digest.update(f"seeknal {seeknal.__version__}\n".encode())
     digest.update(f"python {sys.implementation.name} {sys.version_info[:2]}\n".encode())
     for library, version in sorted(_library_versions().items()):
         digest.update(f"{library} {version}\n".encode())
-    package = Path(seeknal.__file__).parent
+    root = str(package)
     for path in sorted(_source_files(package)):
-        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
+        digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode("utf-8") + b"\0")
+        digest.update(repr(stat_list(path)).encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -132,13 +142,13 @@ def _library_versions() -> dict[str, str]:
     return found
 
 
-def _source_files(package: Path) -> Iterable[Path]:
+def _source_files(package: Path) -> Iterable[str]:
     for dirpath, dirnames, filenames in os.walk(package):
         # The example project is data, not code; caches of bytecode are derived.
         dirnames[:] = [d for d in dirnames if d not in ("examples", "__pycache__")]
         for name in filenames:
             if name.endswith((".py", ".json")):
-                yield Path(dirpath) / name
+                yield os.path.join(dirpath, name)
 
 
 def content_key(kind: str, *parts: Any) -> str:
@@ -191,10 +201,36 @@ class CompileCache:
 
     def get_memo(self, key: str) -> dict[str, Any] | None:
         """The plan memo stored under ``key`` (its own file), or ``None``."""
+        return self.get_side(self._memo_name(key), key)
+
+    def put_memo(self, key: str, value: dict[str, Any]) -> None:
+        """Store a plan memo in a file of its own (the cache file stays small, and is not
+        read at all when the memo answers); only the newest few are kept."""
+        if self.path is None:
+            return
+        self.put_side(self._memo_name(key), key, value)
+        try:
+            memos = sorted(
+                self.path.parent.glob(f"{_MEMO_PREFIX}*.json"),
+                key=lambda p: p.stat().st_mtime_ns,
+                reverse=True,
+            )
+            for stale in memos[_MEMOS_KEPT:]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def get_side(self, name: str, key: str) -> dict[str, Any] | None:
+        """The value of side file ``name`` (beside the cache file), when it was stored
+        under ``key`` by this code; ``None`` otherwise.
+
+        A side file holds one entry that some compiles need before, or instead of, the
+        cache file's many: a plan memo, the project file's document.
+        """
         if self.path is None:
             return None
         try:
-            document = json.loads(self._memo_file(key).read_bytes())
+            document = json.loads((self.path.parent / name).read_bytes())
         except (OSError, ValueError, RecursionError):
             return None
         if (
@@ -208,28 +244,18 @@ class CompileCache:
         value: dict[str, Any] = document["value"]
         return value
 
-    def put_memo(self, key: str, value: dict[str, Any]) -> None:
-        """Store a plan memo in a file of its own (the cache file stays small, and is not
-        read at all when the memo answers); only the newest few are kept."""
+    def put_side(self, name: str, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key`` as side file ``name`` (replacing what it held)."""
         if self.path is None:
             return
         document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "key": key, "value": value}
-        target = self._memo_file(key)
-        _write_atomically(target, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-        try:
-            memos = sorted(
-                target.parent.glob(f"{_MEMO_PREFIX}*.json"),
-                key=lambda p: p.stat().st_mtime_ns,
-                reverse=True,
-            )
-            for stale in memos[_MEMOS_KEPT:]:
-                stale.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _write_atomically(
+            self.path.parent / name, json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        )
 
-    def _memo_file(self, key: str) -> Path:
-        assert self.path is not None
-        return self.path.parent / f"{_MEMO_PREFIX}{key[:40]}.json"
+    @staticmethod
+    def _memo_name(key: str) -> str:
+        return f"{_MEMO_PREFIX}{key[:40]}.json"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         """The value stored under ``key`` for an entry of ``kind``, or ``None``."""
@@ -280,7 +306,7 @@ def _write_atomically(path: Path, text: str) -> None:
     simply cold again."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(text)

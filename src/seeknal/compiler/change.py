@@ -18,7 +18,6 @@ would leave downstream tables stale; a false "breaking" only rebuilds them.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -237,6 +236,8 @@ def unified_diff(old_text: str, new_text: str) -> str:
     """
     if old_text == new_text:
         return ""
+    import difflib  # only when there is a diff or a hint to show
+
     lines: Iterable[str] = difflib.unified_diff(
         old_text.splitlines(), new_text.splitlines(), "old", "new", lineterm=""
     )

@@ -88,6 +88,7 @@ def compile_project(
     base: str = PROD,
     untrusted: bool = False,
     use_cache: bool = True,
+    executes: bool = False,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
@@ -105,7 +106,9 @@ def compile_project(
 
     The compile cache (``cache.py``) keeps what compiling each node worked out, outside
     the project; ``use_cache=False`` (``--no-cache``) neither reads nor writes it. The
-    plan is the same either way, byte for byte.
+    plan is the same either way, byte for byte. ``executes`` says the plan runs next
+    (``seeknal run``): a plan with work will change the state it was compiled against,
+    so it is not kept as a plan memo, which no later compile could use.
 
     Raises:
         CompileFailed: with every error found.
@@ -129,7 +132,7 @@ def compile_project(
     complete = False
     try:
         if state is None and cache.enabled:
-            config = _project_config(root, untrusted)
+            config = _project_config(root, untrusted, cache)
             if config is not None:
                 state = read_state(config)
                 remembered = recall(cache, memo_key(options), config.root, state)
@@ -148,7 +151,11 @@ def compile_project(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
-        if cache.enabled and keepable(window, specs.values()):
+        if (
+            cache.enabled
+            and keepable(window, specs.values())
+            and not (executes and result.plan["work"])
+        ):
             remember(
                 cache,
                 memo_key(options),
@@ -165,11 +172,11 @@ def compile_project(
         cache.save(complete=complete)
 
 
-def _project_config(root: Path, untrusted: bool) -> ProjectConfig | None:
+def _project_config(root: Path, untrusted: bool, cache: CompileCache) -> ProjectConfig | None:
     """The project file's settings alone, or ``None`` when it has errors (the full
     compile reports them)."""
     diags: list[Diagnostic] = []
-    config = load_config_file(root.resolve(), diags, untrusted=untrusted)
+    config = load_config_file(root.resolve(), diags, untrusted=untrusted, cache=cache)
     return None if any(d.severity == "error" for d in diags) else config
 
 

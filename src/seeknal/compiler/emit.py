@@ -120,6 +120,9 @@ def build_plan(
     errors = schemas.iter_errors("plan", plan)
     if errors:  # a bug in the compiler, never the user's fault
         raise AssertionError(f"compiler produced an invalid plan: {errors[0].message}")
+    # plan_id hashes everything else: the runtime, handed this plan in this process,
+    # recomputes it instead of walking the schema again.
+    schemas.remember_valid("plan", plan_id)
     return plan, text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -13,5 +12,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
         >>> did_you_mean("ordrs", ["orders", "payments"])
         "did you mean 'orders'?"
     """
+    import difflib  # only when there is a diff or a hint to show
+
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

@@ -92,7 +92,7 @@ def load_project(
     """
     root = root.resolve()
     diags: list[Diagnostic] = []
-    config = load_config_file(root, diags, untrusted=untrusted)
+    config = load_config_file(root, diags, untrusted=untrusted, cache=cache)
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
     loaded.external = tuple((root / d).resolve() for d in config.allow_external_data)
@@ -233,7 +233,14 @@ def _duplicate_id(spec: NodeSpec, first: NodeSpec) -> Diagnostic:
     )
 
 
-def load_config_file(root: Path, diags: list[Diagnostic], *, untrusted: bool) -> ProjectConfig:
+def load_config_file(
+    root: Path, diags: list[Diagnostic], *, untrusted: bool, cache: CompileCache | None = None
+) -> ProjectConfig:
+    """The project file's settings; its problems go to ``diags``.
+
+    Its document comes from ``cache`` when the same text validated before (kept in a
+    side file of its own: a compile the plan memo answers reads no other cache file).
+    """
     path = root / PROJECT_FILE
     if path.is_file() and inside(path.resolve(), root) is None:
         raise ProjectError(
@@ -256,20 +263,28 @@ def load_config_file(root: Path, diags: list[Diagnostic], *, untrusted: bool) ->
     text = read_text(path, PROJECT_FILE, diags)
     if text is None:
         return ProjectConfig(root=root, name=root.name)
-    try:
-        doc = parse_yaml(PROJECT_FILE, text)
-    except YamlSyntaxError as exc:
-        diags.append(exc.diagnostic)
-        return ProjectConfig(root=root, name=root.name)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if not isinstance(doc.data, dict):
-        diags.append(Diagnostic("project file must be a mapping", doc.location()))
-        return ProjectConfig(root=root, name=root.name)
-    errors = schemas.iter_errors("project", data)
-    for err in errors:
-        diags.append(schema_diagnostic(doc, err, "project"))
-    if errors:
-        return ProjectConfig(root=root, name=str(data.get("name", root.name)))
+    key = doc = None
+    if cache is not None and cache.enabled:
+        key = content_key(_PROJECT_FILE, text)
+        doc = document_from_entry(PROJECT_FILE, text, cache.get_side(_PROJECT_FILE_SIDE, key))
+    if doc is None:
+        try:
+            doc = parse_yaml(PROJECT_FILE, text)
+        except YamlSyntaxError as exc:
+            diags.append(exc.diagnostic)
+            return ProjectConfig(root=root, name=root.name)
+        if not isinstance(doc.data, dict):
+            diags.append(Diagnostic("project file must be a mapping", doc.location()))
+            return ProjectConfig(root=root, name=root.name)
+        errors = schemas.iter_errors("project", doc.data)
+        for err in errors:
+            diags.append(schema_diagnostic(doc, err, "project"))
+        if errors:
+            return ProjectConfig(root=root, name=str(doc.data.get("name", root.name)))
+        entry = document_entry(doc)
+        if key is not None and cache is not None and entry is not None:
+            cache.put_side(_PROJECT_FILE_SIDE, key, entry)
+    data: dict[str, Any] = doc.data
     state = data.get("state") or {}
     if isinstance(state, str):  # `state: file` is short for `state: {backend: file}`
         state = {"backend": state}
@@ -449,6 +464,8 @@ def _load_node(
 
 
 _NODE_FILE = "node-file"
+_PROJECT_FILE = "project-file"
+_PROJECT_FILE_SIDE = "project-file.json"
 
 
 def _parse_node_file(rel: str, text: str, diags: list[Diagnostic]) -> YamlDocument | None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from seeknal.errors import Diagnostic, SourceLocation
 
-Path_ = tuple[str | int, ...]
+if TYPE_CHECKING:
+    import yaml
 
-# libyaml's parser when PyYAML was built with it (the wheels are): same nodes and marks.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +155,12 @@ def parse_yaml(path: str, text: str) -> YamlDocument:
     Raises:
         YamlSyntaxError: with a ``path:line:col`` diagnostic.
     """
+    import yaml  # here: a compile that takes every document from its cache never needs it
+
+    # libyaml's parser when PyYAML was built with it (the wheels are): same nodes and marks.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root = yaml.compose(text, Loader=_LOADER)
+        root = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -209,9 +211,17 @@ class _Builder:
     """Plain values from the node tree, recording the marks of every value and key."""
 
     def __init__(self, doc: YamlDocument) -> None:
+        import yaml
+
         self.doc = doc
         self.ctor = yaml.SafeLoader("")
         self.open: set[int] = set()  # nodes being built: an alias back to one is a cycle
+        self.collections = (yaml.MappingNode, yaml.SequenceNode)
+        self.mapping, self.scalar_node, self.error = (
+            yaml.MappingNode,
+            yaml.ScalarNode,
+            yaml.YAMLError,
+        )
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         doc = self.doc
@@ -235,10 +245,10 @@ class _Builder:
             )
         style = getattr(node, "style", None)
         doc._values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, style)
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if isinstance(node, self.collections):
             self.open.add(id(node))
             try:
-                if isinstance(node, yaml.MappingNode):
+                if isinstance(node, self.mapping):
                     return self._mapping(node, path)
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
@@ -249,9 +259,9 @@ class _Builder:
         doc = self.doc
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            key = self.scalar(key_node) if isinstance(key_node, self.scalar_node) else None
             key_str = key if isinstance(key, str) else str(key)
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, self.scalar_node):
                 raise YamlSyntaxError(
                     _at(
                         doc,
@@ -279,7 +289,7 @@ class _Builder:
         """The Python value of a scalar; a tag whose value it cannot build is an error."""
         try:
             return self.ctor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, OverflowError):
+        except (self.error, ValueError, TypeError, KeyError, OverflowError):
             pass
         tag = str(node.tag)
         if tag.startswith(_STANDARD_TAG) and tag[len(_STANDARD_TAG) :] in _KNOWN_TAGS:

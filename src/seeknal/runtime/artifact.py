@@ -90,6 +90,16 @@ def verify_plan(plan: Any) -> dict[str, Any]:
     if plan_id in _VERIFIED and compute_plan_id(plan) == plan_id:
         # The same content (its id hashes all of it) passed every check below already.
         return plan
+    if (
+        isinstance(plan_id, str)
+        and schemas.known_valid("plan", plan_id)
+        and compute_plan_id(plan) == plan_id
+    ):
+        # The compiler validated this very content against the plan schema in this
+        # process (`seeknal run`): only the checks the schema cannot make remain.
+        _check_references(plan)
+        _VERIFIED.add(plan_id)
+        return plan
     version = plan.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > PLAN_SCHEMA_VERSION:
         raise PlanError(

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from seeknal import schemas
 from seeknal.engines import Engine, EngineError
 from seeknal.errors import PlanError, SeeknalError
@@ -250,6 +248,8 @@ def _duckdb(name: str, path: str, shown: str, project_dir: Path, origin: str) ->
 
 
 def _read_profiles(path: Path) -> dict[str, dict[str, Any]]:
+    import yaml  # only when a profiles file exists
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

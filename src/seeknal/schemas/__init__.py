@@ -27,9 +27,16 @@ __all__ = [
     "ValidationError",
     "is_valid",
     "iter_errors",
+    "known_valid",
     "load_schema",
+    "remember_valid",
     "validator",
 ]
+
+# Documents found valid in this process, as (schema, content digest): the plan the
+# compiler has just validated is not walked again when the runtime verifies it in the
+# same process (`seeknal run`), once it has recomputed the digest.
+_KNOWN_VALID: set[tuple[str, str]] = set()
 
 
 def __getattr__(name: str) -> Any:
@@ -73,6 +80,18 @@ def is_valid(name: str, instance: Any) -> bool:
     if predicate is None:
         return bool(validator(name).is_valid(instance))
     return predicate(instance)
+
+
+def remember_valid(name: str, digest: str) -> None:
+    """Record that the document whose content hashes to ``digest`` is valid against
+    schema ``name`` (the caller validated it, and owns what the digest covers)."""
+    _KNOWN_VALID.add((name, digest))
+
+
+def known_valid(name: str, digest: str) -> bool:
+    """Whether a document of content ``digest`` was found valid against ``name`` in this
+    process; the caller must check that its document still hashes to ``digest``."""
+    return (name, digest) in _KNOWN_VALID
 
 
 def iter_errors(name: str, instance: Any) -> list[ValidationError]:

@@ -98,10 +98,9 @@ def fingerprint_of_package(package: Path) -> str:
     digest.update(f"python {sys.implementation.name} {sys.version_info[:2]}\n".encode())
     for library, version in sorted(_library_versions().items()):
         digest.update(f"{library} {version}\n".encode())
-    root = str(package)
-    for path in sorted(_source_files(package)):
-        digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode("utf-8") + b"\0")
-        digest.update(repr(stat_list(path)).encode() + b"\0")
+    skip = len(os.path.join(str(package), ""))
+    files = [(path[skip:].replace(os.sep, "/"), stat_list(path)) for path in _source_files(package)]
+    digest.update(repr(sorted(files)).encode("utf-8"))
     return digest.hexdigest()
 
 

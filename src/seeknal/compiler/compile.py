@@ -130,10 +130,12 @@ def compile_project(
         "untrusted": untrusted,
     }
     complete = False
+    settings = None
     try:
         if state is None and cache.enabled:
-            config = _project_config(root, untrusted, cache)
-            if config is not None:
+            settings = _project_settings(root, untrusted, cache)
+            config, config_diags = settings
+            if not any(d.severity == "error" for d in config_diags):  # else: reported below
                 state = read_state(config)
                 remembered = recall(cache, memo_key(options), config.root, state)
                 if remembered is not None:
@@ -144,7 +146,7 @@ def compile_project(
                         warnings=remembered.warnings,
                         text=remembered.text,
                     )
-        loaded = load_project(root, untrusted=untrusted, cache=cache)
+        loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
         result = _compile(
@@ -172,12 +174,14 @@ def compile_project(
         cache.save(complete=complete)
 
 
-def _project_config(root: Path, untrusted: bool, cache: CompileCache) -> ProjectConfig | None:
-    """The project file's settings alone, or ``None`` when it has errors (the full
-    compile reports them)."""
+def _project_settings(
+    root: Path, untrusted: bool, cache: CompileCache
+) -> tuple[ProjectConfig, list[Diagnostic]]:
+    """The project file's settings alone, and what is wrong with it (the full compile
+    reports that, from the same reading)."""
     diags: list[Diagnostic] = []
     config = load_config_file(root.resolve(), diags, untrusted=untrusted, cache=cache)
-    return None if any(d.severity == "error" for d in diags) else config
+    return config, diags
 
 
 def _compile(

@@ -81,7 +81,11 @@ def inside(path: Path, directory: Path) -> str | None:
 
 
 def load_project(
-    root: Path, *, untrusted: bool = False, cache: CompileCache | None = None
+    root: Path,
+    *,
+    untrusted: bool = False,
+    cache: CompileCache | None = None,
+    settings: tuple[ProjectConfig, list[Diagnostic]] | None = None,
 ) -> LoadedProject:
     """Read ``seeknal_project.yml``, every ``seeknal/**/*.yml`` and ``macros/*.sql``.
 
@@ -89,10 +93,15 @@ def load_project(
     be compiled with the wrong settings, and its errors would be consequences. With
     ``untrusted``, the project file's ``allow_external_data`` and ``embed_env_vars``
     are ignored. A node file whose text validated before is taken from ``cache``.
+    ``settings`` is what ``load_config_file`` returned for this project and these
+    options, when the caller has read the project file already.
     """
     root = root.resolve()
-    diags: list[Diagnostic] = []
-    config = load_config_file(root, diags, untrusted=untrusted, cache=cache)
+    if settings is None:
+        diags: list[Diagnostic] = []
+        config = load_config_file(root, diags, untrusted=untrusted, cache=cache)
+    else:
+        config, diags = settings[0], list(settings[1])
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
     loaded.external = tuple((root / d).resolve() for d in config.allow_external_data)

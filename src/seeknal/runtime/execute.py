@@ -126,7 +126,8 @@ def execute_plan(
             if failures:
                 _finish(emit, env, started, f"{count_of(len(failures), 'node')} failed")
                 raise ExecutionError(failures, skipped)
-            promoted = promote_environment(engine, state, plan)
+            # Builds record snapshots only: the environments are as read at the start.
+            promoted = promote_environment(engine, state, plan, current)
         finally:
             engine.close()
     if promoted:

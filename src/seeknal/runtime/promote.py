@@ -6,7 +6,7 @@ from typing import Any
 
 from seeknal.engines.base import Engine
 from seeknal.naming import view_name
-from seeknal.state.base import StateBackend, environment_record
+from seeknal.state.base import State, StateBackend, environment_record
 
 
 def removed_views(plan: dict[str, Any]) -> list[str]:
@@ -20,7 +20,9 @@ def removed_views(plan: dict[str, Any]) -> list[str]:
     )
 
 
-def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any]) -> bool:
+def promote_environment(
+    engine: Engine, state: StateBackend, plan: dict[str, Any], read: State | None = None
+) -> bool:
     """Apply the plan's promotion unless the environment already is what the plan leaves.
 
     The engine commits first, then state records it: a crash in between leaves the
@@ -31,6 +33,9 @@ def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any
         engine: The warehouse holding the plan's snapshots (all built).
         state: The state backend, locked by the caller.
         plan: A verified plan.
+        read: The state as the caller read it under the same lock, when nothing since
+            has changed an environment (a run's builds record only snapshots); read
+            again when not given.
 
     Returns:
         True when views were (re)pointed and the environment recorded.
@@ -41,7 +46,7 @@ def promote_environment(engine: Engine, state: StateBackend, plan: dict[str, Any
     """
     env = plan["environment"]
     target = environment_record(plan)
-    current = state.read().environment(env)
+    current = (read if read is not None else state.read()).environment(env)
     views = plan["promotion"]
     if current == target and _views_select_from(engine, views):
         return False

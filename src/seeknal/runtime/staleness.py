@@ -36,7 +36,7 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
     env = plan["environment"]
     reasons: list[str] = []
     current = state.environment_hash(env)
-    if current not in (plan["base_state"], environment_hash(environment_record(plan))):
+    if current != plan["base_state"] and current != environment_hash(environment_record(plan)):
         reasons.append(
             f"environment '{env}' changed since this plan was compiled" + _since(plan, state)
         )

@@ -211,3 +211,40 @@ def test_promote_refuses_to_lose_intervals_the_target_serves(shop: Path) -> None
     # Once dev has every interval, the promotion goes through.
     assert invoke(shop, "run", "--env", "dev", "-q").exit_code == 0
     assert invoke(shop, "promote", "dev", "prod").exit_code == 0
+
+
+def test_run_holds_the_lock_from_before_it_compiles(shop: Path) -> None:
+    """While another run holds the state, `seeknal run` stops before compiling: it writes
+    no plan and changes nothing. Its compile then runs on the state it executes on."""
+    assert invoke(shop, "run", "-q").exit_code == 0
+    edit(shop / ORDERS_SQL, *BREAKING)
+    before = tree_state(shop / "target")
+    with state_of(shop).lock():
+        result = run_process(shop, "run", "-q")
+    assert result.returncode == 2
+    assert "another seeknal run holds the state lock" in result.stderr
+    assert tree_state(shop / "target") == before
+    assert invoke(shop, "run", "-q").exit_code == 0  # released: the edit is built
+
+
+def test_a_run_that_fails_to_compile_releases_the_lock(shop: Path) -> None:
+    assert invoke(shop, "run", "-q").exit_code == 0
+    before = tree_state(shop / "target")
+    sql = shop / ORDERS_SQL
+    good = sql.read_text()
+    sql.write_text(good.replace("SELECT", "SELEC", 1))
+    result = run_process(shop, "run", "-q")
+    assert result.returncode == 2 and "error:" in result.stderr
+    assert tree_state(shop / "target") == before
+    with state_of(shop).lock():
+        pass  # nobody holds it
+    sql.write_text(good)
+    assert invoke(shop, "run", "-q").exit_code == 0
+
+
+def test_a_run_with_a_broken_project_file_reports_it_without_locking(shop: Path) -> None:
+    (shop / "seeknal_project.yml").write_text("name: shop\nunknown_setting: 1\n")
+    result = run_process(shop, "run", "-q")
+    assert result.returncode == 2
+    assert "seeknal_project.yml:2:1: error:" in result.stderr
+    assert not (shop / "target" / "state").exists()

@@ -9,8 +9,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from seeknal.errors import ExecutionError, PlanError, StaleError, StateError
+from seeknal.errors import ExecutionError, PlanError, SeeknalError, StaleError, StateError
 from seeknal.runtime import Event, EventKind, execute_plan
+from seeknal.runtime.session import held_run
 from seeknal.state.base import environment_record
 from seeknal.state.file import FileStateBackend
 from tests.runtime.plans import (
@@ -356,6 +357,25 @@ def test_lock_held_by_another_run_refuses_to_execute(project: Path) -> None:
 
     assert not (project / WAREHOUSE).exists()
     run(plan, project)  # the lock is released
+
+
+def test_a_held_run_executes_under_its_own_lock_and_state(project: Path) -> None:
+    plan = standard_plan(project)
+    with held_run(plan["target"], project) as session:
+        result = execute_plan(plan, project, session=session)
+        with pytest.raises(StateError, match="holds the state lock"), state_of(project).lock():
+            pass  # still held until the session ends
+    assert result.promoted
+    with state_of(project).lock():
+        pass
+
+
+def test_a_run_held_for_another_target_is_refused(project: Path) -> None:
+    plan = standard_plan(project)
+    other = {**plan["target"], "warehouse": "target/other.duckdb"}
+    with held_run(other, project) as session, pytest.raises(SeeknalError, match="another target"):
+        execute_plan(plan, project, session=session)
+    assert not (project / WAREHOUSE).exists()
 
 
 def test_lock_is_released_after_a_failed_run(project: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -179,11 +180,24 @@ def _run_options(fn: Any) -> Any:
 
 
 def _execute(
-    obj: Context, plan: dict[str, Any], *, threads: int, force: bool, printer: RunPrinter
+    obj: Context,
+    plan: dict[str, Any],
+    *,
+    threads: int,
+    force: bool,
+    printer: RunPrinter,
+    session: Any = None,
 ) -> None:
     from seeknal.runtime import execute_plan
 
-    execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=printer)
+    execute_plan(
+        plan,
+        obj.project.resolve(),
+        threads=threads,
+        force=force,
+        on_event=printer,
+        session=session,
+    )
 
 
 @click.command(
@@ -317,22 +331,36 @@ def run(
     up to the last complete one, plus their lookback; --start/--end limit that window,
     and --restate reprocesses intervals already done.
     """
-    from seeknal.compiler import compile_project, write_plan
+    from seeknal.compiler import compile_project, plan_target, project_settings, write_plan
+    from seeknal.runtime.session import held_run
 
     window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, DEFAULT_PLAN)
-    result = compile_project(
-        obj.project,
-        environment=environment,
-        forward_only=forward_only,
-        window=window,
-        use_cache=not no_cache,
-        executes=True,
+    settings = project_settings(obj.project, use_cache=not no_cache)
+    config, problems = settings
+    # The run holds the state lock from before it compiles: the plan is compiled against
+    # the state it runs on, and the warehouse opens meanwhile (runtime/session.py). A
+    # project file with errors is reported by the compile, before anything is locked.
+    held = (
+        contextlib.nullcontext()
+        if any(d.severity == "error" for d in problems)
+        else held_run(plan_target(config), obj.project)
     )
-    echo_warnings(result.warnings)
-    write_plan(result.plan, path, text=result.text)
-    printer = RunPrinter(quiet=quiet, as_json=as_json)
-    if not quiet and not as_json:
-        printer.line(_summary(result.plan, None))
-    # execute_plan verifies the plan itself, as it would a file: one code path.
-    _execute(obj, result.plan, threads=threads, force=False, printer=printer)
+    with held as session:
+        result = compile_project(
+            obj.project,
+            environment=environment,
+            forward_only=forward_only,
+            window=window,
+            use_cache=not no_cache,
+            executes=True,
+            state=None if session is None else session.state,
+            settings=settings,
+        )
+        echo_warnings(result.warnings)
+        write_plan(result.plan, path, text=result.text)
+        printer = RunPrinter(quiet=quiet, as_json=as_json)
+        if not quiet and not as_json:
+            printer.line(_summary(result.plan, None))
+        # execute_plan verifies the plan itself, as it would a file: one code path.
+        _execute(obj, result.plan, threads=threads, force=False, printer=printer, session=session)

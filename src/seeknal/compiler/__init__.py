@@ -8,8 +8,14 @@ from seeknal.compiler.change import (
     QueryError,
     categorize_change,
 )
-from seeknal.compiler.compile import CompileResult, compile_project, load_config, read_state
-from seeknal.compiler.emit import PLAN_SCHEMA_VERSION, write_plan
+from seeknal.compiler.compile import (
+    CompileResult,
+    compile_project,
+    load_config,
+    project_settings,
+    read_state,
+)
+from seeknal.compiler.emit import PLAN_SCHEMA_VERSION, plan_target, write_plan
 
 __all__ = [
     "PLAN_SCHEMA_VERSION",
@@ -22,6 +28,8 @@ __all__ = [
     "categorize_change",
     "compile_project",
     "load_config",
+    "plan_target",
+    "project_settings",
     "read_state",
     "write_plan",
 ]

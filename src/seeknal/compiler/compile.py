@@ -89,6 +89,7 @@ def compile_project(
     untrusted: bool = False,
     use_cache: bool = True,
     executes: bool = False,
+    settings: tuple[ProjectConfig, list[Diagnostic]] | None = None,
 ) -> CompileResult:
     """Compile the project at ``root`` against ``environment``'s state.
 
@@ -108,7 +109,9 @@ def compile_project(
     the project; ``use_cache=False`` (``--no-cache``) neither reads nor writes it. The
     plan is the same either way, byte for byte. ``executes`` says the plan runs next
     (``seeknal run``): a plan with work will change the state it was compiled against,
-    so it is not kept as a plan memo, which no later compile could use.
+    so it is not kept as a plan memo, which no later compile could use. ``settings`` is
+    what :func:`project_settings` returned for this project and ``untrusted``, when the
+    caller has read them already.
 
     Raises:
         CompileFailed: with every error found.
@@ -130,13 +133,14 @@ def compile_project(
         "untrusted": untrusted,
     }
     complete = False
-    settings = None
     try:
-        if state is None and cache.enabled:
-            settings = _project_settings(root, untrusted, cache)
+        if cache.enabled:
+            if settings is None:
+                settings = _project_settings(root, untrusted, cache)
             config, config_diags = settings
             if not any(d.severity == "error" for d in config_diags):  # else: reported below
-                state = read_state(config)
+                if state is None:
+                    state = read_state(config)
                 remembered = recall(cache, memo_key(options), config.root, state)
                 if remembered is not None:
                     # Only file hashes may have been added: every other entry stays.
@@ -172,6 +176,18 @@ def compile_project(
         return result
     finally:
         cache.save(complete=complete)
+
+
+def project_settings(
+    root: Path, *, untrusted: bool = False, use_cache: bool = True
+) -> tuple[ProjectConfig, list[Diagnostic]]:
+    """The project file's settings alone, and what is wrong with it; hand both to
+    :func:`compile_project` (``settings=``), which reports the errors.
+
+    Raises:
+        ProjectError: ``root`` holds no project file.
+    """
+    return _project_settings(root, untrusted, CompileCache.open(root, enabled=use_cache))
 
 
 def _project_settings(

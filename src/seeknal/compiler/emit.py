@@ -107,7 +107,7 @@ def build_plan(
         "environment_ttl_seconds": None if environment == PROD else config.environment_ttl_seconds,
         "source_hash": source_hash,
         "dialect": config.dialect,
-        "target": _target(config),
+        "target": plan_target(config),
         "nodes": dict(sorted(entries.items())),
         "work": [work_entry(w) for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
@@ -126,7 +126,7 @@ def build_plan(
     return plan, text
 
 
-def _target(config: ProjectConfig) -> dict[str, Any]:
+def plan_target(config: ProjectConfig) -> dict[str, Any]:
     """Where the plan runs: a connection by name, never its details (profiles.yml holds
     them, read by the runtime). ``default`` is implied, so plans that use it keep the
     shape they always had."""

@@ -4,7 +4,7 @@ The order of side effects is what makes a run safe to repeat:
 
 1. the state lock is taken before anything writes;
 2. staleness is decided before the warehouse is even opened, so a refused plan leaves
-   no trace;
+   no trace (``seeknal run`` holds the lock from before it compiles: ``session.py``);
 3. each snapshot is committed in the engine, then recorded in state: a crash in between
    repeats that build next time, and ``CREATE OR REPLACE`` makes the repeat harmless;
 4. views are promoted only when every snapshot was built, so an environment never
@@ -41,6 +41,7 @@ from seeknal.runtime.report import (
 )
 from seeknal.runtime.rules import check_rule
 from seeknal.runtime.scheduler import Progress, run_in_dag_order
+from seeknal.runtime.session import RunSession
 from seeknal.runtime.staleness import stale_reasons
 from seeknal.runtime.work import BuildOutcome, WorkItem, work_item, work_items
 from seeknal.state import open_state
@@ -57,6 +58,7 @@ def execute_plan(
     threads: int = 4,
     force: bool = False,
     on_event: Callable[[Event], None] | None = None,
+    session: RunSession | None = None,
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
@@ -67,6 +69,8 @@ def execute_plan(
         threads: Snapshots built at the same time.
         force: Run even when the plan is stale.
         on_event: Called with every :class:`Event`, always in the calling thread.
+        session: A run held since before the plan was compiled (``seeknal run``, see
+            ``session.py``): its lock and the state it read are used.
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -98,9 +102,20 @@ def execute_plan(
     # Before anything is locked or opened: a missing profile or variable changes nothing.
     connection = connection_of(plan, project_dir)
     data_files = declared_data_files(plan, project_dir)
-    state = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
-    with state.lock():
-        current = state.read()
+    if session is not None and (
+        dict(session.target) != target or session.project_dir != project_dir
+    ):
+        raise SeeknalError(
+            "the run was held for another target than the plan's",
+            hint="this is a bug in seeknal; run again with --debug for the traceback",
+        )
+    state = (
+        session.backend
+        if session is not None
+        else open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
+    )
+    with contextlib.nullcontext() if session is not None else state.lock():
+        current = session.state if session is not None else state.read()
         reasons = stale_reasons(plan, current, project_dir)
         if reasons and not force:
             raise StaleError(

@@ -118,9 +118,11 @@ class Measurement:
     def peak(self) -> float | None:
         return max(self.peak_mb) if self.peak_mb else None
 
+    unit: str = "transforms"
+
     @property
     def label(self) -> str:
-        return self.name if self.size is None else f"{self.name} ({self.size} transforms)"
+        return self.name if self.size is None else f"{self.name} ({self.size:,} {self.unit})"
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "times": self.times}
@@ -356,8 +358,12 @@ def bench_startup(bench: Bench, repeat: int) -> list[Measurement]:
 
 
 def bench_incremental(bench: Bench, work: Path, repeat: int, per_day: int) -> list[Measurement]:
-    """One new day through seeknal, and the same day's SQL alone (see bench/incremental.py)."""
-    results = {key: Measurement(name) for key, name in INCREMENTAL.items()}
+    """One new day of ``per_day`` events through seeknal, and the same day in plain DuckDB
+    (see bench/incremental.py)."""
+    results = {
+        key: Measurement(name, size=per_day, unit="events a day")
+        for key, name in INCREMENTAL.items()
+    }
     try:
         figures = incremental.measure(bench.seeknal, work, per_day, repeat, env=bench.env)
     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
@@ -398,24 +404,34 @@ def verdicts(results: list[Measurement], sizes: list[int]) -> list[tuple[str, st
                     ratio <= EXECUTE_RATIO,
                 )
             )
-    work, plain = (find(results, INCREMENTAL[k], None) for k in ("run_work", "plain_work"))
+    for per_day in sorted({m.size for m in results if m.unit == "events a day" and m.size}):
+        out += _incremental_verdicts(results, per_day)
+    return out
+
+
+def _incremental_verdicts(
+    results: list[Measurement], per_day: int
+) -> list[tuple[str, str, bool | None]]:
+    out: list[tuple[str, str, bool | None]] = []
+    work, plain = (find(results, INCREMENTAL[k], per_day) for k in ("run_work", "plain_work"))
     if work and plain and work.median and plain.median:
         ratio = work.median / plain.median
         out.append(
             (
-                "incremental, one new day: seeknal's work / plain DuckDB's work",
+                f"one new day of {per_day:,} events: seeknal's work / plain DuckDB's work",
                 f"{ratio:.2f}x (limit {EXECUTE_RATIO:.2f}x)",
                 ratio <= EXECUTE_RATIO,
             )
         )
     run, start, job = (
-        find(results, INCREMENTAL[k], None) for k in ("runs", "start_up", "plain_jobs")
+        find(results, INCREMENTAL[k], per_day) for k in ("runs", "start_up", "plain_jobs")
     )
     if run and start and job and run.median and start.median and job.median:
         whole = (run.median - start.median) / (job.median - start.median)
         out.append(
             (
-                "incremental, one new day, whole processes: (run - start-up) / (job - start-up)",
+                f"one new day of {per_day:,} events, whole processes: "
+                "(run - start-up) / (job - start-up)",
                 f"{whole:.2f}x (shown; the target is judged on the work)",
                 None,
             )
@@ -510,7 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeknal", default=None, help="the seeknal executable to time")
     parser.add_argument("--skip-incremental", action="store_true")
     parser.add_argument(
-        "--per-day", type=int, default=200_000, help="events a day in the incremental benchmark"
+        "--per-day",
+        default="200000,1000000",
+        help="events a day in the incremental benchmark (comma-separated: one run each)",
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -531,8 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarking {size} transforms ...", file=sys.stderr)
         results += bench_size(bench, args.work, size, args.repeat)
     if not args.skip_incremental:
-        print("benchmarking one new day of an incremental model ...", file=sys.stderr)
-        results += bench_incremental(bench, args.work, max(args.repeat, 5), args.per_day)
+        for per_day in (int(n) for n in args.per_day.split(",") if n.strip()):
+            print(f"benchmarking one new day of {per_day:,} events ...", file=sys.stderr)
+            results += bench_incremental(bench, args.work, max(args.repeat, 5), per_day)
     meta["seconds"] = round(time.perf_counter() - bench.started, 1)
     meta["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 

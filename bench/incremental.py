@@ -127,6 +127,7 @@ began = time.perf_counter()
 listing = sys.argv[1]
 discover = not os.path.exists(listing)
 if not discover:
+    import seeknal.cli.main  # the entry point first: its import order is the run's
     for name in open(listing).read().split():
         importlib.import_module(name)
 ready = time.perf_counter()

@@ -339,8 +339,8 @@ def run(
     settings = project_settings(obj.project, use_cache=not no_cache)
     config, problems = settings
     # The run holds the state lock from before it compiles: the plan is compiled against
-    # the state it runs on, and the warehouse opens meanwhile (runtime/session.py). A
-    # project file with errors is reported by the compile, before anything is locked.
+    # the state it runs on, read once (runtime/session.py). A project file with errors
+    # is reported by the compile, before anything is locked.
     held = (
         contextlib.nullcontext()
         if any(d.severity == "error" for d in problems)

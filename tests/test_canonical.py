@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seeknal.canonical import canonical_json, hash_value, with_top_level_key
+from seeknal.canonical import (
+    canonical_json,
+    hash_value,
+    with_top_level_key,
+    without_top_level_string,
+)
 
 
 def reference(value: Any) -> str:
@@ -94,3 +99,25 @@ def test_a_top_level_key_inserted_into_canonical_text(
         return
     text = with_top_level_key(canonical_json(members), members, key, value)
     assert text == canonical_json({**members, key: value})
+
+
+@settings(max_examples=300)
+@given(
+    members=st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=6),
+    key=st.text(max_size=6),
+    value=values,
+)
+def test_a_top_level_string_taken_out_of_canonical_text(
+    members: dict[str, Any], key: str, value: Any
+) -> None:
+    members.pop(key, None)
+    if not members:
+        return
+    whole = canonical_json({**members, key: value})
+    split = without_top_level_string(whole, key)
+    if isinstance(value, str):
+        assert split == (value, canonical_json(members))
+    else:
+        assert split is None
+    # Text in any other layout is not taken for canonical.
+    assert without_top_level_string(json.dumps({**members, key: value}), key) is None

@@ -141,6 +141,40 @@ def with_top_level_key(text: str, keys: Iterable[str], key: str, value: Any) -> 
     return text[:at] + member + ",\n  " + text[at:]
 
 
+def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
+    """``(value, rest)`` when ``text`` is the canonical JSON of a dict with at least one
+    other member, whose member ``key`` is a string ``value``; ``rest`` is then the
+    canonical JSON of the same dict without it. ``None`` when ``text`` is not of that
+    shape (a plan file someone reformatted, say): the caller then serializes the dict.
+
+    The inverse of :func:`with_top_level_key`, for string values: a top-level member is
+    the only thing that starts a line with exactly two spaces and a quote.
+
+    Example:
+        >>> without_top_level_string(canonical_json({"a": 1, "b": "x"}), "b")
+        ('x', '{\\n  "a": 1\\n}\\n')
+    """
+    start = text.find("\n  " + encode_basestring(key) + ": ")
+    if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
+        return None
+    end = text.find("\n", start + 1)
+    line = text[start + 1 : end]
+    member = line[:-1] if line.endswith(",") else line
+    try:
+        value = json.loads(member[member.index(": ") + 2 :])
+    except ValueError:
+        return None
+    if type(value) is not str or encode_basestring(value) != member[member.index(": ") + 2 :]:
+        return None
+    if line.endswith(","):
+        rest = text[:start] + text[end:]
+    elif text[start - 1] == ",":  # the last member: the one before it loses its comma
+        rest = text[: start - 1] + text[end:]
+    else:
+        return None  # the only member
+    return value, rest
+
+
 def compute_plan_id(plan: dict[str, Any]) -> str:
     """The plan's id: sha256 of its canonical content without ``plan_id``."""
     return hash_value({k: v for k, v in plan.items() if k != "plan_id"})

@@ -155,6 +155,26 @@ def test_hidden_and_non_regular_files_are_not_node_files(tmp_path: Path) -> None
     assert loaded.macros == {}
 
 
+def test_symlinks_inside_the_project_are_followed_and_directories_are_not(
+    tmp_path: Path,
+) -> None:
+    """Only a file that is itself a symlink is resolved: one to a file inside the project
+    is loaded; a symlinked directory under seeknal/ is not walked (as os.walk does not),
+    wherever it leads; nothing outside is ever read."""
+    (tmp_path / "seeknal_project.yml").write_text("name: links\n")
+    (tmp_path / "shared/more").mkdir(parents=True)
+    (tmp_path / "shared/a.yml").write_text("kind: transform\nname: a\ntransform: SELECT 1 AS x\n")
+    (tmp_path / "shared/more/b.yml").write_text(
+        "kind: transform\nname: b\ntransform: SELECT 2 AS x\n"
+    )
+    (tmp_path / "seeknal").mkdir()
+    (tmp_path / "seeknal/a.yml").symlink_to(tmp_path / "shared/a.yml")
+    (tmp_path / "seeknal/more").symlink_to(tmp_path / "shared/more")
+    loaded = load_project(tmp_path)
+    assert [n.id for n in loaded.nodes] == ["transform.a"]
+    assert not [d for d in loaded.diagnostics if d.severity == "error"]
+
+
 @pytest.mark.parametrize(
     ("rel", "files"),
     [

@@ -202,3 +202,30 @@ def test_a_plan_the_compiler_validated_is_not_walked_again(
     with pytest.raises(PlanError, match="modified after it was compiled"):
         verify_plan(changed)
     assert walked == ["plan"]
+
+
+def test_a_canonical_plan_file_is_checked_by_its_bytes(
+    tmp_path: Path, plan: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan file as seeknal wrote it: its id is checked by hashing the text, not by
+    serializing the plan again; a tampered one is still refused, a reformatted one
+    still accepted (the slow way)."""
+    from seeknal.runtime import artifact
+
+    serialized: list[str] = []
+    real = artifact.compute_plan_id
+
+    def spy(value: dict[str, Any]) -> str:
+        serialized.append(value.get("project", ""))
+        return real(value)
+
+    monkeypatch.setattr(artifact, "compute_plan_id", spy)
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    path = write(tmp_path, plan)
+    assert load_plan(path) == plan
+    assert serialized == []
+    tampered = path.read_text().replace('"SELECT', '"SELECT 1 AS tampered, ', 1)
+    path.write_text(tampered)
+    with pytest.raises(PlanError, match="modified after it was compiled"):
+        load_plan(path)
+    assert serialized  # not the canonical bytes of that id: serialized, then refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -187,6 +188,7 @@ def _execute(
     force: bool,
     printer: RunPrinter,
     session: Any = None,
+    text: str | None = None,
 ) -> None:
     from seeknal.runtime import execute_plan
 
@@ -197,6 +199,7 @@ def _execute(
         force=force,
         on_event=printer,
         session=session,
+        text=text,
     )
 
 
@@ -296,11 +299,11 @@ def execute(
     PLAN defaults to the project's target/plan.json. A relative PLAN is looked up in the
     current directory first, then in the project.
     """
-    from seeknal.runtime import load_plan
+    from seeknal.runtime import read_plan
 
-    plan = load_plan(resolve_plan_path(obj, plan_path))
+    plan, text = read_plan(resolve_plan_path(obj, plan_path))
     printer = RunPrinter(quiet=quiet, as_json=as_json)
-    _execute(obj, plan, threads=threads, force=force, printer=printer)
+    _execute(obj, plan, threads=threads, force=force, printer=printer, text=text)
 
 
 @click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
@@ -362,5 +365,14 @@ def run(
         printer = RunPrinter(quiet=quiet, as_json=as_json)
         if not quiet and not as_json:
             printer.line(_summary(result.plan, None))
-        # execute_plan verifies the plan itself, as it would a file: one code path.
-        _execute(obj, result.plan, threads=threads, force=False, printer=printer, session=session)
+        # What runs is parsed from the text just written to plan.json, and verified as
+        # that file would be (its id from the canonical bytes): one code path.
+        _execute(
+            obj,
+            json.loads(result.text),
+            threads=threads,
+            force=False,
+            printer=printer,
+            session=session,
+            text=result.text,
+        )

@@ -245,14 +245,29 @@ def plan_cmd(
             click.echo("not applied")
             return
     write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
-    _apply(obj, plan, threads=threads)
+    # What is applied is parsed from the text just written, verified as that file would be.
+    _apply(obj, json.loads(result.text), threads=threads, text=result.text)
 
 
-def _apply(obj: Context, plan: dict[str, Any], *, threads: int, force: bool = False) -> None:
+def _apply(
+    obj: Context,
+    plan: dict[str, Any],
+    *,
+    threads: int,
+    force: bool = False,
+    text: str | None = None,
+) -> None:
     from seeknal.cli.output import RunPrinter
     from seeknal.runtime import execute_plan
 
-    execute_plan(plan, obj.project.resolve(), threads=threads, force=force, on_event=RunPrinter())
+    execute_plan(
+        plan,
+        obj.project.resolve(),
+        threads=threads,
+        force=force,
+        on_event=RunPrinter(),
+        text=text,
+    )
 
 
 @click.command("apply", short_help="Apply a saved plan to an environment.")
@@ -275,17 +290,17 @@ def apply_cmd(
     from seeknal.cli.build import resolve_plan_path
     from seeknal.errors import PlanError
     from seeknal.naming import check_environment
-    from seeknal.runtime import load_plan
+    from seeknal.runtime import read_plan
 
     env = check_environment(environment)
     path = resolve_plan_path(obj, plan_path)
-    plan = load_plan(path)
+    plan, text = read_plan(path)
     if plan["environment"] != env:
         raise PlanError(
             f"{path} was compiled for environment '{plan['environment']}', not '{env}'",
             hint=f"compile it for {env}: seeknal compile --env {env} --out FILE",
         )
-    _apply(obj, plan, threads=threads, force=force)
+    _apply(obj, plan, threads=threads, force=force, text=text)
 
 
 @click.command("diff", short_help="What changed between two plan files (for reviews).")

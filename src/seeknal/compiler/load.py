@@ -186,7 +186,10 @@ def _inside_files(
         return []
     found = []
     for path in project_files(directory, suffixes):
-        if inside(path.resolve(), root) is None:
+        # os.walk does not enter symlinked directories and the directory itself resolves
+        # inside the project: only a file that is itself a symlink can lead out (and
+        # resolving every path cost more than the rest of a warm load).
+        if path.is_symlink() and inside(path.resolve(), root) is None:
             diags.append(
                 Diagnostic(
                     "the file is a symlink that leads outside the project",

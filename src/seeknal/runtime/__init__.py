@@ -1,6 +1,6 @@
 """The runtime: verify a plan artifact and execute exactly it. Never imports the compiler."""
 
-from seeknal.runtime.artifact import load_plan, verify_plan
+from seeknal.runtime.artifact import load_plan, read_plan, verify_plan
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.execute import execute_plan
 from seeknal.runtime.promote import view_name
@@ -11,6 +11,7 @@ __all__ = [
     "RunResult",
     "execute_plan",
     "load_plan",
+    "read_plan",
     "verify_plan",
     "view_name",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal import schemas
-from seeknal.canonical import compute_plan_id
+from seeknal.canonical import compute_plan_id, sha256_hex, without_top_level_string
 from seeknal.errors import PlanError
 
 if TYPE_CHECKING:
@@ -31,7 +31,13 @@ _VERIFIED: set[str] = set()
 
 
 def load_plan(path: str | Path) -> dict[str, Any]:
-    """Read ``plan.json`` and verify it (see :func:`verify_plan`).
+    """Read ``plan.json`` and verify it (see :func:`verify_plan`); see :func:`read_plan`."""
+    return read_plan(path)[0]
+
+
+def read_plan(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read ``plan.json`` and verify it (see :func:`verify_plan`); the plan and its text
+    (hand both to ``execute_plan``, which then checks the id from the text again).
 
     Args:
         path: The plan file.
@@ -63,14 +69,17 @@ def load_plan(path: str | Path) -> dict[str, Any]:
             f"{path}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
             hint=_RECOMPILE,
         ) from exc
-    return verify_plan(plan)
+    return verify_plan(plan, text=text), text
 
 
-def verify_plan(plan: Any) -> dict[str, Any]:
+def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
     """Check an in-memory plan exactly as :func:`load_plan` checks a file.
 
     Args:
         plan: A parsed plan document.
+        text: The JSON text ``plan`` was parsed from, if at hand: when it is canonical
+            (a plan file as seeknal wrote it), the id is checked by hashing it instead
+            of serializing the plan again.
 
     Returns:
         ``plan`` itself, now known to be a valid, untampered plan of a readable version.
@@ -87,13 +96,13 @@ def verify_plan(plan: Any) -> dict[str, Any]:
     if not isinstance(plan, dict):
         raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
     plan_id = plan.get("plan_id")
-    if plan_id in _VERIFIED and compute_plan_id(plan) == plan_id:
+    if plan_id in _VERIFIED and _id_holds(plan, plan_id, text):
         # The same content (its id hashes all of it) passed every check below already.
         return plan
     if (
         isinstance(plan_id, str)
         and schemas.known_valid("plan", plan_id)
-        and compute_plan_id(plan) == plan_id
+        and _id_holds(plan, plan_id, text)
     ):
         # The compiler validated this very content against the plan schema in this
         # process (`seeknal run`): only the checks the schema cannot make remain.
@@ -115,7 +124,7 @@ def verify_plan(plan: Any) -> dict[str, Any]:
     errors = schemas.iter_errors(schema, plan)
     if errors:
         raise PlanError(_describe_errors(errors), hint=_RECOMPILE)
-    if compute_plan_id(plan) != plan["plan_id"]:
+    if not _id_holds(plan, plan["plan_id"], text):
         raise PlanError(
             "plan.json was modified after it was compiled (plan_id does not match its content)",
             hint=_RECOMPILE,
@@ -123,6 +132,16 @@ def verify_plan(plan: Any) -> dict[str, Any]:
     _check_references(plan)
     _VERIFIED.add(plan["plan_id"])
     return plan
+
+
+def _id_holds(plan: dict[str, Any], plan_id: Any, text: str | None) -> bool:
+    """Whether ``plan_id`` is the id of ``plan``'s content; from ``text`` (the JSON
+    ``plan`` was parsed from) when that is the canonical text, else by serializing."""
+    if text is not None:
+        split = without_top_level_string(text, "plan_id")
+        if split is not None and split[0] == plan_id and sha256_hex(split[1]) == plan_id:
+            return True  # byte for byte the canonical text whose hash the id is
+    return compute_plan_id(plan) == plan_id
 
 
 def json_path(error: ValidationError) -> str:

@@ -59,6 +59,7 @@ def execute_plan(
     force: bool = False,
     on_event: Callable[[Event], None] | None = None,
     session: RunSession | None = None,
+    text: str | None = None,
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
@@ -71,6 +72,8 @@ def execute_plan(
         on_event: Called with every :class:`Event`, always in the calling thread.
         session: A run held since before the plan was compiled (``seeknal run``, see
             ``session.py``): its lock and the state it read are used.
+        text: The JSON text ``plan`` was parsed from, if at hand (see
+            :func:`~seeknal.runtime.artifact.verify_plan`).
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -93,7 +96,7 @@ def execute_plan(
     """
     if threads < 1:
         raise SeeknalError(f"threads must be at least 1, not {threads}")
-    plan = verify_plan(plan)
+    plan = verify_plan(plan, text=text)
     emit = on_event or _ignore
     started = time.monotonic()
     project_dir = Path(project_dir).resolve()

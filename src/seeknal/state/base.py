@@ -39,6 +39,9 @@ class State:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     environment_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Environment hashes already computed: compile and execute both ask (a run holds one
+    # State from before its compile), and a large environment takes a while to hash.
+    _hashes: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     def environment(self, name: str) -> dict[str, Any] | None:
         """The record of environment ``name``, or None when it was never applied."""
@@ -46,7 +49,9 @@ class State:
 
     def environment_hash(self, name: str) -> str | None:
         """Hash of environment ``name``'s record; None for a new environment."""
-        return environment_hash(self.environments.get(name))
+        if name not in self._hashes:
+            self._hashes[name] = environment_hash(self.environments.get(name))
+        return self._hashes[name]
 
     def to_document(self) -> dict[str, Any]:
         return {

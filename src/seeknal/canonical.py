@@ -142,13 +142,16 @@ def with_top_level_key(text: str, keys: Iterable[str], key: str, value: Any) -> 
 
 
 def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
-    """``(value, rest)`` when ``text`` is the canonical JSON of a dict with at least one
-    other member, whose member ``key`` is a string ``value``; ``rest`` is then the
-    canonical JSON of the same dict without it. ``None`` when ``text`` is not of that
-    shape (a plan file someone reformatted, say): the caller then serializes the dict.
+    """``(value, rest)`` when ``text`` has the layout of canonical JSON (``{`` and ``}``
+    on lines of their own, each top-level member on a line starting with two spaces and a
+    quote) with a string member ``key`` among at least two; ``rest`` is ``text`` without
+    that member. When ``text`` is the canonical JSON of a dict, ``rest`` is that of the
+    dict without ``key``. ``None`` when ``text`` is not of that layout (a plan file
+    someone reformatted, say): the caller then serializes the dict.
 
-    The inverse of :func:`with_top_level_key`, for string values: a top-level member is
-    the only thing that starts a line with exactly two spaces and a quote.
+    Only the layout is checked, not that ``rest`` is canonical: that would cost the
+    serialization this spares. The inverse of :func:`with_top_level_key`, for string
+    values.
 
     Example:
         >>> without_top_level_string(canonical_json({"a": 1, "b": "x"}), "b")

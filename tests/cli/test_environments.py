@@ -242,6 +242,14 @@ def test_a_run_that_fails_to_compile_releases_the_lock(shop: Path) -> None:
     assert invoke(shop, "run", "-q").exit_code == 0
 
 
+def test_a_first_run_that_fails_to_compile_leaves_nothing(shop: Path) -> None:
+    sql = shop / ORDERS_SQL
+    sql.write_text(sql.read_text().replace("SELECT", "SELEC", 1))
+    result = run_process(shop, "run", "-q")
+    assert result.returncode == 2 and "error:" in result.stderr
+    assert not (shop / "target").exists()
+
+
 def test_a_run_with_a_broken_project_file_reports_it_without_locking(shop: Path) -> None:
     (shop / "seeknal_project.yml").write_text("name: shop\nunknown_setting: 1\n")
     result = run_process(shop, "run", "-q")

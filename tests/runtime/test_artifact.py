@@ -229,3 +229,13 @@ def test_a_canonical_plan_file_is_checked_by_its_bytes(
     with pytest.raises(PlanError, match="modified after it was compiled"):
         load_plan(path)
     assert serialized  # not the canonical bytes of that id: serialized, then refused
+
+
+def test_a_text_that_is_not_the_plans_own_proves_nothing(plan: dict[str, Any]) -> None:
+    """verify_plan(plan, text=) trusts the text's hash only for the plan parsed from it."""
+    text = canonical_json(plan)
+    changed = copy.deepcopy(plan)
+    next(iter(changed["nodes"].values()))["sql"]["engine"] = "SELECT 'tampered' AS x"
+    with pytest.raises(PlanError, match="modified after it was compiled"):
+        verify_plan(changed, text=text)
+    assert verify_plan(copy.deepcopy(plan), text=text) == plan

@@ -69,7 +69,7 @@ def read_plan(path: str | Path) -> tuple[dict[str, Any], str]:
             f"{path}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
             hint=_RECOMPILE,
         ) from exc
-    return verify_plan(plan, text=text), text
+    return _verify(plan, text), text  # the plan was parsed from this very text
 
 
 def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
@@ -77,9 +77,9 @@ def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
 
     Args:
         plan: A parsed plan document.
-        text: The JSON text ``plan`` was parsed from, if at hand: when it is canonical
-            (a plan file as seeknal wrote it), the id is checked by hashing it instead
-            of serializing the plan again.
+        text: The JSON text ``plan`` was parsed from, if at hand: when it parses to
+            ``plan`` and is canonical (a plan file as seeknal wrote it), the id is
+            checked by hashing it instead of serializing the plan again.
 
     Returns:
         ``plan`` itself, now known to be a valid, untampered plan of a readable version.
@@ -93,6 +93,20 @@ def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
         ...
         seeknal.errors.PlanError: plan.json has schema_version 4; this seeknal reads up to 3
     """
+    if text is not None and not _parses_to(text, plan):
+        text = None  # not the text of this plan: the plan is checked on its own
+    return _verify(plan, text)
+
+
+def _parses_to(text: str, plan: Any) -> bool:
+    try:
+        return bool(json.loads(text) == plan)
+    except ValueError:
+        return False
+
+
+def _verify(plan: Any, text: str | None) -> dict[str, Any]:
+    """:func:`verify_plan`, ``text`` (if any) known to be what ``plan`` was parsed from."""
     if not isinstance(plan, dict):
         raise PlanError("plan.json is not a JSON object", hint=_RECOMPILE)
     plan_id = plan.get("plan_id")
@@ -135,12 +149,21 @@ def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
 
 
 def _id_holds(plan: dict[str, Any], plan_id: Any, text: str | None) -> bool:
-    """Whether ``plan_id`` is the id of ``plan``'s content; from ``text`` (the JSON
-    ``plan`` was parsed from) when that is the canonical text, else by serializing."""
+    """Whether ``plan_id`` is the id of ``plan``'s content: from ``text`` (the JSON
+    ``plan`` was parsed from) when its other members hash to the id, else by
+    serializing ``plan`` canonically.
+
+    A text whose other members hash to the id was written byte for byte by whoever
+    computed the id over them: seeknal does so over the canonical JSON, so any change to
+    a plan file it wrote fails the hash, and is then decided by serializing the plan
+    (a reformatted file passes, a modified one is refused). Someone who rewrites a plan
+    file and its id on purpose passes either check; the id guards against changes,
+    not against forgery (see docs/guides/security.md).
+    """
     if text is not None:
         split = without_top_level_string(text, "plan_id")
         if split is not None and split[0] == plan_id and sha256_hex(split[1]) == plan_id:
-            return True  # byte for byte the canonical text whose hash the id is
+            return True
     return compute_plan_id(plan) == plan_id
 
 

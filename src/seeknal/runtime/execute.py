@@ -102,7 +102,8 @@ def execute_plan(
     project_dir = Path(project_dir).resolve()
     env = plan["environment"]
     target = plan["target"]
-    # Before anything is locked or opened: a missing profile or variable changes nothing.
+    # Before anything is opened, and locked unless a held run (`seeknal run`) locked an
+    # existing state already: a missing profile or variable changes no state or table.
     connection = connection_of(plan, project_dir)
     data_files = declared_data_files(plan, project_dir)
     if session is not None and (

@@ -40,9 +40,13 @@ class RunSession:
 
 
 @contextlib.contextmanager
-def held_run(target: Mapping[str, Any], project_dir: Path) -> Iterator[RunSession]:
+def held_run(target: Mapping[str, Any], project_dir: Path) -> Iterator[RunSession | None]:
     """Lock the state of ``target`` (a plan's ``target`` section, from the project's
     settings) and read it; the lock is released on exit.
+
+    A state never written yields ``None`` and locks nothing: taking the lock would
+    create it, and a first run whose compile fails must leave nothing behind. The run
+    then locks when it executes, as ``seeknal execute`` does.
 
     Raises:
         StateError: Another run holds the lock, or the state is unreadable.
@@ -54,5 +58,8 @@ def held_run(target: Mapping[str, Any], project_dir: Path) -> Iterator[RunSessio
     """
     project_dir = Path(project_dir).resolve()
     backend = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
+    if not backend.exists():
+        yield None
+        return
     with backend.lock():
         yield RunSession(dict(target), project_dir, backend, backend.read())

@@ -101,6 +101,10 @@ class StateBackend(Protocol):
         """Exclusive lock for one run; raises StateError at once if another run holds it."""
         ...
 
+    def exists(self) -> bool:
+        """Whether anything was ever stored (or locked) here: locking creates the store."""
+        ...
+
     def record_snapshot(self, name: str, record: dict[str, Any]) -> None:
         """Record that snapshot ``name`` was built (atomically, durably)."""
         ...

@@ -112,6 +112,10 @@ class FileStateBackend:
         finally:
             os.close(fd)
 
+    def exists(self) -> bool:
+        """Whether the state directory exists (``lock`` creates it)."""
+        return self.path.is_dir()
+
     def record_snapshot(self, name: str, record: dict[str, Any]) -> None:
         """Record that snapshot ``name`` was built.
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seeknal import schemas
 from seeknal.canonical import hash_value, sha256_hex
 from seeknal.compiler.analysis import SourceLoad, SqlAnalysis, approximate_warning, sql_node
 from seeknal.compiler.cache import CompileCache, FileHashes, content_key
@@ -143,9 +144,13 @@ def compile_project(
                     state = read_state(config)
                 remembered = recall(cache, memo_key(options), config.root, state)
                 if remembered is not None:
+                    plan = json.loads(remembered.text)
+                    # The memo keeps only plans build_plan validated, under this code's
+                    # fingerprint; its text's digest was checked on reading.
+                    schemas.remember_valid("plan", plan["plan_id"])
                     # Only file hashes may have been added: every other entry stays.
                     return CompileResult(
-                        plan=json.loads(remembered.text),
+                        plan=plan,
                         config=config,
                         warnings=remembered.warnings,
                         text=remembered.text,

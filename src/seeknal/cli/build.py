@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -365,11 +364,11 @@ def run(
         printer = RunPrinter(quiet=quiet, as_json=as_json)
         if not quiet and not as_json:
             printer.line(_summary(result.plan, None))
-        # What runs is parsed from the text just written to plan.json, and verified as
-        # that file would be (its id from the canonical bytes): one code path.
+        # Verified against the text just written to plan.json, as that file would be
+        # (the id from its canonical bytes, once the text is seen to be this plan's).
         _execute(
             obj,
-            json.loads(result.text),
+            result.plan,
             threads=threads,
             force=False,
             printer=printer,

@@ -245,8 +245,8 @@ def plan_cmd(
             click.echo("not applied")
             return
     write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
-    # What is applied is parsed from the text just written, verified as that file would be.
-    _apply(obj, json.loads(result.text), threads=threads, text=result.text)
+    # Verified against the text just written, as that file would be.
+    _apply(obj, plan, threads=threads, text=result.text)
 
 
 def _apply(

@@ -91,29 +91,14 @@ def test_hash_value_is_sha256_of_canonical_text() -> None:
     key=st.text(max_size=6),
     value=values,
 )
-def test_a_top_level_key_inserted_into_canonical_text(
-    members: dict[str, Any], key: str, value: Any
-) -> None:
-    members.pop(key, None)
-    if not members:
-        return
-    text = with_top_level_key(canonical_json(members), members, key, value)
-    assert text == canonical_json({**members, key: value})
-
-
-@settings(max_examples=300)
-@given(
-    members=st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=6),
-    key=st.text(max_size=6),
-    value=values,
-)
-def test_a_top_level_string_taken_out_of_canonical_text(
+def test_a_top_level_key_inserted_into_and_taken_out_of_canonical_text(
     members: dict[str, Any], key: str, value: Any
 ) -> None:
     members.pop(key, None)
     if not members:
         return
     whole = canonical_json({**members, key: value})
+    assert with_top_level_key(canonical_json(members), members, key, value) == whole
     split = without_top_level_string(whole, key)
     if isinstance(value, str):
         assert split == (value, canonical_json(members))
@@ -121,3 +106,9 @@ def test_a_top_level_string_taken_out_of_canonical_text(
         assert split is None
     # Text in any other layout is not taken for canonical.
     assert without_top_level_string(json.dumps({**members, key: value}), key) is None
+
+
+@given(value=st.text(max_size=8))
+def test_a_key_holding_a_colon_and_a_space_is_taken_out_too(value: str) -> None:
+    split = without_top_level_string(canonical_json({"a: b": value, "c": 1}), "a: b")
+    assert split == (value, canonical_json({"c": 1}))

@@ -157,17 +157,18 @@ def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
         >>> without_top_level_string(canonical_json({"a": 1, "b": "x"}), "b")
         ('x', '{\\n  "a": 1\\n}\\n')
     """
-    start = text.find("\n  " + encode_basestring(key) + ": ")
+    prefix = "\n  " + encode_basestring(key) + ": "
+    start = text.find(prefix)
     if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
         return None
     end = text.find("\n", start + 1)
     line = text[start + 1 : end]
-    member = line[:-1] if line.endswith(",") else line
+    raw = (line[:-1] if line.endswith(",") else line)[len(prefix) - 1 :]
     try:
-        value = json.loads(member[member.index(": ") + 2 :])
+        value = json.loads(raw)
     except ValueError:
         return None
-    if type(value) is not str or encode_basestring(value) != member[member.index(": ") + 2 :]:
+    if type(value) is not str or encode_basestring(value) != raw:
         return None
     if line.endswith(","):
         rest = text[:start] + text[end:]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from seeknal.cli.build import make_window, no_cache_option, window_options
+from seeknal.cli.build import _execute, make_window, no_cache_option, window_options
 from seeknal.cli.main import Context
-from seeknal.cli.output import echo_warnings
+from seeknal.cli.output import RunPrinter, echo_warnings
 from seeknal.wording import count_of
 
 if TYPE_CHECKING:  # the summary module is imported lazily, like every command's code
@@ -246,28 +246,7 @@ def plan_cmd(
             return
     write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
     # Verified against the text just written, as that file would be.
-    _apply(obj, plan, threads=threads, text=result.text)
-
-
-def _apply(
-    obj: Context,
-    plan: dict[str, Any],
-    *,
-    threads: int,
-    force: bool = False,
-    text: str | None = None,
-) -> None:
-    from seeknal.cli.output import RunPrinter
-    from seeknal.runtime import execute_plan
-
-    execute_plan(
-        plan,
-        obj.project.resolve(),
-        threads=threads,
-        force=force,
-        on_event=RunPrinter(),
-        text=text,
-    )
+    _execute(obj, plan, threads=threads, force=False, printer=RunPrinter(), text=result.text)
 
 
 @click.command("apply", short_help="Apply a saved plan to an environment.")
@@ -300,7 +279,7 @@ def apply_cmd(
             f"{path} was compiled for environment '{plan['environment']}', not '{env}'",
             hint=f"compile it for {env}: seeknal compile --env {env} --out FILE",
         )
-    _apply(obj, plan, threads=threads, force=force, text=text)
+    _execute(obj, plan, threads=threads, force=force, printer=RunPrinter(), text=text)
 
 
 @click.command("diff", short_help="What changed between two plan files (for reviews).")

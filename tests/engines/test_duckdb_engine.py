@@ -378,3 +378,18 @@ def test_without_external_access_only_the_warehouse_can_be_read(project: Path) -
         assert not (project / "other.duckdb").exists()
     finally:
         reader.close()
+
+
+def test_catalog_lists_tables_views_and_schemas_in_lower_case(engine: DuckDBEngine) -> None:
+    engine.ensure_schemas(["Snaps", "env"])
+    engine.build_snapshot("Snaps.Orders", "SELECT 1 AS a", Materialization.TABLE)
+    engine.promote({"env.orders": "Snaps.Orders"})
+    engine.query("CREATE TEMPORARY TABLE scratch AS SELECT 1 AS a")  # another session's view
+
+    catalog = engine.catalog()
+
+    assert catalog.relations == {"snaps.orders", "env.orders"}
+    assert set(catalog.views) == {"env.orders"}
+    assert "select * from snaps.orders" in catalog.views["env.orders"]
+    assert {"snaps", "env", "main"} <= catalog.schemas
+    assert "temp" not in catalog.schemas  # only the warehouse's own database

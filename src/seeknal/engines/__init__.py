@@ -6,6 +6,7 @@ from pathlib import Path
 
 from seeknal.engines.base import (
     Capabilities,
+    Catalog,
     Engine,
     EngineError,
     Materialization,
@@ -16,6 +17,7 @@ from seeknal.engines.base import (
 
 __all__ = [
     "Capabilities",
+    "Catalog",
     "Engine",
     "EngineError",
     "Materialization",

@@ -116,6 +116,26 @@ class BatchResult:
     dropped: int
 
 
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the warehouse holds, read in one catalog query; names in lower case
+    (identifiers are case-insensitive).
+
+    A run reads it once, not once per node: per-node lookups grow with the catalog and
+    would make a run quadratic in the size of the project.
+
+    Attributes:
+        relations: Every table and view, as ``schema.name``.
+        views: Every view with its SQL, lower case, quotes removed: promotion checks
+            what the views really select from, not what state says.
+        schemas: Every schema.
+    """
+
+    relations: frozenset[str]
+    views: Mapping[str, str]
+    schemas: frozenset[str]
+
+
 class Engine(Protocol):
     """One warehouse connection, safe to call from several worker threads.
 
@@ -176,19 +196,8 @@ class Engine(Protocol):
         """Whether the table or view ``schema.name`` exists."""
         ...
 
-    def view_definitions(self) -> dict[str, str]:
-        """Every view (lower-case ``schema.name``) with its SQL, lower case, quotes removed.
-
-        Lets promotion check what the views really select from, not what state says.
-        """
-        ...
-
-    def relations(self) -> frozenset[str]:
-        """Every table and view as lower-case ``schema.name``, in one catalog query.
-
-        A run looks the catalog up once, not once per node: per-node lookups grow with
-        the catalog and would make a run quadratic in the size of the project.
-        """
+    def catalog(self) -> Catalog:
+        """The warehouse's tables, views and schemas, in one catalog query."""
         ...
 
     def interrupt(self) -> None:

@@ -13,6 +13,7 @@ import duckdb
 from seeknal.engines.base import (
     BatchResult,
     Capabilities,
+    Catalog,
     EngineError,
     Materialization,
     Relation,
@@ -327,29 +328,34 @@ class DuckDBEngine:
         """Whether the table or view ``schema.name`` exists."""
         return self._relation_type(Relation.parse(name)) is not None
 
-    def view_definitions(self) -> dict[str, str]:
-        """Every view (lower-case ``schema.name``) with its SQL, lower case, quotes removed."""
+    def catalog(self) -> Catalog:
+        """The database's tables, views and schemas, in one catalog query."""
+        # Filtered on the database: DuckDB then does not list its system and temporary
+        # catalogs, which costs more than the query itself.
         rows = (
             self._cursor()
             .execute(
-                "SELECT lower(schema_name || '.' || view_name), sql FROM duckdb_views()"
+                "SELECT 'T', schema_name, table_name, NULL FROM duckdb_tables()"
+                " WHERE database_name = current_database()"
+                " UNION ALL SELECT 'V', schema_name, view_name, sql FROM duckdb_views()"
                 " WHERE NOT internal AND database_name = current_database()"
+                " UNION ALL SELECT 'S', schema_name, NULL, NULL FROM duckdb_schemas()"
+                " WHERE database_name = current_database()"
             )
             .fetchall()
         )
-        return {name: (sql or "").lower().replace('"', "") for name, sql in rows}
-
-    def relations(self) -> frozenset[str]:
-        """Every table and view as lower-case ``schema.name`` (identifiers are case-insensitive)."""
-        rows = (
-            self._cursor()
-            .execute(
-                "SELECT lower(table_schema || '.' || table_name) FROM information_schema.tables"
-                " WHERE table_catalog = current_database()"
-            )
-            .fetchall()
-        )
-        return frozenset(row[0] for row in rows)
+        relations: set[str] = set()
+        views: dict[str, str] = {}
+        schemas: set[str] = set()
+        for kind, schema, name, sql in rows:
+            if kind == "S":
+                schemas.add(schema.lower())
+                continue
+            relation = f"{schema}.{name}".lower()
+            relations.add(relation)
+            if kind == "V":
+                views[relation] = (sql or "").lower().replace('"', "")
+        return Catalog(frozenset(relations), views, frozenset(schemas))
 
     def interrupt(self) -> None:
         """Interrupt every statement running on any thread's cursor; safe from any thread.

@@ -238,7 +238,7 @@ def collect_garbage(
     """
     with backend.lock():
         state = backend.read()
-        garbage = find_garbage(state, engine.relations(), now)
+        garbage = find_garbage(state, engine.catalog().relations, now)
         if not apply:
             return garbage
         if garbage.views:
@@ -267,7 +267,7 @@ def _stale_views(state: State, env: str, keep: Mapping[str, str]) -> list[str]:
 
 
 def _check_snapshots(engine: Engine, state: State, record: Mapping[str, Any], what: str) -> None:
-    present = engine.relations()
+    present = engine.catalog().relations
     missing = sorted(
         node["snapshot"]
         for node in record["nodes"].values()

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
-from seeknal.engines.base import BatchResult, Engine, EngineError, Materialization, Relation
+from seeknal.engines.base import (
+    BatchResult,
+    Catalog,
+    Engine,
+    EngineError,
+    Materialization,
+    Relation,
+)
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan
 from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
@@ -137,16 +144,17 @@ def execute_plan(
             connection, file_search_path=project_dir, readable_files=data_files
         )
         try:
-            present = engine.relations()  # one catalog lookup for the whole run
-            lost = lost_snapshots(plan, present, project_dir, force=force)
+            catalog = engine.catalog()  # one catalog lookup for the whole run
+            lost = lost_snapshots(plan, catalog.relations, project_dir, force=force)
             built, reused, failures, skipped = _build_work(
-                plan, lost, engine, present, state, current, threads, emit
+                plan, lost, engine, catalog, state, current, threads, emit
             )
             if failures:
                 _finish(emit, env, started, f"{count_of(len(failures), 'node')} failed")
                 raise ExecutionError(failures, skipped)
-            # Builds record snapshots only: the environments are as read at the start.
-            promoted = promote_environment(engine, state, plan, current)
+            # Builds record and create snapshots only: the environments, in state and
+            # in the warehouse's views, are as read at the start, under the lock.
+            promoted = promote_environment(engine, state, plan, current, catalog.views)
         finally:
             engine.close()
     if promoted:
@@ -233,7 +241,7 @@ def _build_work(
     plan: dict[str, Any],
     lost: list[WorkItem],
     engine: Engine,
-    present: frozenset[str],
+    catalog: Catalog,
     state: StateBackend,
     current: State,
     threads: int,
@@ -241,6 +249,7 @@ def _build_work(
 ) -> tuple[list[str], list[str], list[NodeFailure], list[str]]:
     """Reuse what state already holds, build the rest; return built, reused, failures, skipped."""
     env = plan["environment"]
+    present = catalog.relations
     items = work_items(plan) + lost
     to_build: dict[str, WorkItem] = {}
     reused: list[str] = []
@@ -250,7 +259,8 @@ def _build_work(
             emit(reused_event(item, env))
         else:
             to_build[item.node] = item
-    engine.ensure_schemas(Relation.parse(i.snapshot).schema for i in to_build.values())
+    schemas = {Relation.parse(i.snapshot).schema for i in to_build.values()}
+    engine.ensure_schemas(s for s in schemas if s.lower() not in catalog.schemas)
     ledgers = _before_any_batch(to_build, current, present, state)
     jobs, waits = expand_jobs(
         gate_on_rules(plan, work_upstream(plan, set(to_build))),

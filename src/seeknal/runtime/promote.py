@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from seeknal.engines.base import Engine
@@ -21,7 +22,11 @@ def removed_views(plan: dict[str, Any]) -> list[str]:
 
 
 def promote_environment(
-    engine: Engine, state: StateBackend, plan: dict[str, Any], read: State | None = None
+    engine: Engine,
+    state: StateBackend,
+    plan: dict[str, Any],
+    read: State | None = None,
+    views: Mapping[str, str] | None = None,
 ) -> bool:
     """Apply the plan's promotion unless the environment already is what the plan leaves.
 
@@ -36,6 +41,9 @@ def promote_environment(
         read: The state as the caller read it under the same lock, when nothing since
             has changed an environment (a run's builds record only snapshots); read
             again when not given.
+        views: The warehouse's views with their SQL (``Catalog.views``), read under
+            the same lock when nothing since has changed a view; read again when not
+            given.
 
     Returns:
         True when views were (re)pointed and the environment recorded.
@@ -47,10 +55,12 @@ def promote_environment(
     env = plan["environment"]
     target = environment_record(plan)
     current = (read if read is not None else state.read()).environment(env)
-    views = plan["promotion"]
-    if current == target and _views_select_from(engine, views):
+    promotion = plan["promotion"]
+    if current == target and _views_select_from(
+        engine.catalog().views if views is None else views, promotion
+    ):
         return False
-    engine.promote(views, drop=removed_views(plan))
+    engine.promote(promotion, drop=removed_views(plan))
     state.set_environment(
         env,
         target,
@@ -61,9 +71,8 @@ def promote_environment(
     return True
 
 
-def _views_select_from(engine: Engine, views: dict[str, str]) -> bool:
+def _views_select_from(definitions: Mapping[str, str], views: Mapping[str, str]) -> bool:
     """Whether every environment view already selects from its planned snapshot."""
-    definitions = engine.view_definitions()
     return all(
         snapshot.lower() in definitions.get(view.lower(), "") for view, snapshot in views.items()
     )

@@ -64,7 +64,13 @@ def test_window_options_are_checked(shop: Path) -> None:
     assert "'yesterday' is not a date or timestamp" in result.output
     result = invoke(shop, "run", "--start", "2024-03-01", "--end", "2024-02-01")
     assert result.exit_code == 2
-    assert "is not before --end" in result.output
+    assert (
+        "--start 2024-03-01 is not before --end 2024-02-01 (the window ends at "
+        "2024-02-02T00:00:00Z, the end of that day)" in " ".join(result.output.split())
+    )
+    result = invoke(shop, "run", "--start", "2024-03-01T06:00", "--end", "2024-03-01T06:00")
+    assert result.exit_code == 2
+    assert "--start 2024-03-01T06:00 is not before --end 2024-03-01T06:00\n" in result.output
     result = invoke(shop, "run", "--backfill", "--start", "2024-03-01")
     assert result.exit_code == 2
     assert "--backfill fills every gap" in result.output

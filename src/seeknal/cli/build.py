@@ -155,8 +155,13 @@ def make_window(
             raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
     lo, hi = bounds["start"], bounds["end"]
     if lo is not None and hi is not None and lo >= hi:
+        assert start is not None and end is not None
+        whole_day = len(end.strip()) == 10  # a date: its whole day is included
         raise click.BadParameter(
-            f"--start {format_time(lo)} is not before --end {format_time(hi)}",
+            f"--start {start} is not before --end {end}"
+            + (
+                f" (the window ends at {format_time(hi)}, the end of that day)" if whole_day else ""
+            ),
             param_hint="--start",
         )
     if lo is None and hi is None and not restate:

@@ -30,9 +30,13 @@ Python's bytecode cache is allowed in the timed processes (``PYTHONDONTWRITEBYTE
 is dropped): with it off, every process compiles seeknal's sources again, which no
 installed seeknal does.
 
+With ``--beside N`` the incremental node sits in a layered project of N other
+transforms (``bench/generate.py``): what one new day costs in a real project, where the
+run also compiles, checks and promotes everything else.
+
 Usage::
 
-    python bench/incremental.py [--per-day 200000] [--repeat 5] [--work DIR]
+    python bench/incremental.py [--per-day 200000] [--repeat 5] [--work DIR] [--beside 1000]
 """
 
 from __future__ import annotations
@@ -149,13 +153,22 @@ sys.exit(code)
 """
 
 
-def write_project(root: Path, per_day: int) -> Path:
-    """The benchmark project, its parquet written by DuckDB (seeded: same bytes each time)."""
+def write_project(root: Path, per_day: int, beside: int = 0) -> Path:
+    """The benchmark project, its parquet written by DuckDB (seeded: same bytes each time).
+
+    With ``beside``, the incremental node lives in a layered project of that many
+    transforms (``bench/generate.py``), as it would in a real warehouse.
+    """
     shutil.rmtree(root, ignore_errors=True)
-    (root / "seeknal/sources").mkdir(parents=True)
-    (root / "seeknal/transforms").mkdir(parents=True)
-    (root / "data").mkdir()
-    (root / "seeknal_project.yml").write_text(PROJECT_YML)
+    if beside:
+        generator = [sys.executable, str(BENCH / "generate.py"), str(root)]
+        subprocess.run([*generator, "--transforms", str(beside)], check=True, capture_output=True)
+    else:
+        root.mkdir(parents=True)
+        (root / "seeknal_project.yml").write_text(PROJECT_YML)
+    (root / "seeknal/sources").mkdir(parents=True, exist_ok=True)
+    (root / "seeknal/transforms").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
     (root / "seeknal/sources/events.yml").write_text(SOURCE_YML)
     (root / "seeknal/transforms/daily_events.yml").write_text(NODE_YML)
     rows = per_day * DAYS
@@ -214,20 +227,25 @@ def measure(
     per_day: int,
     repeat: int,
     env: dict[str, str] | None = None,
+    beside: int = 0,
 ) -> dict[str, Any]:
     """Fill the project to the 20th, warm up with the 21st, then time ``repeat``
     one-new-day runs; medians.
 
     ``seeknal`` is the command that fills the project (a path, or argv); the timed runs
-    call the entry point of the seeknal this interpreter imports with ``env``.
+    call the entry point of the seeknal this interpreter imports with ``env``. With
+    ``beside``, the project also holds that many other transforms (see
+    :func:`write_project`): every run compiles and checks them too, and both seeknal and
+    the plain job open and checkpoint a warehouse that holds their tables.
     """
     if not 1 <= repeat <= DAYS - FILLED_UNTIL.day - 1:
         raise ValueError(f"repeat must be between 1 and {DAYS - FILLED_UNTIL.day - 1}")
     env = timing_env(env)
-    project = write_project(work / "incremental", per_day)
+    name = f"incremental-{beside}" if beside else "incremental"
+    project = write_project(work / name, per_day, beside)
     base = [*([seeknal] if isinstance(seeknal, str) else seeknal), "--project", str(project)]
     _run([*base, "run", "-q", "--end", FILLED_UNTIL.isoformat()], env)
-    listing = work / "incremental-modules.txt"
+    listing = work / f"{name}-modules.txt"
     listing.unlink(missing_ok=True)
     warehouse = project / "target/warehouse.duckdb"
     plan_path = project / "target/plan.json"
@@ -253,6 +271,7 @@ def measure(
     run, start, plain, sql = med["runs"], med["start_up"], med["plain_jobs"], med["day_sql"]
     return {
         "per_day": per_day,
+        "beside": beside,
         "rows": per_day * DAYS,
         **figures,
         "medians": med,
@@ -316,7 +335,9 @@ def describe(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"incremental, one new day of {result['per_day']:,} events "
-            f"({result['rows']:,} in the source), medians:",
+            f"({result['rows']:,} in the source"
+            + (f"; {result['beside']:,} other transforms" if result.get("beside") else "")
+            + "), medians:",
             f"  seeknal run (process)                    {med['runs']:8.3f}s",
             f"    its start-up (interpreter, imports)    {med['runs'] - med['run_work']:8.3f}s",
             f"    its work (compile, state, SQL)         {med['run_work']:8.3f}s",
@@ -340,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--work", type=Path, default=BENCH / ".work")
     parser.add_argument("--seeknal", default=str(Path(sys.executable).parent / "seeknal"))
+    parser.add_argument("--beside", type=int, default=0, help="other transforms in the project")
     args = parser.parse_args(argv)
-    result = measure(args.seeknal, args.work, args.per_day, args.repeat)
+    result = measure(args.seeknal, args.work, args.per_day, args.repeat, beside=args.beside)
     print(describe(result))
     return 0
 

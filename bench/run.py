@@ -18,8 +18,10 @@ Also ``seeknal --help``, Python's own start-up, and a fixed pure-Python loop, wh
 how fast this machine was at the time (other work on it slows every figure alike).
 
 And one new day of an incremental model (bench/incremental.py, ``--per-day`` events a
-day): ``seeknal run`` as a whole process against that day's SQL alone in DuckDB. The
-target is seeknal's time beyond interpreter start-up within 10% of the day's SQL.
+day): ``seeknal run`` against a plain DuckDB process doing the same day; the target is
+seeknal's work (after its imports) within 1.10x of the plain job's. The same day is also
+shown in a project of ``--beside`` other transforms (1,000 by default): what a day costs
+in a real project, where every run also compiles and checks everything else.
 
 Prints a table with ratios against plain DuckDB and the targets, compares with the
 previous ``bench/results.json``, and writes it again. A time budget (``--budget``,
@@ -29,7 +31,7 @@ the remaining repetitions are skipped and the table says so.
 Usage::
 
     python bench/run.py [--sizes 100,1000,5000] [--repeat 3] [--budget 540]
-        [--per-day 200000] [--skip-incremental]
+        [--per-day 200000] [--beside 1000] [--skip-incremental]
 """
 
 from __future__ import annotations
@@ -357,15 +359,17 @@ def bench_startup(bench: Bench, repeat: int) -> list[Measurement]:
     ]
 
 
-def bench_incremental(bench: Bench, work: Path, repeat: int, per_day: int) -> list[Measurement]:
+def bench_incremental(
+    bench: Bench, work: Path, repeat: int, per_day: int, beside: int = 0
+) -> list[Measurement]:
     """One new day of ``per_day`` events through seeknal, and the same day in plain DuckDB
-    (see bench/incremental.py)."""
-    results = {
-        key: Measurement(name, size=per_day, unit="events a day")
-        for key, name in INCREMENTAL.items()
-    }
+    (see bench/incremental.py); with ``beside`` other transforms in the project."""
+    unit = incremental_unit(beside)
+    results = {key: Measurement(name, size=per_day, unit=unit) for key, name in INCREMENTAL.items()}
     try:
-        figures = incremental.measure(bench.seeknal, work, per_day, repeat, env=bench.env)
+        figures = incremental.measure(
+            bench.seeknal, work, per_day, repeat, env=bench.env, beside=beside
+        )
     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
         for m in results.values():
             m.error = str(exc)
@@ -375,8 +379,23 @@ def bench_incremental(bench: Bench, work: Path, repeat: int, per_day: int) -> li
     return list(results.values())
 
 
-def find(results: list[Measurement], name: str, size: int | None) -> Measurement | None:
-    return next((m for m in results if m.name == name and m.size == size), None)
+def incremental_unit(beside: int) -> str:
+    """How the incremental measurements of a project with ``beside`` other transforms
+    are labelled: ``events a day`` alone, else with the project's size."""
+    return "events a day" if not beside else f"events a day, {beside:,} other transforms"
+
+
+def find(
+    results: list[Measurement], name: str, size: int | None, unit: str | None = None
+) -> Measurement | None:
+    return next(
+        (
+            m
+            for m in results
+            if m.name == name and m.size == size and (unit is None or m.unit == unit)
+        ),
+        None,
+    )
 
 
 def verdicts(results: list[Measurement], sizes: list[int]) -> list[tuple[str, str, bool | None]]:
@@ -404,34 +423,43 @@ def verdicts(results: list[Measurement], sizes: list[int]) -> list[tuple[str, st
                     ratio <= EXECUTE_RATIO,
                 )
             )
-    for per_day in sorted({m.size for m in results if m.unit == "events a day" and m.size}):
-        out += _incremental_verdicts(results, per_day)
+    runs = {
+        (m.size, m.unit)
+        for m in results
+        if m.unit.startswith("events a day") and m.size and m.name == INCREMENTAL["run_work"]
+    }
+    # The target is judged on the incremental model alone; in a large project it is shown.
+    for per_day, unit in sorted(runs, key=lambda r: (r[1] != "events a day", r[0], r[1])):
+        out += _incremental_verdicts(results, per_day, unit)
     return out
 
 
 def _incremental_verdicts(
-    results: list[Measurement], per_day: int
+    results: list[Measurement], per_day: int, unit: str = "events a day"
 ) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
-    work, plain = (find(results, INCREMENTAL[k], per_day) for k in ("run_work", "plain_work"))
+    what = f"one new day of {per_day:,} {unit.replace('events a day', 'events', 1)}"
+    judged = unit == "events a day"
+    work, plain = (find(results, INCREMENTAL[k], per_day, unit) for k in ("run_work", "plain_work"))
     if work and plain and work.median and plain.median:
         ratio = work.median / plain.median
         out.append(
             (
-                f"one new day of {per_day:,} events: seeknal's work / plain DuckDB's work",
-                f"{ratio:.2f}x (limit {EXECUTE_RATIO:.2f}x)",
-                ratio <= EXECUTE_RATIO,
+                f"{what}: seeknal's work / plain DuckDB's work",
+                f"{ratio:.2f}x (limit {EXECUTE_RATIO:.2f}x)"
+                if judged
+                else f"{ratio:.2f}x (shown: the day in a large project)",
+                ratio <= EXECUTE_RATIO if judged else None,
             )
         )
     run, start, job = (
-        find(results, INCREMENTAL[k], per_day) for k in ("runs", "start_up", "plain_jobs")
+        find(results, INCREMENTAL[k], per_day, unit) for k in ("runs", "start_up", "plain_jobs")
     )
     if run and start and job and run.median and start.median and job.median:
         whole = (run.median - start.median) / (job.median - start.median)
         out.append(
             (
-                f"one new day of {per_day:,} events, whole processes: "
-                "(run - start-up) / (job - start-up)",
+                f"{what}, whole processes: (run - start-up) / (job - start-up)",
                 f"{whole:.2f}x (shown; the target is judged on the work)",
                 None,
             )
@@ -530,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         default="200000,1000000",
         help="events a day in the incremental benchmark (comma-separated: one run each)",
     )
+    parser.add_argument(
+        "--beside",
+        default="1000",
+        help="also run the incremental benchmark (at the first --per-day) in a project of "
+        "this many other transforms (comma-separated; empty: none)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -549,9 +583,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarking {size} transforms ...", file=sys.stderr)
         results += bench_size(bench, args.work, size, args.repeat)
     if not args.skip_incremental:
-        for per_day in (int(n) for n in args.per_day.split(",") if n.strip()):
+        days = [int(n) for n in args.per_day.split(",") if n.strip()]
+        for per_day in days:
             print(f"benchmarking one new day of {per_day:,} events ...", file=sys.stderr)
             results += bench_incremental(bench, args.work, max(args.repeat, 5), per_day)
+        for beside in (int(n) for n in args.beside.split(",") if n.strip() and days):
+            print(
+                f"benchmarking one new day of {days[0]:,} events beside {beside:,} transforms ...",
+                file=sys.stderr,
+            )
+            results += bench_incremental(bench, args.work, max(args.repeat, 5), days[0], beside)
     meta["seconds"] = round(time.perf_counter() - bench.started, 1)
     meta["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 

@@ -53,3 +53,20 @@ def _snapshot_table(plan_path: Path) -> str:
     snapshot = json.loads(plan_path.read_text())["nodes"][incremental.NODE]["snapshot"]
     schema, _, name = snapshot.partition(".")
     return f'"{schema}"."{name}"'
+
+
+def test_one_new_day_beside_other_transforms(tmp_path: Path) -> None:
+    result = incremental.measure(SEEKNAL, tmp_path, per_day=300, repeat=1, beside=3)
+    assert result["beside"] == 3
+    assert "3 other transforms" in incremental.describe(result)
+    project = tmp_path / "incremental-3"
+    plan = json.loads((project / "target/plan.json").read_text())
+    assert len([n for n in plan["nodes"] if n.startswith("transform.")]) == 4
+    # Only the new day was work; the other transforms were built once, when filling.
+    assert [w["node"] for w in plan["work"]] == [incremental.NODE]
+    with duckdb.connect(str(project / "target/warehouse.duckdb"), read_only=True) as con:
+        seeknal_rows = con.execute("SELECT * FROM transform.daily_events ORDER BY ALL").fetchall()
+    snapshot = _snapshot_table(project / "target/plan.json")
+    with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as con:
+        plain_rows = con.execute(f"SELECT * FROM {snapshot} ORDER BY ALL").fetchall()
+    assert plain_rows == seeknal_rows and len({row[0] for row in seeknal_rows}) == 22

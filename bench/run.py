@@ -129,7 +129,7 @@ class Measurement:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "times": self.times}
         if self.size is not None:
-            out["size"] = self.size
+            out.update(size=self.size, unit=self.unit)
         if self.times:
             out.update(median=self.median, min=min(self.times), max=max(self.times))
         if self.inner:
@@ -505,15 +505,28 @@ def compare_with_previous(path: Path, results: list[Measurement]) -> str:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "\nno previous results to compare with (first run here)"
-    before = {(r["name"], r.get("size")): r.get("median") for r in previous.get("results", [])}
+    before = {
+        (r["name"], r.get("size"), _unit_of(r)): r.get("median")
+        for r in previous.get("results", [])
+    }
     meta = previous.get("metadata", {})
     commit = (meta.get("commit") or "unknown")[:12]
     lines = [f"\nagainst the previous run (commit {commit}): now / before"]
     for m in results:
-        old = before.get((m.name, m.size))
+        old = before.get((m.name, m.size, m.unit if m.size is not None else None))
         if m.median is not None and old:
             lines.append(f"  {m.label:<58}{m.median / old:8.2f}x  ({old:.3f}s -> {m.median:.3f}s)")
     return "\n".join(lines)
+
+
+def _unit_of(result: dict[str, Any]) -> str | None:
+    """The unit of a stored result's size; files written before units were stored had
+    only transforms, and events a day for the incremental model."""
+    if result.get("size") is None:
+        return None
+    default = "events a day" if result["name"].startswith("incremental") else "transforms"
+    unit: str = result.get("unit", default)
+    return unit
 
 
 def find_seeknal(explicit: str | None) -> list[str]:

@@ -1,8 +1,11 @@
-"""bench/run.py's verdicts: the incremental target is judged on the model alone."""
+"""bench/run.py: the incremental target is judged on the model alone, and a run is
+compared with the previous one measurement by measurement."""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from tests.bench.load import BENCH, load_bench_module
 
@@ -36,3 +39,18 @@ def test_the_large_project_day_is_shown_not_judged() -> None:
     whole = "one new day of 200,000 events, whole processes: (run - start-up) / (job - start-up)"
     assert found[whole][1] is None
     assert list(found).index(alone) < list(found).index(beside)
+
+
+def test_the_previous_run_is_matched_by_size_and_unit(tmp_path: Path) -> None:
+    old = _day(200_000, 0, 0.100, 0.095)
+    stored = [m.as_dict() for m in old]
+    for entry in stored:
+        del entry["unit"]  # a file written before units were stored
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"results": stored, "metadata": {"commit": "abc"}}))
+    now = _day(200_000, 0, 0.050, 0.095) + _day(200_000, 1000, 0.600, 0.200)
+
+    lines = run.compare_with_previous(path, now).splitlines()
+
+    work = [line for line in lines if "seeknal run's work" in line]
+    assert len(work) == 1 and "0.50x" in work[0] and "other transforms" not in work[0]

@@ -370,7 +370,13 @@ def bench_incremental(
         figures = incremental.measure(
             bench.seeknal, work, per_day, repeat, env=bench.env, beside=beside
         )
-    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
+    except (
+        RuntimeError,
+        ValueError,
+        OSError,
+        subprocess.TimeoutExpired,
+        subprocess.CalledProcessError,
+    ) as exc:
         for m in results.values():
             m.error = str(exc)
         return list(results.values())
@@ -505,10 +511,15 @@ def compare_with_previous(path: Path, results: list[Measurement]) -> str:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "\nno previous results to compare with (first run here)"
-    before = {
-        (r["name"], r.get("size"), _unit_of(r)): r.get("median")
-        for r in previous.get("results", [])
-    }
+    before: dict[tuple[str, int | None, str | None], float | None] = {}
+    twice = set()
+    for r in previous.get("results", []):
+        key = (r["name"], r.get("size"), _unit_of(r))
+        if key in before:
+            twice.add(key)  # an old file without units: which one is which is unknown
+        before[key] = r.get("median")
+    for key in twice:
+        del before[key]
     meta = previous.get("metadata", {})
     commit = (meta.get("commit") or "unknown")[:12]
     lines = [f"\nagainst the previous run (commit {commit}): now / before"]
@@ -579,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    besides = [int(n) for n in args.beside.split(",") if n.strip()]
+    if any(n < 1 for n in besides):
+        parser.error("--beside takes transform counts of at least 1")
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("SEEKNAL_NO_CACHE", None)
@@ -600,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         for per_day in days:
             print(f"benchmarking one new day of {per_day:,} events ...", file=sys.stderr)
             results += bench_incremental(bench, args.work, max(args.repeat, 5), per_day)
-        for beside in (int(n) for n in args.beside.split(",") if n.strip() and days):
+        for beside in besides if days else []:
             print(
                 f"benchmarking one new day of {days[0]:,} events beside {beside:,} transforms ...",
                 file=sys.stderr,

@@ -54,3 +54,18 @@ def test_the_previous_run_is_matched_by_size_and_unit(tmp_path: Path) -> None:
 
     work = [line for line in lines if "seeknal run's work" in line]
     assert len(work) == 1 and "0.50x" in work[0] and "other transforms" not in work[0]
+
+
+def test_an_old_file_holding_one_name_twice_is_not_compared(tmp_path: Path) -> None:
+    # Written before units were stored: the large-project day and the small one share
+    # name and size, and nothing says which is which.
+    stored = [m.as_dict() for m in _day(200_000, 0, 0.100, 0.095)]
+    stored += [m.as_dict() for m in _day(200_000, 1000, 0.600, 0.200)]
+    for entry in stored:
+        del entry["unit"]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"results": stored, "metadata": {"commit": "abc"}}))
+
+    lines = run.compare_with_previous(path, _day(200_000, 0, 0.050, 0.095)).splitlines()
+
+    assert not [line for line in lines if "seeknal run's work" in line]

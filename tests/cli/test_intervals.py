@@ -65,12 +65,16 @@ def test_window_options_are_checked(shop: Path) -> None:
     result = invoke(shop, "run", "--start", "2024-03-01", "--end", "2024-02-01")
     assert result.exit_code == 2
     assert (
-        "--start 2024-03-01 is not before --end 2024-02-01 (the window ends at "
-        "2024-02-02T00:00:00Z, the end of that day)" in " ".join(result.output.split())
+        "--start 2024-03-01 (2024-03-01T00:00:00Z) is not before --end 2024-02-01 "
+        "(2024-02-02T00:00:00Z, the end of that day)" in " ".join(result.output.split())
     )
-    result = invoke(shop, "run", "--start", "2024-03-01T06:00", "--end", "2024-03-01T06:00")
+    start, end = "2024-03-01T05:00", "2024-03-01T06:00+02:00"  # 05:00 UTC is after 04:00 UTC
+    result = invoke(shop, "run", "--start", start, "--end", end)
     assert result.exit_code == 2
-    assert "--start 2024-03-01T06:00 is not before --end 2024-03-01T06:00\n" in result.output
+    assert (
+        "--start 2024-03-01T05:00 (2024-03-01T05:00:00Z) is not before --end "
+        "2024-03-01T06:00+02:00 (2024-03-01T04:00:00Z)" in " ".join(result.output.split())
+    )
     result = invoke(shop, "run", "--backfill", "--start", "2024-03-01")
     assert result.exit_code == 2
     assert "--backfill fills every gap" in result.output

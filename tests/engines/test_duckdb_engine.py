@@ -384,12 +384,14 @@ def test_catalog_lists_tables_views_and_schemas_in_lower_case(engine: DuckDBEngi
     engine.ensure_schemas(["Snaps", "env"])
     engine.build_snapshot("Snaps.Orders", "SELECT 1 AS a", Materialization.TABLE)
     engine.promote({"env.orders": "Snaps.Orders"})
-    engine.query("CREATE TEMPORARY TABLE scratch AS SELECT 1 AS a")  # another session's view
+    engine.query("CREATE TEMPORARY TABLE scratch AS SELECT 1 AS a")
+    engine.query("ATTACH ':memory:' AS other")  # another database: not the warehouse's
+    engine.query("CREATE SCHEMA other.elsewhere")
+    engine.query("CREATE VIEW other.main.far AS SELECT 1 AS a")
 
     catalog = engine.catalog()
 
     assert catalog.relations == {"snaps.orders", "env.orders"}
     assert set(catalog.views) == {"env.orders"}
     assert "select * from snaps.orders" in catalog.views["env.orders"]
-    assert {"snaps", "env", "main"} <= catalog.schemas
-    assert "temp" not in catalog.schemas  # only the warehouse's own database
+    assert catalog.schemas == {"snaps", "env", "main"}

@@ -139,7 +139,7 @@ def make_window(
         click.UsageError: --backfill with --start.
     """
     from seeknal.compiler.interval_work import Window
-    from seeknal.intervals import IntervalError, format_time, parse_time
+    from seeknal.intervals import IntervalError, parse_time
 
     if backfill and start is not None:
         raise click.UsageError(
@@ -158,15 +158,22 @@ def make_window(
         assert start is not None and end is not None
         whole_day = len(end.strip()) == 10  # a date: its whole day is included
         raise click.BadParameter(
-            f"--start {start} is not before --end {end}"
-            + (
-                f" (the window ends at {format_time(hi)}, the end of that day)" if whole_day else ""
-            ),
+            f"--start {_as_typed(start, lo)} is not before --end {_as_typed(end, hi, whole_day)}",
             param_hint="--start",
         )
     if lo is None and hi is None and not restate:
         return None
     return Window(start=lo, end=hi, restate=tuple(restate))
+
+
+def _as_typed(text: str, moment: int, whole_day: bool = False) -> str:
+    """A time as the user typed it, with the UTC time it means when that differs."""
+    from seeknal.intervals import format_time
+
+    utc = format_time(moment)
+    if text.strip() == utc:
+        return text
+    return f"{text} ({utc}{', the end of that day' if whole_day else ''})"
 
 
 def _run_options(fn: Any) -> Any:

@@ -38,6 +38,7 @@ from seeknal.compiler.interval_work import (
     NodeIntervals,
     RangeWork,
     Window,
+    WorkNode,
     plan_intervals,
     restated_nodes,
     touched_by_intervals,
@@ -315,9 +316,27 @@ def _refuse_destructive(node: CompiledNode, previous: Mapping[str, Any], direct:
     )
 
 
+def work_nodes(
+    ordered: Sequence[CompiledNode], changes: Mapping[str, NodeChange]
+) -> list[WorkNode]:
+    """What :func:`plan_work` reads of each compiled node, in the same order."""
+    return [
+        WorkNode(
+            id=node.id,
+            depends_on=tuple(node.depends_on),
+            snapshot=node.snapshot,
+            data_version=node.data_version,
+            materialized=node.spec.materialized,
+            incremental=node.spec.incremental,
+            category=changes[node.id].category.value,
+            new_snapshot=changes[node.id].new_snapshot,
+        )
+        for node in ordered
+    ]
+
+
 def plan_work(
-    ordered: Sequence[CompiledNode],
-    changes: Mapping[str, NodeChange],
+    ordered: Sequence[WorkNode],
     state: State,
     window: Window | None = None,
 ) -> list[WorkItem]:
@@ -325,12 +344,14 @@ def plan_work(
 
     A table, view or rule that reads rows this plan's interval work changes is rebuilt
     in the same run (reason ``upstream_intervals``), as is every node named by
-    ``--restate`` or downstream of one (``restatement``).
+    ``--restate`` or downstream of one (``restatement``). It reads only ``ordered``
+    (:func:`work_nodes`), the state and the window: the plan memo recomputes the work
+    of a remembered plan from the same three.
     """
     window = window or Window()
     fresh = {
         node.id: IntervalReason.NEW
-        if changes[node.id].category is ChangeCategory.ADDED or not changes[node.id].new_snapshot
+        if node.category == ChangeCategory.ADDED or not node.new_snapshot
         else IntervalReason.BREAKING_CHANGE
         for node in ordered
     }
@@ -341,14 +362,14 @@ def plan_work(
     for node in ordered:
         built = state.snapshots.get(node.snapshot)
         if node.id in intervals:
-            item = _incremental_work(node, changes[node.id], built, intervals[node.id])
+            item = _incremental_work(node, built, intervals[node.id])
             if item is not None:
                 work.append(item)
         elif built is None:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.NEW))
         elif built.get("data_version") != node.data_version:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.SOURCE_DATA_CHANGED))
-        elif changes[node.id].category is ChangeCategory.FORWARD_ONLY:
+        elif node.category == ChangeCategory.FORWARD_ONLY:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.FORWARD_ONLY))
         elif node.id in restated:
             work.append(WorkItem(node.id, node.snapshot, WorkReason.RESTATEMENT))
@@ -358,21 +379,21 @@ def plan_work(
 
 
 def _incremental_work(
-    node: CompiledNode, change: NodeChange, built: Mapping[str, Any] | None, info: NodeIntervals
+    node: WorkNode, built: Mapping[str, Any] | None, info: NodeIntervals
 ) -> WorkItem | None:
     """An incremental node's work: its ranges, and its table created or altered first."""
-    config = node.spec.incremental
+    config = node.incremental
     assert config is not None
     ranges = info.ranges
     if built is None:
         # Even with nothing to process yet, the table must exist for the view to read.
         reason = WorkReason(ranges[0].reason.value) if ranges else WorkReason.NEW
-        if change.new_snapshot and change.category is not ChangeCategory.ADDED:
+        if node.new_snapshot and node.category != ChangeCategory.ADDED:
             reason = WorkReason.BREAKING_CHANGE
         return WorkItem(node.id, node.snapshot, reason, ranges, config.batch_size)
     # A kept table whose columns changed gains them before new intervals use them.
-    add = change.category is ChangeCategory.FORWARD_ONLY or (
-        change.category is ChangeCategory.NON_BREAKING and not change.new_snapshot
+    add = node.category == ChangeCategory.FORWARD_ONLY or (
+        node.category == ChangeCategory.NON_BREAKING and not node.new_snapshot
     )
     if not ranges and not add:
         return None
@@ -385,6 +406,6 @@ def _incremental_work(
         ),
         WorkReason.FORWARD_ONLY,
     )
-    if change.category is ChangeCategory.FORWARD_ONLY:
+    if node.category == ChangeCategory.FORWARD_ONLY:
         reason = WorkReason.FORWARD_ONLY
     return WorkItem(node.id, node.snapshot, reason, ranges, config.batch_size, add)

@@ -217,7 +217,7 @@ def _compile(
     specs: dict[str, NodeSpec],
     diags: list[Diagnostic],
 ) -> CompileResult:
-    from seeknal.compiler.categorize import plan_work
+    from seeknal.compiler.categorize import plan_work, work_nodes
     from seeknal.compiler.emit import build_plan
 
     config = loaded.config
@@ -273,7 +273,7 @@ def _compile(
         hash_value({rel: hashes.of(rel, path) for rel, path in sorted(loaded.files.items())}),
         [(node, changes[node.id]) for node in ordered],
         removed,
-        plan_work(ordered, changes, state, window),
+        plan_work(work_nodes(ordered, changes), state, window),
         base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]

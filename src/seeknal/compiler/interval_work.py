@@ -73,6 +73,72 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkNode:
+    """What planning a node's work reads, and nothing more: the plan's work list is a
+    function of these, the state and the window.
+
+    ``category`` and ``new_snapshot`` are the node's change against the environment
+    (``categorize.NodeChange``). Kept as JSON by the plan memo (:meth:`to_json`), so a
+    compile whose only new input is the state recomputes the work from them.
+    """
+
+    id: str
+    depends_on: tuple[str, ...]
+    snapshot: str
+    data_version: str
+    materialized: Materialized
+    incremental: IncrementalConfig | None
+    category: str
+    new_snapshot: bool
+
+    def to_json(self) -> dict[str, Any]:
+        config = self.incremental
+        return {
+            "id": self.id,
+            "depends_on": list(self.depends_on),
+            "snapshot": self.snapshot,
+            "data_version": self.data_version,
+            "materialized": self.materialized.value,
+            "incremental": None
+            if config is None
+            else {
+                "time_column": config.time_column,
+                "schedule": config.schedule.expression,
+                "timezone": config.schedule.timezone,
+                "start": config.start,
+                "end": config.end,
+                "batch_size": config.batch_size,
+                "lookback": config.lookback,
+            },
+            "category": self.category,
+            "new_snapshot": self.new_snapshot,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkNode:
+        config = data["incremental"]
+        return cls(
+            id=data["id"],
+            depends_on=tuple(data["depends_on"]),
+            snapshot=data["snapshot"],
+            data_version=data["data_version"],
+            materialized=Materialized(data["materialized"]),
+            incremental=None
+            if config is None
+            else IncrementalConfig(
+                time_column=config["time_column"],
+                schedule=Schedule.parse(config["schedule"], config["timezone"]),
+                start=config["start"],
+                end=config["end"],
+                batch_size=config["batch_size"],
+                lookback=config["lookback"],
+            ),
+            category=data["category"],
+            new_snapshot=data["new_snapshot"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RangeWork:
     """One merged range to process, and why."""
 
@@ -106,7 +172,7 @@ class NodeIntervals:
         return subtract(self.expected, self.completed)
 
 
-def restated_nodes(ordered: Sequence[CompiledNode], restate: Sequence[str]) -> frozenset[str]:
+def restated_nodes(ordered: Sequence[WorkNode], restate: Sequence[str]) -> frozenset[str]:
     """The nodes named by ``--restate`` and every node downstream of them."""
     chosen = set(restate)
     for node in ordered:
@@ -127,7 +193,7 @@ def completed_intervals(state: State, snapshot: str) -> Intervals | None:
 
 
 def plan_intervals(
-    ordered: Sequence[CompiledNode],
+    ordered: Sequence[WorkNode],
     fresh: Mapping[str, IntervalReason],
     state: State,
     window: Window,
@@ -149,8 +215,8 @@ def plan_intervals(
         for parent in node.depends_on:
             nearest |= {parent} if parent in out else upstream.get(parent, frozenset())
         upstream[node.id] = frozenset(nearest)
-        config = node.spec.incremental
-        if config is None or node.spec.materialized is not Materialized.INCREMENTAL_BY_TIME:
+        config = node.incremental
+        if config is None or node.materialized is not Materialized.INCREMENTAL_BY_TIME:
             continue
         covered = [out[p].after for p in sorted(nearest)]
         out[node.id] = _node_intervals(
@@ -166,7 +232,7 @@ def plan_intervals(
 
 
 def _node_intervals(
-    node: CompiledNode,
+    node: WorkNode,
     config: IncrementalConfig,
     covered: list[Intervals],
     completed: Intervals | None,
@@ -222,7 +288,7 @@ def _inward(schedule: Schedule, ranges: Sequence[Interval]) -> Intervals:
 
 
 def touched_by_intervals(
-    ordered: Sequence[CompiledNode],
+    ordered: Sequence[WorkNode],
     intervals: Mapping[str, NodeIntervals],
     restated: frozenset[str],
 ) -> frozenset[str]:

@@ -4,6 +4,7 @@ options, the clock) makes it compile again."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from seeknal.canonical import canonical_json
 from seeknal.compiler import compile as compile_module
 from seeknal.compiler import compile_project
 from seeknal.compiler.interval_work import Window
+from seeknal.errors import SeeknalError
 
 
 @pytest.fixture
@@ -110,10 +112,14 @@ def test_a_data_file_rewritten_with_the_same_size_and_mtime_compiles_again(
 
 def test_other_state_options_or_environment_compile_again(minimal: Path, loads: list[Path]) -> None:
     first = compile_project(minimal)
-    # Another environment, another window: other memo entries.
+    # Another environment: another memo entry.
     compile_project(minimal, environment="dev")
-    compile_project(minimal, window=Window(end=1_700_000_000))
-    assert len(loads) == 3
+    assert len(loads) == 2
+    # Another window changes only the work: the plan kept without its work answers.
+    window = Window(end=1_700_000_000)
+    windowed = compile_project(minimal, window=window)
+    assert len(loads) == 2
+    assert windowed.text == uncached(minimal, window=window)
     # State moved (a run applied the plan): the plan is compared with another record.
     assert invoke(minimal, "run", "--quiet").exit_code == 0
     loads.clear()
@@ -155,31 +161,47 @@ def test_a_symlink_turns_the_memo_off(minimal: Path, loads: list[Path]) -> None:
     assert len(loads) == 2
 
 
-def test_a_plan_that_reads_the_clock_is_not_kept(shop: Path, loads: list[Path]) -> None:
+def test_a_plan_that_reads_the_clock_is_not_kept(
+    shop: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept: list[str] = []
+    monkeypatch.setattr(compile_module, "remember", lambda *a, **k: kept.append("plan"))
     edit(shop / "seeknal" / "transforms" / "daily_events.yml", "  end: 2025-01-01\n", "")
-    compile_project(shop)
-    compile_project(shop)
-    assert len(loads) == 2
-    # With --end it is the same every day: kept.
+    first = compile_project(shop)
+    assert kept == []  # another plan tomorrow: not kept as it is
+    # Kept without its work, which the next compile plans again from the clock.
+    second = compile_project(shop)
+    assert len(loads) == 1
+    assert second.text == first.text == uncached(shop)
+    # With --end: the same plan but for its work, answered too.
     window = Window(end=1_735_689_600)
-    compile_project(shop, window=window)
-    compile_project(shop, window=window)
-    assert len(loads) == 3
+    loads.clear()
+    ended = compile_project(shop, window=window)
+    assert loads == []
+    assert ended.text == uncached(shop, window=window)
 
 
-def test_a_plan_about_to_run_with_work_is_not_kept(minimal: Path, loads: list[Path]) -> None:
+def test_a_plan_about_to_run_with_work_is_not_kept(
+    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`seeknal run` compiles with ``executes``: a plan with work changes the state it
     was compiled against, so no later compile could use it. One without work is kept."""
     settle(minimal)
+    kept: list[str] = []
+    real = compile_module.remember
+    monkeypatch.setattr(
+        compile_module, "remember", lambda *a, **k: kept.append("plan") or real(*a, **k)
+    )
     with_work = compile_project(minimal, executes=True)
-    assert with_work.plan["work"]
-    compile_project(minimal, executes=True)
-    assert len(loads) == 2
+    assert with_work.plan["work"] and kept == []
+    # The plan kept without its work answers: only the state could have moved.
+    again = compile_project(minimal, executes=True)
+    assert len(loads) == 1 and again.text == with_work.text
     assert invoke(minimal, "run", "--quiet").exit_code == 0
     nothing = compile_project(minimal, executes=True)
-    assert not nothing.plan["work"]
+    assert not nothing.plan["work"] and kept == ["plan"]
     compile_project(minimal, executes=True)
-    assert len(loads) == 4  # the run compiled once more; the last compile was answered
+    assert len(loads) == 2  # the run promoted (a new record): compiled once; then answered
 
 
 def test_the_example_with_its_end_in_the_past_is_kept(shop: Path, loads: list[Path]) -> None:
@@ -227,10 +249,12 @@ def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None
     from seeknal.compiler.cache import project_cache_file
 
     expected = compile_project(minimal).text
-    memos = list(project_cache_file(minimal).parent.glob("memo-*.json"))
-    assert len(memos) == 1
-    for damage in (b"", b"{", b'{"format": 1}', memos[0].read_bytes().replace(b"plan_id", b"x")):
-        memos[0].write_bytes(damage)
+    memos = sorted(project_cache_file(minimal).parent.glob("memo-*.json"))
+    assert len(memos) == 2  # the plan, and the plan kept without its work
+    kept = [memo.read_bytes() for memo in memos]
+    for damage in (b"", b"{", b'{"format": 1}', *(k.replace(b"plan_id", b"x") for k in kept)):
+        for memo in memos:
+            memo.write_bytes(damage)
         assert compile_project(minimal).text == expected
 
 
@@ -277,3 +301,42 @@ def test_a_plan_from_the_memo_is_known_valid(
     assert len(loads) == 1  # the memo answered
     verify_plan(remembered.plan)
     assert "plan" not in walked
+
+
+MARCH = 1_709_251_200  # 2024-03-01T00:00:00Z
+DAY = 86_400
+
+
+def test_the_plan_kept_without_its_work_follows_the_state(shop: Path, loads: list[Path]) -> None:
+    """Day after day, a restatement, a window: only the state moves, and the plan kept
+    without its work gives, byte for byte, the plan a full compile gives."""
+    settle(shop)
+    windows = [
+        None,
+        Window(end=MARCH + 5 * DAY),
+        Window(start=MARCH - 10 * DAY, end=MARCH + 2 * DAY),
+        Window(start=MARCH - 20 * DAY, end=MARCH - 15 * DAY, restate=("transform.daily_events",)),
+    ]
+    steps = [
+        ["run", "--quiet", "--end", "2024-02-29"],  # applies the plan: a new record
+        ["run", "--quiet", "--end", "2024-03-02"],
+        ["run", "--quiet", "--end", "2024-03-03"],
+        ["run", "--quiet", "--restate", "transform.daily_events", "--start", "2024-02-10"],
+    ]
+    answered = 0
+    for step in steps:
+        assert invoke(shop, *step).exit_code == 0
+        for window in windows:
+            loads.clear()
+            plan = compile_project(shop, window=window)
+            answered += not loads
+            assert plan.text == uncached(shop, window=window), (step, window)
+            assert plan.plan == json.loads(plan.text)
+    # Every compile after the first step's: the runs only added and restated intervals.
+    assert answered >= 3 * len(windows)
+
+
+def test_an_unknown_restated_node_is_still_reported(shop: Path, loads: list[Path]) -> None:
+    compile_project(shop)
+    with pytest.raises(SeeknalError, match=r"--restate: unknown node 'transform\.nope'"):
+        compile_project(shop, window=Window(restate=("transform.nope",)))

@@ -39,7 +39,7 @@ ENV_DIR = "SEEKNAL_CACHE_DIR"
 ENV_DISABLE = "SEEKNAL_NO_CACHE"
 _FILE_NAME = "compile.json"
 _MEMO_PREFIX = "memo-"
-_MEMOS_KEPT = 4
+_MEMOS_KEPT = 8  # a plan memo and one without work per combination of options
 # Libraries whose behaviour decides a cached result.
 _LIBRARIES = ("sqlglot", "sqlglotc", "duckdb", "jinja2", "pyyaml")
 

@@ -30,7 +30,18 @@ from seeknal.compiler.frontend import NodeSql, check_input_refs, parse_sql_nodes
 from seeknal.compiler.graph import find_cycle, order_nodes
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.load import LoadedProject, load_config_file, load_project
-from seeknal.compiler.memo import keepable, memo_key, recall, remember
+from seeknal.compiler.memo import (
+    RememberedBody,
+    keepable,
+    memo_key,
+    paths_as_written,
+    plan_without_work_key,
+    recall,
+    recall_without_work,
+    records_digest,
+    remember,
+    remember_without_work,
+)
 from seeknal.compiler.model import (
     SQL_KINDS,
     ColumnInfo,
@@ -47,7 +58,7 @@ from seeknal.state import State, open_state
 if TYPE_CHECKING:
     from seeknal.compiler.catalog import ScratchCatalog
     from seeknal.compiler.categorize import NodeChange
-    from seeknal.compiler.interval_work import Window
+    from seeknal.compiler.interval_work import Window, WorkNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,28 +166,51 @@ def compile_project(
                         warnings=remembered.warnings,
                         text=remembered.text,
                     )
+                # Only the state moved (a new day, a run elsewhere), and not the
+                # environment's record: the plan is the same but for its work.
+                body = recall_without_work(
+                    cache, plan_without_work_key(options), config.root, state, environment, base
+                )
+                reworked = (
+                    None if body is None else _with_new_work(body, state, environment, window)
+                )
+                if body is not None and reworked is not None:
+                    plan, text = reworked
+                    return CompileResult(
+                        plan=plan, config=config, warnings=body.plan.warnings, text=text
+                    )
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
-        result = _compile(
+        result, nodes = _compile(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
-        if (
-            cache.enabled
-            and keepable(window, specs.values())
-            and not (executes and result.plan["work"])
-        ):
-            remember(
+        if cache.enabled and paths_as_written(specs.values()):
+            compiled_against = state if state is not None else read_state(loaded.config)
+            if keepable(window, specs.values()) and not (executes and result.plan["work"]):
+                remember(
+                    cache,
+                    memo_key(options),
+                    loaded.config.root,
+                    loaded.files,
+                    hashes,
+                    compiled_against,
+                    loaded.config.embed_env_vars,
+                    result.text,
+                    result.warnings,
+                )
+            remember_without_work(
                 cache,
-                memo_key(options),
+                plan_without_work_key(options),
                 loaded.config.root,
                 loaded.files,
                 hashes,
-                state if state is not None else read_state(loaded.config),
+                records_digest(compiled_against, environment, base),
                 loaded.config.embed_env_vars,
                 result.text,
                 result.warnings,
+                [node.to_json() for node in nodes],
             )
         return result
     finally:
@@ -216,7 +250,7 @@ def _compile(
     base: str,
     specs: dict[str, NodeSpec],
     diags: list[Diagnostic],
-) -> CompileResult:
+) -> tuple[CompileResult, list[WorkNode]]:
     from seeknal.compiler.categorize import plan_work, work_nodes
     from seeknal.compiler.emit import build_plan
 
@@ -266,6 +300,7 @@ def _compile(
 
     ordered = [compiled[node_id] for node_id in order]
     removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
+    nodes = work_nodes(ordered, changes)
     plan, text = build_plan(
         config,
         environment,
@@ -273,13 +308,38 @@ def _compile(
         hash_value({rel: hashes.of(rel, path) for rel, path in sorted(loaded.files.items())}),
         [(node, changes[node.id]) for node in ordered],
         removed,
-        plan_work(work_nodes(ordered, changes), state, window),
+        plan_work(nodes, state, window),
         base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
-    return CompileResult(
+    result = CompileResult(
         plan=plan, config=config, warnings=_with_excerpts(config.root, warnings), text=text
     )
+    return result, nodes
+
+
+def _with_new_work(
+    body: RememberedBody, state: State, environment: str, window: Window | None
+) -> tuple[dict[str, Any], str] | None:
+    """The remembered plan with the work list and state hash of ``state``: what a full
+    compile gives when only the state moved (the same function plans the work, from the
+    same nodes). None when the window names a node the plan lacks (the full compile
+    says so)."""
+    from seeknal.compiler.categorize import plan_work
+    from seeknal.compiler.emit import finish_plan, work_entry
+    from seeknal.compiler.interval_work import WorkNode
+
+    try:
+        nodes = [WorkNode.from_json(node) for node in body.nodes]
+    except (KeyError, TypeError, ValueError):  # an IntervalError is a ValueError
+        return None  # damaged
+    if window is not None and not set(window.restate) <= {node.id for node in nodes}:
+        return None
+    plan = json.loads(body.plan.text)
+    del plan["plan_id"]
+    plan["base_state"] = state.environment_hash(environment)
+    plan["work"] = [work_entry(item) for item in plan_work(nodes, state, window)]
+    return finish_plan(plan)
 
 
 def _check_restate(window: Window | None, specs: Mapping[str, NodeSpec]) -> None:

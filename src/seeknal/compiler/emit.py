@@ -112,6 +112,12 @@ def build_plan(
         "work": [work_entry(w) for w in work],
         "promotion": {view_name(node.id, environment): node.snapshot for node, _ in nodes},
     }
+    return finish_plan(plan)
+
+
+def finish_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Give ``plan`` (complete but for ``plan_id``) its id, check it against the schema;
+    return it with its canonical JSON."""
     # The id hashes the canonical text of everything else: serialize once, for both.
     body = canonical_json(plan)
     plan_id = sha256_hex(body)

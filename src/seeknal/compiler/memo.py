@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from seeknal.compiler.interval_work import Window
 
 _MEMO = "plan-memo"
+_BODY = "plan-memo-without-work"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class Remembered:
 def keepable(window: Window | None, specs: Collection[NodeSpec]) -> bool:
     """Whether a plan compiled from ``specs`` may be kept: it does not read the clock
     (another plan tomorrow), and its files are where its node files say."""
-    return not _reads_the_clock(window, specs) and _paths_as_written(specs)
+    return not _reads_the_clock(window, specs) and paths_as_written(specs)
 
 
 # Longer than any schedule's interval (@yearly): an end this far back is before the
@@ -78,7 +79,7 @@ def _reads_the_clock(window: Window | None, specs: Iterable[NodeSpec]) -> bool:
     )
 
 
-def _paths_as_written(specs: Iterable[NodeSpec]) -> bool:
+def paths_as_written(specs: Iterable[NodeSpec]) -> bool:
     """Whether every data and SQL file is where its node file says, no symlink resolved
     on the way: only then does an unchanged node file mean the same file is read (the
     memo checks the files it recorded are still reached without a symlink)."""
@@ -164,26 +165,77 @@ def recall(cache: CompileCache, key: str, root: Path, state: State) -> Remembere
     try:
         if entry["state"] != state_digest(state):
             return None
-        if entry["env"] != {name: os.environ.get(name) for name in entry["env"]}:
-            return None
-        if entry["listing"] != listing(root):
-            return None
-        plain = _Plain(root)
-        for rel, (stat, digest) in entry["files"].items():
-            path = os.path.join(root, rel)
-            if not plain(rel):
-                return None
-            if stat is not None and stat == stat_list(path):
-                continue  # unchanged since it was hashed, long enough ago to trust
-            if file_sha256(path) != digest:
-                return None
-        warnings = [_diagnostic(d) for d in entry["warnings"]]
-        text = entry["text"]
+        return _remembered(entry, root)
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         return None
+
+
+def _remembered(entry: Mapping[str, Any], root: Path) -> Remembered | None:
+    """The entry's plan when its files, listing and environment variables are unchanged
+    (the state is the caller's to compare). Raises KeyError and the like on a damaged
+    entry."""
+    if entry["env"] != {name: os.environ.get(name) for name in entry["env"]}:
+        return None
+    if entry["listing"] != listing(root):
+        return None
+    plain = _Plain(root)
+    for rel, (stat, digest) in entry["files"].items():
+        path = os.path.join(root, rel)
+        if not plain(rel):
+            return None
+        if stat is not None and stat == stat_list(path):
+            continue  # unchanged since it was hashed, long enough ago to trust
+        if file_sha256(path) != digest:
+            return None
+    warnings = [_diagnostic(d) for d in entry["warnings"]]
+    text = entry["text"]
     if not isinstance(text, str) or sha256_hex(text) != entry.get("text_sha256"):
         return None  # damaged
     return Remembered(text, warnings)
+
+
+def plan_without_work_key(options: Mapping[str, Any]) -> str:
+    """The key of the plan kept without its work: every option but the window, which
+    only the work depends on."""
+    return content_key(_BODY, {k: v for k, v in options.items() if k != "window"})
+
+
+def records_digest(state: State, environment: str, base: str) -> str:
+    """A digest of what a plan, its work aside, reads of the state: the environment's
+    record, or for a new environment its base's (see ``compile._compile``)."""
+    record = state.environment(environment)
+    based = state.environment(base) if record is None and environment != base else None
+    return sha256_hex(json.dumps([record, based], sort_keys=True, separators=(",", ":")))
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedBody:
+    """A plan kept without regard to its work: its text (with the work it had), the
+    warnings of its compile, and its nodes as the work list reads them."""
+
+    plan: Remembered
+    nodes: list[dict[str, Any]]
+
+
+def recall_without_work(
+    cache: CompileCache, key: str, root: Path, state: State, environment: str, base: str
+) -> RememberedBody | None:
+    """The plan kept under ``key`` (:func:`plan_without_work_key`) when every input it
+    was made from but the state is unchanged, and the state still holds the same
+    environment record: only its work (and the state's hash) can differ."""
+    entry = cache.get_memo(key)
+    if entry is None:
+        return None
+    try:
+        if entry["records"] != records_digest(state, environment, base):
+            return None
+        remembered = _remembered(entry, root)
+        nodes = entry["nodes"]
+        if remembered is None or not isinstance(nodes, list):
+            return None
+    except (KeyError, TypeError, ValueError, AttributeError, OSError):
+        return None
+    return RememberedBody(remembered, nodes)
 
 
 def remember(
@@ -199,29 +251,65 @@ def remember(
 ) -> None:
     """Keep ``text`` under ``key`` with what it was made from (not when a file it read
     is reached through a symlink or lies outside the project)."""
+    inputs = _inputs(cache, root, files, hashes, env_vars)
+    if inputs is not None:
+        cache.put_memo(key, {"state": state_digest(state), **inputs, **_text(text, warnings)})
+
+
+def remember_without_work(
+    cache: CompileCache,
+    key: str,
+    root: Path,
+    files: Mapping[str, Path],
+    hashes: FileHashes,
+    records: str,
+    env_vars: tuple[str, ...],
+    text: str,
+    warnings: list[Diagnostic],
+    nodes: list[dict[str, Any]],
+) -> None:
+    """Keep ``text`` under ``key`` (:func:`plan_without_work_key`) for any state whose
+    records digest (:func:`records_digest`) is ``records``, with the nodes its work list
+    is recomputed from."""
+    inputs = _inputs(cache, root, files, hashes, env_vars)
+    if inputs is not None:
+        entry = {"records": records, **inputs, **_text(text, warnings), "nodes": nodes}
+        cache.put_memo(key, entry)
+
+
+def _inputs(
+    cache: CompileCache,
+    root: Path,
+    files: Mapping[str, Path],
+    hashes: FileHashes,
+    env_vars: tuple[str, ...],
+) -> dict[str, Any] | None:
+    """What a plan was made from, as a memo records it; None when it cannot be kept (a
+    file reached through a symlink or outside the project)."""
     found = listing(root)
     plain = _Plain(root)
     if not cache.enabled or found is None or not all(plain(rel) for rel in files):
-        return
+        return None
     try:
         recorded = {}
         for rel, path in sorted(files.items()):
             digest = hashes.of(rel, path)
             recorded[rel] = [hashes.trusted_stat(rel), digest]
     except OSError:
-        return
-    cache.put_memo(
-        key,
-        {
-            "state": state_digest(state),
-            "env": {name: os.environ.get(name) for name in sorted(env_vars)},
-            "listing": found,
-            "files": recorded,
-            "warnings": [_diagnostic_entry(d) for d in warnings],
-            "text": text,
-            "text_sha256": sha256_hex(text),
-        },
-    )
+        return None
+    return {
+        "env": {name: os.environ.get(name) for name in sorted(env_vars)},
+        "listing": found,
+        "files": recorded,
+    }
+
+
+def _text(text: str, warnings: list[Diagnostic]) -> dict[str, Any]:
+    return {
+        "warnings": [_diagnostic_entry(d) for d in warnings],
+        "text": text,
+        "text_sha256": sha256_hex(text),
+    }
 
 
 def _diagnostic_entry(d: Diagnostic) -> dict[str, Any]:

@@ -340,3 +340,26 @@ def test_an_unknown_restated_node_is_still_reported(shop: Path, loads: list[Path
     compile_project(shop)
     with pytest.raises(SeeknalError, match=r"--restate: unknown node 'transform\.nope'"):
         compile_project(shop, window=Window(restate=("transform.nope",)))
+
+
+def test_a_recall_keeps_the_stats_of_files_that_settled(
+    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files hashed from the text a compile read, or changed just before it, carry no
+    stat in the memo: the first recall hashes them again and, once they have settled,
+    keeps their stats, so the next recall hashes nothing."""
+    from seeknal.compiler import memo
+
+    expected = compile_project(minimal).text
+    monkeypatch.setattr(memo, "RACY_NS", 0)  # everything has settled
+    hashed: list[str] = []
+    real = memo.file_sha256
+    monkeypatch.setattr(memo, "file_sha256", lambda p: hashed.append(str(p)) or real(p))
+    assert compile_project(minimal).text == expected
+    assert hashed  # the node files, at least
+    hashed.clear()
+    assert compile_project(minimal).text == expected
+    assert hashed == [] and len(loads) == 1
+    # A file edited since is still seen: its stat moved.
+    edit(minimal / "data" / "orders.csv", "25.00", "26.00")
+    assert compile_project(minimal).text == uncached(minimal)

@@ -335,7 +335,7 @@ def _read_entries(path: Path) -> dict[str, Any]:
 
 # A file changed within this many nanoseconds of being hashed could change again without
 # its size or times moving (coarse file-system clocks): its hash is not remembered.
-_RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen
 
 
 class FileHashes:
@@ -376,7 +376,7 @@ class FileHashes:
         self._known.setdefault(rel, digest)
 
     def _remembered(self, rel: str, path: Path) -> str | None:
-        stat = _stat_list(os.stat(path))
+        stat = stat_list_of(os.stat(path))
         value = self._cache.get(_FILE, _file_key(path))
         if value is not None and value.get("stat") == stat:
             digest = value.get("sha256")
@@ -394,9 +394,9 @@ class FileHashes:
         digest = file_sha256(path)
         after = os.stat(path)
         now = time.time_ns()
-        settled = now - max(after.st_mtime_ns, after.st_ctime_ns) > _RACY_NS
-        if self._cache.enabled and settled and _stat_list(before) == _stat_list(after):
-            self._cache.put(_FILE, _file_key(path), {"stat": _stat_list(after), "sha256": digest})
+        settled = now - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_NS
+        if self._cache.enabled and settled and stat_list_of(before) == stat_list_of(after):
+            self._cache.put(_FILE, _file_key(path), {"stat": stat_list_of(after), "sha256": digest})
         return digest
 
 
@@ -411,8 +411,8 @@ def _file_key(path: Path) -> str:
 
 def stat_list(path: str | Path) -> list[int]:
     """What must not move for a remembered hash of ``path`` to hold."""
-    return _stat_list(os.stat(path))
+    return stat_list_of(os.stat(path))
 
 
-def _stat_list(stat: os.stat_result) -> list[int]:
+def stat_list_of(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal.canonical import file_sha256, sha256_hex
-from seeknal.compiler.cache import CompileCache, FileHashes, content_key, stat_list
+from seeknal.compiler.cache import (
+    RACY_NS,
+    CompileCache,
+    FileHashes,
+    content_key,
+    stat_list,
+    stat_list_of,
+)
 from seeknal.compiler.load import MACROS_DIR, NODES_DIR, relpath
 from seeknal.compiler.model import Kind, Materialized, NodeSpec
 from seeknal.errors import Diagnostic, SourceLocation
@@ -165,32 +172,50 @@ def recall(cache: CompileCache, key: str, root: Path, state: State) -> Remembere
     try:
         if entry["state"] != state_digest(state):
             return None
-        return _remembered(entry, root)
+        return _remembered(cache, key, entry, root)
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         return None
 
 
-def _remembered(entry: Mapping[str, Any], root: Path) -> Remembered | None:
+def _remembered(
+    cache: CompileCache, key: str, entry: Mapping[str, Any], root: Path
+) -> Remembered | None:
     """The entry's plan when its files, listing and environment variables are unchanged
     (the state is the caller's to compare). Raises KeyError and the like on a damaged
-    entry."""
+    entry.
+
+    A file whose stat was not trusted when the entry was written (changed within two
+    seconds of being hashed, or hashed from the text a compile read) is hashed again;
+    once it has settled, the entry is written again with its stat, so the next recall
+    only compares stats (as a compile's ``FileHashes`` does).
+    """
     if entry["env"] != {name: os.environ.get(name) for name in entry["env"]}:
         return None
     if entry["listing"] != listing(root):
         return None
     plain = _Plain(root)
+    settled: dict[str, list[Any]] = {}
     for rel, (stat, digest) in entry["files"].items():
         path = os.path.join(root, rel)
         if not plain(rel):
             return None
         if stat is not None and stat == stat_list(path):
             continue  # unchanged since it was hashed, long enough ago to trust
+        before = os.stat(path)
         if file_sha256(path) != digest:
             return None
+        after = os.stat(path)
+        now = time.time_ns()
+        if stat_list_of(before) == stat_list_of(after) and (
+            now - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_NS
+        ):
+            settled[rel] = [stat_list_of(after), digest]
     warnings = [_diagnostic(d) for d in entry["warnings"]]
     text = entry["text"]
     if not isinstance(text, str) or sha256_hex(text) != entry.get("text_sha256"):
         return None  # damaged
+    if settled:
+        cache.put_memo(key, {**entry, "files": {**entry["files"], **settled}})
     return Remembered(text, warnings)
 
 
@@ -229,7 +254,7 @@ def recall_without_work(
     try:
         if entry["records"] != records_digest(state, environment, base):
             return None
-        remembered = _remembered(entry, root)
+        remembered = _remembered(cache, key, entry, root)
         nodes = entry["nodes"]
         if remembered is None or not isinstance(nodes, list):
             return None

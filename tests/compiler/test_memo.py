@@ -363,3 +363,41 @@ def test_a_recall_keeps_the_stats_of_files_that_settled(
     # A file edited since is still seen: its stat moved.
     edit(minimal / "data" / "orders.csv", "25.00", "26.00")
     assert compile_project(minimal).text == uncached(minimal)
+
+
+def test_a_node_file_saved_during_a_compile_is_not_missed(
+    minimal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = compile_module.load_project
+
+    def load_then_save(root: Path, **kwargs: Any) -> Any:
+        loaded = real(root, **kwargs)
+        (root / "seeknal" / "transforms" / "late.yml").write_text(
+            "kind: transform\nname: late\ntransform: SELECT 1 AS one FROM source.orders\n"
+        )
+        return loaded
+
+    monkeypatch.setattr(compile_module, "load_project", load_then_save)
+    assert "transform.late" not in compile_project(minimal).plan["nodes"]
+    monkeypatch.setattr(compile_module, "load_project", real)
+    assert "transform.late" in compile_project(minimal).plan["nodes"]
+
+
+def test_damaged_kept_nodes_are_a_miss(shop: Path) -> None:
+    from seeknal.compiler.cache import project_cache_file
+
+    compile_project(shop)
+    window = Window(end=MARCH)
+    expected = uncached(shop, window=window)
+    kept = [
+        path
+        for path in project_cache_file(shop).parent.glob("memo-*.json")
+        if b'"nodes_sha256"' in path.read_bytes()
+    ]
+    assert len(kept) == 1
+    original = kept[0].read_bytes()
+    assert original.count(b'"batch_size":31') == 1  # the kept node; the plan text is escaped
+    for damage in (b'"batch_size":7', b'"batch_size":"31"', b'"batch_size":{}'):
+        kept[0].write_bytes(original.replace(b'"batch_size":31', damage))
+        assert compile_project(shop, window=window).text == expected
+        kept[0].write_bytes(original)

@@ -33,6 +33,7 @@ from seeknal.compiler.load import LoadedProject, load_config_file, load_project
 from seeknal.compiler.memo import (
     RememberedBody,
     keepable,
+    listing,
     memo_key,
     paths_as_written,
     plan_without_work_key,
@@ -145,6 +146,7 @@ def compile_project(
         "untrusted": untrusted,
     }
     complete = False
+    found: list[str] | None = None
     try:
         if cache.enabled:
             if settings is None:
@@ -179,6 +181,9 @@ def compile_project(
                     return CompileResult(
                         plan=plan, config=config, warnings=body.plan.warnings, text=text
                     )
+                # Before loading: a file added while this compile runs must not be taken
+                # as one the kept plan has read.
+                found = listing(config.root)
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
@@ -199,6 +204,7 @@ def compile_project(
                     loaded.config.embed_env_vars,
                     result.text,
                     result.warnings,
+                    found,
                 )
             remember_without_work(
                 cache,
@@ -211,6 +217,7 @@ def compile_project(
                 result.text,
                 result.warnings,
                 [node.to_json() for node in nodes],
+                found,
             )
         return result
     finally:
@@ -338,8 +345,11 @@ def _with_new_work(
     plan = json.loads(body.plan.text)
     del plan["plan_id"]
     plan["base_state"] = state.environment_hash(environment)
-    plan["work"] = [work_entry(item) for item in plan_work(nodes, state, window)]
-    return finish_plan(plan)
+    try:
+        plan["work"] = [work_entry(item) for item in plan_work(nodes, state, window)]
+        return finish_plan(plan)
+    except (KeyError, TypeError, ValueError, AttributeError, AssertionError):
+        return None  # a damaged entry: the full compile decides
 
 
 def _check_restate(window: Window | None, specs: Mapping[str, NodeSpec]) -> None:

@@ -256,8 +256,8 @@ def recall_without_work(
             return None
         remembered = _remembered(cache, key, entry, root)
         nodes = entry["nodes"]
-        if remembered is None or not isinstance(nodes, list):
-            return None
+        if remembered is None or entry.get("nodes_sha256") != _nodes_digest(nodes):
+            return None  # changed, or damaged
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         return None
     return RememberedBody(remembered, nodes)
@@ -273,10 +273,13 @@ def remember(
     env_vars: tuple[str, ...],
     text: str,
     warnings: list[Diagnostic],
+    found: list[str] | None,
 ) -> None:
     """Keep ``text`` under ``key`` with what it was made from (not when a file it read
-    is reached through a symlink or lies outside the project)."""
-    inputs = _inputs(cache, root, files, hashes, env_vars)
+    is reached through a symlink or lies outside the project). ``found`` is the
+    :func:`listing` taken before the project was loaded: a file added during the compile
+    then makes the next compile miss, rather than be answered without it."""
+    inputs = _inputs(cache, root, files, hashes, env_vars, found)
     if inputs is not None:
         cache.put_memo(key, {"state": state_digest(state), **inputs, **_text(text, warnings)})
 
@@ -292,14 +295,19 @@ def remember_without_work(
     text: str,
     warnings: list[Diagnostic],
     nodes: list[dict[str, Any]],
+    found: list[str] | None,
 ) -> None:
     """Keep ``text`` under ``key`` (:func:`plan_without_work_key`) for any state whose
     records digest (:func:`records_digest`) is ``records``, with the nodes its work list
     is recomputed from."""
-    inputs = _inputs(cache, root, files, hashes, env_vars)
+    inputs = _inputs(cache, root, files, hashes, env_vars, found)
     if inputs is not None:
         entry = {"records": records, **inputs, **_text(text, warnings), "nodes": nodes}
-        cache.put_memo(key, entry)
+        cache.put_memo(key, {**entry, "nodes_sha256": _nodes_digest(nodes)})
+
+
+def _nodes_digest(nodes: Any) -> str:
+    return sha256_hex(json.dumps(nodes, sort_keys=True, separators=(",", ":")))
 
 
 def _inputs(
@@ -308,10 +316,10 @@ def _inputs(
     files: Mapping[str, Path],
     hashes: FileHashes,
     env_vars: tuple[str, ...],
+    found: list[str] | None,
 ) -> dict[str, Any] | None:
     """What a plan was made from, as a memo records it; None when it cannot be kept (a
     file reached through a symlink or outside the project)."""
-    found = listing(root)
     plain = _Plain(root)
     if not cache.enabled or found is None or not all(plain(rel) for rel in files):
         return None

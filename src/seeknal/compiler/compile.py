@@ -34,6 +34,7 @@ from seeknal.compiler.memo import (
     RememberedBody,
     keepable,
     listing,
+    memo_inputs,
     memo_key,
     paths_as_written,
     plan_without_work_key,
@@ -155,7 +156,10 @@ def compile_project(
             if not any(d.severity == "error" for d in config_diags):  # else: reported below
                 if state is None:
                     state = read_state(config)
-                remembered = recall(cache, memo_key(options), config.root, state)
+                # Taken once, before loading: a file added while this compile runs
+                # must not be taken as one a kept plan has read.
+                found = listing(config.root)
+                remembered = recall(cache, memo_key(options), config.root, state, found)
                 if remembered is not None:
                     plan = json.loads(remembered.text)
                     # The memo keeps only plans build_plan validated, under this code's
@@ -171,7 +175,13 @@ def compile_project(
                 # Only the state moved (a new day, a run elsewhere), and not the
                 # environment's record: the plan is the same but for its work.
                 body = recall_without_work(
-                    cache, plan_without_work_key(options), config.root, state, environment, base
+                    cache,
+                    plan_without_work_key(options),
+                    config.root,
+                    state,
+                    environment,
+                    base,
+                    found,
                 )
                 reworked = (
                     None if body is None else _with_new_work(body, state, environment, window)
@@ -181,9 +191,6 @@ def compile_project(
                     return CompileResult(
                         plan=plan, config=config, warnings=body.plan.warnings, text=text
                     )
-                # Before loading: a file added while this compile runs must not be taken
-                # as one the kept plan has read.
-                found = listing(config.root)
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
@@ -191,33 +198,37 @@ def compile_project(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
-        if cache.enabled and paths_as_written(specs.values()):
+        inputs = (
+            memo_inputs(
+                cache,
+                loaded.config.root,
+                loaded.files,
+                hashes,
+                loaded.config.embed_env_vars,
+                found,
+            )
+            if paths_as_written(specs.values())
+            else None
+        )
+        if inputs is not None:
             compiled_against = state if state is not None else read_state(loaded.config)
             if keepable(window, specs.values()) and not (executes and result.plan["work"]):
                 remember(
                     cache,
                     memo_key(options),
-                    loaded.config.root,
-                    loaded.files,
-                    hashes,
+                    inputs,
                     compiled_against,
-                    loaded.config.embed_env_vars,
                     result.text,
                     result.warnings,
-                    found,
                 )
             remember_without_work(
                 cache,
                 plan_without_work_key(options),
-                loaded.config.root,
-                loaded.files,
-                hashes,
+                inputs,
                 records_digest(compiled_against, environment, base),
-                loaded.config.embed_env_vars,
                 result.text,
                 result.warnings,
                 [node.to_json() for node in nodes],
-                found,
             )
         return result
     finally:

@@ -164,21 +164,24 @@ class _Plain:
         return known
 
 
-def recall(cache: CompileCache, key: str, root: Path, state: State) -> Remembered | None:
-    """The plan kept under ``key``, when every input it was made from is unchanged."""
+def recall(
+    cache: CompileCache, key: str, root: Path, state: State, found: list[str] | None
+) -> Remembered | None:
+    """The plan kept under ``key``, when every input it was made from is unchanged;
+    ``found`` is the project's :func:`listing` now."""
     entry = cache.get_memo(key)
     if entry is None:
         return None
     try:
         if entry["state"] != state_digest(state):
             return None
-        return _remembered(cache, key, entry, root)
+        return _remembered(cache, key, entry, root, found)
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         return None
 
 
 def _remembered(
-    cache: CompileCache, key: str, entry: Mapping[str, Any], root: Path
+    cache: CompileCache, key: str, entry: Mapping[str, Any], root: Path, found: list[str] | None
 ) -> Remembered | None:
     """The entry's plan when its files, listing and environment variables are unchanged
     (the state is the caller's to compare). Raises KeyError and the like on a damaged
@@ -191,7 +194,7 @@ def _remembered(
     """
     if entry["env"] != {name: os.environ.get(name) for name in entry["env"]}:
         return None
-    if entry["listing"] != listing(root):
+    if found is None or entry["listing"] != found:
         return None
     plain = _Plain(root)
     settled: dict[str, list[Any]] = {}
@@ -243,7 +246,13 @@ class RememberedBody:
 
 
 def recall_without_work(
-    cache: CompileCache, key: str, root: Path, state: State, environment: str, base: str
+    cache: CompileCache,
+    key: str,
+    root: Path,
+    state: State,
+    environment: str,
+    base: str,
+    found: list[str] | None,
 ) -> RememberedBody | None:
     """The plan kept under ``key`` (:func:`plan_without_work_key`) when every input it
     was made from but the state is unchanged, and the state still holds the same
@@ -254,7 +263,7 @@ def recall_without_work(
     try:
         if entry["records"] != records_digest(state, environment, base):
             return None
-        remembered = _remembered(cache, key, entry, root)
+        remembered = _remembered(cache, key, entry, root, found)
         nodes = entry["nodes"]
         if remembered is None or entry.get("nodes_sha256") != _nodes_digest(nodes):
             return None  # changed, or damaged
@@ -266,51 +275,37 @@ def recall_without_work(
 def remember(
     cache: CompileCache,
     key: str,
-    root: Path,
-    files: Mapping[str, Path],
-    hashes: FileHashes,
+    inputs: Mapping[str, Any],
     state: State,
-    env_vars: tuple[str, ...],
     text: str,
     warnings: list[Diagnostic],
-    found: list[str] | None,
 ) -> None:
-    """Keep ``text`` under ``key`` with what it was made from (not when a file it read
-    is reached through a symlink or lies outside the project). ``found`` is the
-    :func:`listing` taken before the project was loaded: a file added during the compile
-    then makes the next compile miss, rather than be answered without it."""
-    inputs = _inputs(cache, root, files, hashes, env_vars, found)
-    if inputs is not None:
-        cache.put_memo(key, {"state": state_digest(state), **inputs, **_text(text, warnings)})
+    """Keep ``text`` under ``key`` with what it was made from (:func:`memo_inputs`) and
+    the state it was compiled against."""
+    cache.put_memo(key, {"state": state_digest(state), **inputs, **_text(text, warnings)})
 
 
 def remember_without_work(
     cache: CompileCache,
     key: str,
-    root: Path,
-    files: Mapping[str, Path],
-    hashes: FileHashes,
+    inputs: Mapping[str, Any],
     records: str,
-    env_vars: tuple[str, ...],
     text: str,
     warnings: list[Diagnostic],
     nodes: list[dict[str, Any]],
-    found: list[str] | None,
 ) -> None:
     """Keep ``text`` under ``key`` (:func:`plan_without_work_key`) for any state whose
     records digest (:func:`records_digest`) is ``records``, with the nodes its work list
     is recomputed from."""
-    inputs = _inputs(cache, root, files, hashes, env_vars, found)
-    if inputs is not None:
-        entry = {"records": records, **inputs, **_text(text, warnings), "nodes": nodes}
-        cache.put_memo(key, {**entry, "nodes_sha256": _nodes_digest(nodes)})
+    entry = {"records": records, **inputs, **_text(text, warnings), "nodes": nodes}
+    cache.put_memo(key, {**entry, "nodes_sha256": _nodes_digest(nodes)})
 
 
 def _nodes_digest(nodes: Any) -> str:
     return sha256_hex(json.dumps(nodes, sort_keys=True, separators=(",", ":")))
 
 
-def _inputs(
+def memo_inputs(
     cache: CompileCache,
     root: Path,
     files: Mapping[str, Path],
@@ -318,8 +313,10 @@ def _inputs(
     env_vars: tuple[str, ...],
     found: list[str] | None,
 ) -> dict[str, Any] | None:
-    """What a plan was made from, as a memo records it; None when it cannot be kept (a
-    file reached through a symlink or outside the project)."""
+    """What a plan was made from, as both memos record it; None when it cannot be kept
+    (a file reached through a symlink or outside the project). ``found`` is the
+    :func:`listing` taken before the project was loaded: a file added during the compile
+    then makes the next compile miss, rather than be answered without it."""
     plain = _Plain(root)
     if not cache.enabled or found is None or not all(plain(rel) for rel in files):
         return None

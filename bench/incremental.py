@@ -349,10 +349,16 @@ def describe(result: dict[str, Any]) -> str:
             f"  start-up (python + import duckdb)        {med['start_up']:8.3f}s",
             f"  seeknal's work / plain DuckDB's work     {work:8.2f}x  "
             f"(target 1.10x: {'met' if met else 'not met'})",
-            f"  (run - start-up) / (job - start-up)      {job:8.2f}x  (whole processes)",
-            f"  (run - start-up) / day's SQL             {ratio:8.2f}x",
+            f"  (run - start-up) / (job - start-up)      {_times(job)}  (whole processes)",
+            f"  (run - start-up) / day's SQL             {_times(ratio)}",
         ]
     )
+
+
+def _times(ratio: float | None) -> str:
+    """A ratio for the table; ``n/a`` when its denominator was not positive (on a tiny
+    day, the plain job can finish within the noise of Python's start-up)."""
+    return "     n/a " if ratio is None else f"{ratio:8.2f}x"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,3 +70,10 @@ def test_one_new_day_beside_other_transforms(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as con:
         plain_rows = con.execute(f"SELECT * FROM {snapshot} ORDER BY ALL").fetchall()
     assert plain_rows == seeknal_rows and len({row[0] for row in seeknal_rows}) == 22
+
+
+def test_a_ratio_without_a_positive_denominator_is_shown_as_such() -> None:
+    medians = dict.fromkeys(incremental._SERIES, 0.1)
+    result = {"per_day": 300, "rows": 9300, "medians": medians, "work_ratio": 1.0}
+    text = incremental.describe({**result, "job_ratio": None, "overhead_ratio": None})
+    assert "(run - start-up) / (job - start-up)          n/a" in text

@@ -76,4 +76,6 @@ def test_a_ratio_without_a_positive_denominator_is_shown_as_such() -> None:
     medians = dict.fromkeys(incremental._SERIES, 0.1)
     result = {"per_day": 300, "rows": 9300, "medians": medians, "work_ratio": 1.0}
     text = incremental.describe({**result, "job_ratio": None, "overhead_ratio": None})
-    assert "(run - start-up) / (job - start-up)          n/a" in text
+    lines = {" ".join(line.split()) for line in text.splitlines()}
+    assert "(run - start-up) / (job - start-up) n/a (whole processes)" in lines
+    assert "(run - start-up) / day's SQL n/a" in lines

@@ -15,6 +15,7 @@ from seeknal.canonical import (
     canonical_json,
     hash_value,
     with_top_level_key,
+    with_top_level_value,
     without_top_level_string,
 )
 
@@ -112,3 +113,21 @@ def test_a_top_level_key_inserted_into_and_taken_out_of_canonical_text(
 def test_a_key_holding_a_colon_and_a_space_is_taken_out_too(value: str) -> None:
     split = without_top_level_string(canonical_json({"a: b": value, "c": 1}), "a: b")
     assert split == (value, canonical_json({"c": 1}))
+
+
+@settings(max_examples=300)
+@given(
+    members=st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=6),
+    key=st.text(max_size=6),
+    old=values,
+    new=values,
+)
+def test_a_top_level_value_replaced_in_canonical_text(
+    members: dict[str, Any], key: str, old: Any, new: Any
+) -> None:
+    members.pop(key, None)
+    text = canonical_json({**members, key: old})
+    assert with_top_level_value(text, key, new) == canonical_json({**members, key: new})
+    # No such member, or text in another layout: nothing is replaced.
+    assert with_top_level_value(canonical_json(members), key, new) is None
+    assert with_top_level_value(json.dumps({**members, key: old}), key, new) is None

@@ -179,6 +179,36 @@ def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
     return value, rest
 
 
+def with_top_level_value(text: str, key: str, value: Any) -> str | None:
+    """``text`` with the value of its top-level member ``key`` replaced by ``value``.
+
+    When ``text`` is the canonical JSON of a dict holding ``key``, the result is that of
+    the same dict with ``key`` set to ``value``: the other members' text is reused as it
+    is, not serialized again. ``None`` when ``text`` is not of canonical layout (see
+    :func:`without_top_level_string`) or has no member ``key``.
+
+    Example:
+        >>> with_top_level_value(canonical_json({"a": 1, "b": [2], "c": 3}), "b", {"d": 4})
+        '{\n  "a": 1,\n  "b": {\n    "d": 4\n  },\n  "c": 3\n}\n'
+    """
+    prefix = "\n  " + encode_basestring(key) + ": "
+    start = text.find(prefix)
+    if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
+        return None
+    begin = start + len(prefix)
+    # The next line opening with two spaces and a quote starts the next top-level member
+    # (nested members are indented further; strings never hold a raw line break).
+    following = text.find('\n  "', begin)
+    if following < 0:
+        end = len(text) - len("\n}\n")
+    elif text[following - 1] == ",":
+        end = following - 1
+    else:
+        return None
+    member = canonical_json(value)[:-1].replace("\n", "\n  ")
+    return text[:begin] + member + text[end:]
+
+
 def compute_plan_id(plan: dict[str, Any]) -> str:
     """The plan's id: sha256 of its canonical content without ``plan_id``."""
     return hash_value({k: v for k, v in plan.items() if k != "plan_id"})

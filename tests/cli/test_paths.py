@@ -144,3 +144,24 @@ def test_execute_help_says_where_plan_is_looked_up() -> None:
     assert "[PLAN]" in shown
     assert "PLAN defaults to the project's target/plan.json" in shown
     assert "looked up in the current directory first, then in the project" in shown
+
+
+@pytest.mark.parametrize("command", [["execute"], ["apply", "prod"]])
+def test_a_plan_file_that_is_not_json_is_named_with_its_position(
+    minimal: Path, command: list[str]
+) -> None:
+    """The runtime parses the file's text once; its errors still name the file."""
+    bad = minimal / "broken.json"
+    bad.write_text('{\n  "plan_id": \n', encoding="utf-8")
+    result = invoke(minimal, *command, str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:3:1: plan is not valid JSON" in result.output
+    assert not (minimal / "target" / "state").exists()
+
+
+def test_execute_runs_the_plan_file_it_is_given(minimal: Path) -> None:
+    assert invoke(minimal, "compile", "--out", "reviewed.json").exit_code == 0
+    (minimal / "target" / "plan.json").unlink(missing_ok=True)
+    result = invoke(minimal, "execute", "reviewed.json", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "built 2" in result.output

@@ -330,10 +330,55 @@ def test_the_plan_kept_without_its_work_follows_the_state(shop: Path, loads: lis
             loads.clear()
             plan = compile_project(shop, window=window)
             answered += not loads
+            if not loads:  # the memo's text, never parsed nor serialized again
+                assert plan.parsed is None
             assert plan.text == uncached(shop, window=window), (step, window)
             assert plan.plan == json.loads(plan.text)
     # Every compile after the first step's: the runs only added and restated intervals.
     assert answered >= 3 * len(windows)
+
+
+def test_a_plan_kept_without_its_work_is_known_valid_with_its_new_work(
+    shop: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given its new work, the kept plan is not walked against the schema again, by the
+    compiler or the runtime: its other members were validated when it was kept, and the
+    new ones are checked on their own."""
+    from seeknal import schemas
+    from seeknal.runtime import artifact, verify_plan_text
+
+    settle(shop)
+    assert invoke(shop, "run", "--quiet", "--end", "2024-02-29").exit_code == 0
+    compile_project(shop, window=Window(end=MARCH))  # keeps the plan
+    assert invoke(shop, "run", "--quiet", "--end", "2024-03-01").exit_code == 0
+    monkeypatch.setattr(schemas, "_KNOWN_VALID", set())  # as in a later process
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    walked: list[str] = []
+    real = schemas.iter_errors
+    monkeypatch.setattr(
+        schemas, "iter_errors", lambda name, doc: walked.append(name) or real(name, doc)
+    )
+    loads.clear()
+    result = compile_project(shop, window=Window(end=MARCH + 3 * DAY))
+    assert not loads  # answered by the plan kept without its work
+    plan = verify_plan_text(result.text)
+    assert plan["work"] and "plan" not in walked
+    assert result.text == uncached(shop, window=Window(end=MARCH + 3 * DAY))
+
+
+def test_new_work_the_schema_refuses_falls_back_to_the_full_compile(
+    shop: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug giving an invalid work list is the full compile's to report, as ever."""
+    from seeknal import schemas
+
+    settle(shop)
+    compile_project(shop, window=Window(end=MARCH))
+    assert invoke(shop, "run", "--quiet", "--end", "2024-02-20").exit_code == 0
+    monkeypatch.setattr(schemas, "is_valid_member", lambda name, key, value: key != "work")
+    loads.clear()
+    compile_project(shop, window=Window(end=MARCH))
+    assert loads  # compiled in full
 
 
 def test_an_unknown_restated_node_is_still_reported(shop: Path, loads: list[Path]) -> None:

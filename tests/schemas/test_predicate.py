@@ -139,6 +139,39 @@ def test_mutated_documents_agree_with_jsonschema(
     assert schemas.is_valid(name, mutated) == schemas.validator(name).is_valid(mutated)
 
 
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_member_is_valid_exactly_when_the_plan_with_it_is(
+    documents: list[tuple[str, Any]], data: st.DataObject
+) -> None:
+    """What lets a kept plan take a new work list without its whole schema walked."""
+    plan = next(doc for name, doc in documents if name == "plan")
+    key = data.draw(st.sampled_from(["work", "base_state"]))
+    mutated = _mutate({"member": plan[key]}, data)
+    value = mutated.get("member") if isinstance(mutated, dict) else mutated
+    whole = schemas.validator("plan").is_valid({**plan, key: value})
+    assert schemas.is_valid_member("plan", key, value) == whole
+
+
+def test_members_of_a_schema_relating_them_are_not_checked_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schemas._member_schema.cache_clear()
+    schemas._member_predicate.cache_clear()
+    related = {"type": "object", "properties": {"a": {}}, "dependentRequired": {"a": ["b"]}}
+    monkeypatch.setattr(schemas, "load_schema", lambda name: related)
+    try:
+        with pytest.raises(ValueError, match="independently"):
+            schemas.is_valid_member("plan", "a", 1)
+    finally:
+        schemas._member_schema.cache_clear()
+        schemas._member_predicate.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("schema", "good", "bad"),
     [

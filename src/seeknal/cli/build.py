@@ -193,13 +193,14 @@ def _run_options(fn: Any) -> Any:
 
 def _execute(
     obj: Context,
-    plan: dict[str, Any],
+    plan: dict[str, Any] | None,
     *,
     threads: int,
     force: bool,
     printer: RunPrinter,
     session: Any = None,
     text: str | None = None,
+    where: str = "plan.json",
 ) -> None:
     from seeknal.runtime import execute_plan
 
@@ -211,6 +212,7 @@ def _execute(
         on_event=printer,
         session=session,
         text=text,
+        where=where,
     )
 
 
@@ -282,7 +284,7 @@ def compile_cmd(
         use_cache=not no_cache,
     )
     echo_warnings(result.warnings)
-    write_plan(result.plan, path, text=result.text)
+    write_plan(result.parsed, path, text=result.text)
     click.echo(_summary(result.plan, str(path)))
     if summary_md is not None:
         from seeknal.cli.review import render_markdown, write_summary
@@ -310,11 +312,13 @@ def execute(
     PLAN defaults to the project's target/plan.json. A relative PLAN is looked up in the
     current directory first, then in the project.
     """
-    from seeknal.runtime import read_plan
+    from seeknal.runtime import read_plan_text
 
-    plan, text = read_plan(resolve_plan_path(obj, plan_path))
+    path = resolve_plan_path(obj, plan_path)
+    text = read_plan_text(path)
     printer = RunPrinter(quiet=quiet, as_json=as_json)
-    _execute(obj, plan, threads=threads, force=force, printer=printer, text=text)
+    # The runtime parses and verifies the text, once.
+    _execute(obj, None, threads=threads, force=force, printer=printer, text=text, where=str(path))
 
 
 @click.command(short_help="Compile and execute in one step (nothing changed: nothing built).")
@@ -372,15 +376,16 @@ def run(
             settings=settings,
         )
         echo_warnings(result.warnings)
-        write_plan(result.plan, path, text=result.text)
+        write_plan(result.parsed, path, text=result.text)
         printer = RunPrinter(quiet=quiet, as_json=as_json)
         if not quiet and not as_json:
             printer.line(_summary(result.plan, None))
         # Verified against the text just written to plan.json, as that file would be
-        # (the id from its canonical bytes, once the text is seen to be this plan's).
+        # (the id from its canonical bytes); a plan the memo answered is known only as
+        # that text, and the runtime parses it once.
         _execute(
             obj,
-            result.plan,
+            result.parsed,
             threads=threads,
             force=False,
             printer=printer,

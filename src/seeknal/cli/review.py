@@ -279,7 +279,9 @@ def apply_cmd(
             f"{path} was compiled for environment '{plan['environment']}', not '{env}'",
             hint=f"compile it for {env}: seeknal compile --env {env} --out FILE",
         )
-    _execute(obj, plan, threads=threads, force=force, printer=RunPrinter(), text=text)
+    # The runtime parses the text again rather than proving the plan is the text's.
+    printer = RunPrinter()
+    _execute(obj, None, threads=threads, force=force, printer=printer, text=text, where=str(path))
 
 
 @click.command("diff", short_help="What changed between two plan files (for reviews).")

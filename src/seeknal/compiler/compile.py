@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal import schemas
-from seeknal.canonical import hash_value, sha256_hex
+from seeknal.canonical import hash_value, sha256_hex, without_top_level_string
 from seeknal.compiler.analysis import SourceLoad, SqlAnalysis, approximate_warning, sql_node
 from seeknal.compiler.cache import CompileCache, FileHashes, content_key
 from seeknal.compiler.fingerprint import (
@@ -63,15 +63,32 @@ if TYPE_CHECKING:
     from seeknal.compiler.interval_work import Window, WorkNode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CompileResult:
-    """The plan (a canonical dict, already schema-valid) and any warnings."""
+    """The plan, schema-valid, as its canonical text and as a dict; and any warnings.
 
-    plan: dict[str, Any]
+    A plan the memo answers is known as text only (it is never serialized again);
+    ``plan`` parses it on first use. ``parsed`` says whether that happened, so that a
+    caller which only passes the plan on (``seeknal run`` to the runtime) can hand over
+    the text alone, to be parsed once, there.
+    """
+
     config: ProjectConfig
-    warnings: list[Diagnostic] = field(default_factory=list)
     # canonical_json(plan), computed once (write_plan(plan, path, text=result.text)).
-    text: str = ""
+    text: str
+    warnings: list[Diagnostic] = field(default_factory=list)
+    _plan: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        if self._plan is None:
+            self._plan = json.loads(self.text)
+        return self._plan
+
+    @property
+    def parsed(self) -> dict[str, Any] | None:
+        """The plan, if it is at hand as a dict already."""
+        return self._plan
 
 
 def read_state(config: ProjectConfig) -> State:
@@ -161,17 +178,13 @@ def compile_project(
                 found = listing(config.root)
                 remembered = recall(cache, memo_key(options), config.root, state, found)
                 if remembered is not None:
-                    plan = json.loads(remembered.text)
                     # The memo keeps only plans build_plan validated, under this code's
                     # fingerprint; its text's digest was checked on reading.
-                    schemas.remember_valid("plan", plan["plan_id"])
+                    split = without_top_level_string(remembered.text, "plan_id")
+                    if split is not None:
+                        schemas.remember_valid("plan", split[0])
                     # Only file hashes may have been added: every other entry stays.
-                    return CompileResult(
-                        plan=plan,
-                        config=config,
-                        warnings=remembered.warnings,
-                        text=remembered.text,
-                    )
+                    return CompileResult(config, remembered.text, remembered.warnings)
                 # Only the state moved (a new day, a run elsewhere), and not the
                 # environment's record: the plan is the same but for its work.
                 body = recall_without_work(
@@ -187,10 +200,7 @@ def compile_project(
                     None if body is None else _with_new_work(body, state, environment, window)
                 )
                 if body is not None and reworked is not None:
-                    plan, text = reworked
-                    return CompileResult(
-                        plan=plan, config=config, warnings=body.plan.warnings, text=text
-                    )
+                    return CompileResult(config, reworked, body.plan.warnings)
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
@@ -330,21 +340,19 @@ def _compile(
         base_environment,
     )
     warnings = [d for d in diags if d.severity == "warning"]
-    result = CompileResult(
-        plan=plan, config=config, warnings=_with_excerpts(config.root, warnings), text=text
-    )
+    result = CompileResult(config, text, _with_excerpts(config.root, warnings), plan)
     return result, nodes
 
 
 def _with_new_work(
     body: RememberedBody, state: State, environment: str, window: Window | None
-) -> tuple[dict[str, Any], str] | None:
-    """The remembered plan with the work list and state hash of ``state``: what a full
-    compile gives when only the state moved (the same function plans the work, from the
-    same nodes). None when the window names a node the plan lacks (the full compile
-    says so)."""
+) -> str | None:
+    """The remembered plan's text with the work list and state hash of ``state``: what
+    a full compile gives when only the state moved (the same function plans the work,
+    from the same nodes), byte for byte. None when the window names a node the plan
+    lacks (the full compile says so)."""
     from seeknal.compiler.categorize import plan_work
-    from seeknal.compiler.emit import finish_plan, work_entry
+    from seeknal.compiler.emit import with_new_work, work_entry
     from seeknal.compiler.interval_work import WorkNode
 
     try:
@@ -353,13 +361,10 @@ def _with_new_work(
         return None  # damaged
     if window is not None and not set(window.restate) <= {node.id for node in nodes}:
         return None
-    plan = json.loads(body.plan.text)
-    del plan["plan_id"]
-    plan["base_state"] = state.environment_hash(environment)
     try:
-        plan["work"] = [work_entry(item) for item in plan_work(nodes, state, window)]
-        return finish_plan(plan)
-    except (KeyError, TypeError, ValueError, AttributeError, AssertionError):
+        work = [work_entry(item) for item in plan_work(nodes, state, window)]
+        return with_new_work(body.plan.text, state.environment_hash(environment), work)
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None  # a damaged entry: the full compile decides
 
 

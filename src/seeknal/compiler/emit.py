@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from seeknal import schemas
-from seeknal.canonical import canonical_json, sha256_hex, with_top_level_key
+from seeknal.canonical import (
+    canonical_json,
+    sha256_hex,
+    with_top_level_key,
+    with_top_level_value,
+    without_top_level_string,
+)
 from seeknal.compiler.categorize import NodeChange, WorkItem
 from seeknal.compiler.change import ChangeCategory
 from seeknal.compiler.interval_work import incremental_entry
@@ -132,6 +138,34 @@ def finish_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return plan, text
 
 
+def with_new_work(text: str, base_state: str | None, work: list[dict[str, Any]]) -> str | None:
+    """The canonical text of a plan (``text``) with another ``base_state`` and ``work``,
+    and the id of that content: what :func:`finish_plan` gives for the changed plan,
+    without serializing or validating the rest again.
+
+    ``text`` must be that of a plan :func:`finish_plan` produced (the plan memo keeps
+    only those, digest-checked): its other members are valid, and the new ones are
+    checked here, which together is the whole schema (see ``schemas.is_valid_member``).
+    None when the new members are invalid (a bug: the full compile then says so) or
+    ``text`` is not of canonical layout.
+    """
+    if not (
+        schemas.is_valid_member("plan", "base_state", base_state)
+        and schemas.is_valid_member("plan", "work", work)
+    ):
+        return None
+    spliced = with_top_level_value(text, "base_state", base_state)
+    spliced = None if spliced is None else with_top_level_value(spliced, "work", work)
+    split = None if spliced is None else without_top_level_string(spliced, "plan_id")
+    if spliced is None or split is None:
+        return None
+    plan_id = sha256_hex(split[1])
+    done = with_top_level_value(spliced, "plan_id", plan_id)
+    if done is not None:
+        schemas.remember_valid("plan", plan_id)
+    return done
+
+
 def plan_target(config: ProjectConfig) -> dict[str, Any]:
     """Where the plan runs: a connection by name, never its details (profiles.yml holds
     them, read by the runtime). ``default`` is implied, so plans that use it keep the
@@ -146,11 +180,11 @@ def plan_target(config: ProjectConfig) -> dict[str, Any]:
     return target
 
 
-def write_plan(plan: Mapping[str, Any], path: Path, *, text: str | None = None) -> None:
+def write_plan(plan: Mapping[str, Any] | None, path: Path, *, text: str | None = None) -> None:
     """Write the canonical plan atomically (a reader never sees half a file).
 
     ``text``, when given, is ``canonical_json(plan)`` already computed (a compile's
-    ``CompileResult.text``), written as it is.
+    ``CompileResult.text``), written as it is; ``plan`` may then be None.
 
     The file gets the usual mode of a new file (0644 less the umask), like any file
     the user writes: the temporary file is created with ``os.open``, not ``mkstemp``
@@ -168,7 +202,10 @@ def write_plan(plan: Mapping[str, Any], path: Path, *, text: str | None = None) 
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(canonical_json(plan) if text is None else text)
+                if text is None:
+                    assert plan is not None, "write_plan needs the plan or its text"
+                    text = canonical_json(plan)
+                fh.write(text)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -230,10 +230,12 @@ def plan_without_work_key(options: Mapping[str, Any]) -> str:
 
 def records_digest(state: State, environment: str, base: str) -> str:
     """A digest of what a plan, its work aside, reads of the state: the environment's
-    record, or for a new environment its base's (see ``compile._compile``)."""
-    record = state.environment(environment)
-    based = state.environment(base) if record is None and environment != base else None
-    return sha256_hex(json.dumps([record, based], sort_keys=True, separators=(",", ":")))
+    record, or for a new environment its base's (see ``compile._compile``); through
+    their hashes, which the plan's ``base_state`` and the runtime's staleness check
+    need anyway (``State`` computes each once)."""
+    own = state.environment_hash(environment)
+    based = state.environment_hash(base) if own is None and environment != base else None
+    return sha256_hex(json.dumps([own, based]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,23 +53,53 @@ def read_plan(path: str | Path) -> tuple[dict[str, Any], str]:
         >>> plan["environment"]  # doctest: +SKIP
         'prod'
     """
+    text = read_plan_text(path)
+    return verify_plan_text(text, where=str(path)), text
+
+
+def read_plan_text(path: str | Path) -> str:
+    """The text of a plan file, unchecked (``execute_plan(None, ..., text=)`` parses
+    and verifies it, once).
+
+    Raises:
+        PlanError: The file is missing or unreadable.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError(
             f"{path}: no such plan file", hint="create one with `seeknal compile`"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read {path}: {exc}", hint=_RECOMPILE) from exc
+
+
+def verify_plan_text(text: str, *, where: str = "plan.json") -> dict[str, Any]:
+    """Parse a plan's JSON text and verify it (see :func:`verify_plan`): the one
+    parse, and the id checked by hashing the text when it is canonical.
+
+    Args:
+        text: The plan's JSON text.
+        where: What to call it in messages (its file).
+
+    Raises:
+        PlanError: Not JSON, too new, schema-invalid, tampered or inconsistent.
+
+    Example:
+        >>> verify_plan_text("[]")
+        Traceback (most recent call last):
+        ...
+        seeknal.errors.PlanError: plan.json is not a JSON object
+    """
     try:
         plan = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanError(
-            f"{path}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
+            f"{where}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
             hint=_RECOMPILE,
         ) from exc
-    return _verify(plan, text), text  # the plan was parsed from this very text
+    return _verify(plan, text)  # the plan was parsed from this very text
 
 
 def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from seeknal.engines.base import (
     Relation,
 )
 from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
-from seeknal.runtime.artifact import verify_plan
+from seeknal.runtime.artifact import verify_plan, verify_plan_text
 from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
 from seeknal.runtime.events import Event, EventKind, RunResult
@@ -59,7 +59,7 @@ EXCERPT_LINES = 8
 
 
 def execute_plan(
-    plan: dict[str, Any],
+    plan: dict[str, Any] | None,
     project_dir: Path,
     *,
     threads: int = 4,
@@ -67,11 +67,13 @@ def execute_plan(
     on_event: Callable[[Event], None] | None = None,
     session: RunSession | None = None,
     text: str | None = None,
+    where: str = "plan.json",
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
     Args:
-        plan: The plan (verified again here: nothing unverified ever runs).
+        plan: The plan (verified again here: nothing unverified ever runs); None to
+            parse it from ``text``, once.
         project_dir: The project the plan was compiled from; the plan's warehouse,
             state and data file paths are relative to it.
         threads: Snapshots built at the same time.
@@ -80,7 +82,9 @@ def execute_plan(
         session: A run held since before the plan was compiled (``seeknal run``, see
             ``session.py``): its lock and the state it read are used.
         text: The JSON text ``plan`` was parsed from, if at hand (see
-            :func:`~seeknal.runtime.artifact.verify_plan`).
+            :func:`~seeknal.runtime.artifact.verify_plan`); the plan itself when
+            ``plan`` is None.
+        where: What to call that text in messages (its file).
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -103,7 +107,12 @@ def execute_plan(
     """
     if threads < 1:
         raise SeeknalError(f"threads must be at least 1, not {threads}")
-    plan = verify_plan(plan, text=text)
+    if plan is None:
+        if text is None:
+            raise SeeknalError("execute_plan needs the plan or its text")
+        plan = verify_plan_text(text, where=where)
+    else:
+        plan = verify_plan(plan, text=text)
     emit = on_event or _ignore
     started = time.monotonic()
     project_dir = Path(project_dir).resolve()

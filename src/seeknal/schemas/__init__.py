@@ -26,6 +26,7 @@ __all__ = [
     "SCHEMA_NAMES",
     "ValidationError",
     "is_valid",
+    "is_valid_member",
     "iter_errors",
     "known_valid",
     "load_schema",
@@ -80,6 +81,45 @@ def is_valid(name: str, instance: Any) -> bool:
     if predicate is None:
         return bool(validator(name).is_valid(instance))
     return predicate(instance)
+
+
+@cache
+def _member_schema(name: str, key: str) -> dict[str, Any]:
+    schema = load_schema(name)
+    if set(schema) - _PLAIN_OBJECT_KEYWORDS or schema.get("type") != "object":
+        # A keyword relating members to each other: a member is not valid on its own.
+        raise ValueError(f"schema {name!r} does not validate its members independently")
+    return {"$defs": schema.get("$defs", {}), **schema["properties"][key]}
+
+
+@cache
+def _member_predicate(name: str, key: str) -> Check | None:
+    return compile_predicate(_member_schema(name, key))
+
+
+# Keywords of an object schema under which each member is valid or not on its own.
+_PLAIN_OBJECT_KEYWORDS = frozenset(
+    {"$schema", "$id", "title", "description", "type", "additionalProperties", "required"}
+    | {"properties", "$defs"}
+)
+
+
+def is_valid_member(name: str, key: str, value: Any) -> bool:
+    """Whether ``value`` is valid as member ``key`` of a document of schema ``name``.
+
+    A valid document with only that member changed is valid exactly when this is true
+    (the schema relates no member to another; checked).
+
+    Example:
+        >>> is_valid_member("plan", "work", []), is_valid_member("plan", "work", {})
+        (True, False)
+    """
+    predicate = _member_predicate(name, key)
+    if predicate is None:
+        from jsonschema import Draft202012Validator
+
+        return bool(Draft202012Validator(_member_schema(name, key)).is_valid(value))
+    return predicate(value)
 
 
 def remember_valid(name: str, digest: str) -> None:

@@ -251,11 +251,31 @@ def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None
     expected = compile_project(minimal).text
     memos = sorted(project_cache_file(minimal).parent.glob("memo-*.json"))
     assert len(memos) == 2  # the plan, and the plan kept without its work
+    texts = [memo.with_suffix(".plan") for memo in memos]  # each plan, beside its memo
+    assert all(b'"plan_id"' in text.read_bytes() for text in texts)
     kept = [memo.read_bytes() for memo in memos]
-    for damage in (b"", b"{", b'{"format": 1}', *(k.replace(b"plan_id", b"x") for k in kept)):
+    for damage in (b"", b"{", b'{"format": 1}', *(k.replace(b"files", b"x") for k in kept)):
         for memo in memos:
             memo.write_bytes(damage)
         assert compile_project(minimal).text == expected
+    for damage in (b"", b"\xff", b"{}", expected.replace("plan_id", "x").encode()):
+        for text in texts:
+            text.write_bytes(damage)
+        assert compile_project(minimal).text == expected
+    for text in texts:
+        text.unlink()
+    assert compile_project(minimal).text == expected
+
+
+def test_the_oldest_memos_go_with_their_plan_texts(minimal: Path) -> None:
+    from seeknal.compiler.cache import _MEMOS_KEPT, project_cache_file
+
+    for n in range(_MEMOS_KEPT):
+        compile_project(minimal, environment=f"env{n}")
+    directory = project_cache_file(minimal).parent
+    memos = {p.stem for p in directory.glob("memo-*.json")}
+    assert len(memos) == _MEMOS_KEPT
+    assert {p.stem for p in directory.glob("memo-*.plan")} == memos
 
 
 def test_an_end_less_than_a_year_back_still_reads_the_clock() -> None:

@@ -40,6 +40,7 @@ ENV_DISABLE = "SEEKNAL_NO_CACHE"
 _FILE_NAME = "compile.json"
 _MEMO_PREFIX = "memo-"
 _MEMOS_KEPT = 8  # a plan memo and one without work per combination of options
+_MEMO_TEXT = ".plan"  # a memo's plan text, beside it
 # Libraries whose behaviour decides a cached result.
 _LIBRARIES = ("sqlglot", "sqlglotc", "duckdb", "jinja2", "pyyaml")
 
@@ -199,14 +200,31 @@ class CompileCache:
         return self._loaded
 
     def get_memo(self, key: str) -> dict[str, Any] | None:
-        """The plan memo stored under ``key`` (its own file), or ``None``."""
-        return self.get_side(self._memo_name(key), key)
+        """The plan memo stored under ``key`` (its own file), or ``None``; its ``text``
+        comes from the file beside it (the caller checks it against its digest)."""
+        value = self.get_side(self._memo_name(key), key)
+        if value is None or self.path is None or "text" in value:
+            return value
+        try:
+            text = (self.path.parent / self._memo_name(key, _MEMO_TEXT)).read_bytes()
+            return {**value, "text": text.decode("utf-8")}
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def put_memo(self, key: str, value: dict[str, Any]) -> None:
         """Store a plan memo in a file of its own (the cache file stays small, and is not
-        read at all when the memo answers); only the newest few are kept."""
+        read at all when the memo answers); only the newest few are kept.
+
+        A string ``text`` (the plan, megabytes in a large project) goes to a file of its
+        own beside it, as it is: read back without decoding a JSON string. It is written
+        first; a reader between the two writes finds a text its entry's digest refuses.
+        """
         if self.path is None:
             return
+        text = value.get("text")
+        if isinstance(text, str):
+            _write_atomically(self.path.parent / self._memo_name(key, _MEMO_TEXT), text)
+            value = {k: v for k, v in value.items() if k != "text"}
         self.put_side(self._memo_name(key), key, value)
         try:
             memos = sorted(
@@ -216,6 +234,7 @@ class CompileCache:
             )
             for stale in memos[_MEMOS_KEPT:]:
                 stale.unlink(missing_ok=True)
+                stale.with_suffix(_MEMO_TEXT).unlink(missing_ok=True)
         except OSError:
             pass
 
@@ -253,8 +272,8 @@ class CompileCache:
         )
 
     @staticmethod
-    def _memo_name(key: str) -> str:
-        return f"{_MEMO_PREFIX}{key[:40]}.json"
+    def _memo_name(key: str, suffix: str = ".json") -> str:
+        return f"{_MEMO_PREFIX}{key[:40]}{suffix}"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         """The value stored under ``key`` for an entry of ``kind``, or ``None``."""

@@ -466,3 +466,36 @@ def test_damaged_kept_nodes_are_a_miss(shop: Path) -> None:
         kept[0].write_bytes(original.replace(b'"batch_size":31', damage))
         assert compile_project(shop, window=window).text == expected
         kept[0].write_bytes(original)
+
+
+def test_the_listing_names_node_and_macro_files_and_refuses_symlinks(tmp_path: Path) -> None:
+    from seeknal.compiler.memo import listing
+
+    for rel in [
+        "seeknal/a.yml",
+        "seeknal/b.yaml",
+        "seeknal/.hidden.yml",
+        "seeknal/.h/x.yml",
+        "seeknal/sub/deeper/c.yml",
+        "seeknal/sub/d.txt",
+        "seeknal/dir.yml/e.yml",
+        "macros/m.sql",
+        "macros/n.yml",
+        "elsewhere/f.yml",
+    ]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x", encoding="utf-8")
+    assert listing(tmp_path) == [
+        "macros/m.sql",
+        "seeknal/a.yml",
+        "seeknal/b.yaml",
+        "seeknal/dir.yml/e.yml",
+        "seeknal/sub/deeper/c.yml",
+    ]
+    (tmp_path / "seeknal/.h/link.yml").symlink_to(tmp_path / "seeknal/a.yml")
+    assert listing(tmp_path) is not None  # in a hidden directory: never walked
+    for link in ["seeknal/sub/deeper/.link", "macros/link.txt", "seeknal/linked_dir"]:
+        (tmp_path / link).symlink_to(tmp_path / "elsewhere")
+        assert listing(tmp_path) is None, link
+        (tmp_path / link).unlink()
+    assert listing(tmp_path) is not None

@@ -91,7 +91,11 @@ def test_writes_leave_no_temporary_files(backend: FileStateBackend) -> None:
         backend.record_snapshot(f"seeknal__source.orders__{i:012d}", RECORD)
     backend.set_environment("prod", ENV_RECORD, "1" * 64)
 
-    assert sorted(p.name for p in backend.path.iterdir()) == ["journal.jsonl", "state.json"]
+    assert sorted(p.name for p in backend.path.iterdir()) == [
+        "hashes.json",
+        "journal.jsonl",
+        "state.json",
+    ]
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
@@ -128,7 +132,11 @@ def test_a_failed_write_keeps_the_previous_document(
     monkeypatch.undo()
 
     assert backend.file.read_bytes() == before
-    assert sorted(p.name for p in backend.path.iterdir()) == ["journal.jsonl", "state.json"]
+    assert sorted(p.name for p in backend.path.iterdir()) == [
+        "hashes.json",
+        "journal.jsonl",
+        "state.json",
+    ]
     # The journal was not emptied: the record written before the failure is still there.
     assert "seeknal__source.other__0123456789ab" in backend.read().snapshots
     assert backend.read().environment("dev") is None
@@ -311,3 +319,56 @@ def test_delete_environment_and_forget_snapshots(backend: FileStateBackend) -> N
     state = backend.read()
     assert state.environments == {} and state.history == {} and state.environment_info == {}
     assert state.snapshots == {}
+
+
+def test_environment_hashes_kept_beside_the_document_are_used_for_its_bytes_only(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.state import base
+
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    backend.set_environment("dev", {"nodes": {}}, "p" * 64)
+    expected = {name: base.environment_hash(r) for name, r in backend.read().environments.items()}
+    hashed: list[Any] = []
+    real = base.environment_hash
+    monkeypatch.setattr(base, "environment_hash", lambda r: hashed.append(r) or real(r))
+    state = backend.read()
+    assert {n: state.environment_hash(n) for n in expected} == expected
+    assert not hashed  # known from hashes.json, bound to these bytes
+    # The same content in other bytes (reformatted by hand): computed, and the same.
+    document = json.loads(backend.file.read_text(encoding="utf-8"))
+    backend.file.write_text(json.dumps(document), encoding="utf-8")
+    state = backend.read()
+    assert {n: state.environment_hash(n) for n in expected} == expected
+    assert len(hashed) == 2
+    # A changed record with the old bytes' hashes beside it: computed, never taken.
+    document["environments"]["dev"] = ENV_RECORD
+    backend.file.write_text(canonical_json(document), encoding="utf-8")
+    assert backend.read().environment_hash("dev") == expected["prod"]
+    for damage in ("", "[]", '{"state_sha256": 1}'):
+        backend.hashes.write_text(damage, encoding="utf-8")
+        assert backend.read().environment_hash("prod") == expected["prod"]
+
+
+def test_a_journal_record_leaves_the_kept_hashes_valid(backend: FileStateBackend) -> None:
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    before = backend.hashes.read_bytes()
+    backend.record_snapshot(SNAPSHOT, RECORD)  # the journal: the document is unchanged
+    assert backend.hashes.read_bytes() == before
+    assert backend.read().environment_hash("prod") == State(
+        environments={"prod": ENV_RECORD}
+    ).environment_hash("prod")
+
+
+def test_a_locked_read_keeps_the_hashes_a_document_lacks(backend: FileStateBackend) -> None:
+    """A state written by an older seeknal gets its hashes file from the first run."""
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    expected = backend.read().environment_hash("prod")
+    backend.hashes.unlink()
+    assert backend.read().environment_hash("prod") == expected
+    assert not backend.hashes.exists()  # a compile reads without the lock: no write
+    with backend.lock():
+        assert backend.read().environment_hash("prod") == expected
+    assert json.loads(backend.hashes.read_text(encoding="utf-8"))["environments"] == {
+        "prod": expected
+    }

@@ -26,6 +26,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISLNK
 from typing import TYPE_CHECKING, Any
 
 from seeknal.canonical import file_sha256, sha256_hex
@@ -34,10 +35,9 @@ from seeknal.compiler.cache import (
     CompileCache,
     FileHashes,
     content_key,
-    stat_list,
     stat_list_of,
 )
-from seeknal.compiler.load import MACROS_DIR, NODES_DIR, relpath
+from seeknal.compiler.load import MACROS_DIR, NODES_DIR
 from seeknal.compiler.model import Kind, Materialized, NodeSpec
 from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.state import State
@@ -127,17 +127,32 @@ def listing(root: Path) -> list[str] | None:
             return None
         if not directory.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(directory):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for entry in os.scandir(dirpath):
-                if entry.is_symlink():
-                    return None
-            for file in filenames:
-                path = os.path.join(dirpath, file)
-                if file.startswith(".") or not file.endswith(suffixes) or not os.path.isfile(path):
-                    continue
-                found.append(relpath(root, Path(path)))
+        try:
+            if not _list(str(directory), name, suffixes, found):
+                return None
+        except OSError:
+            return None  # an unreadable directory: the full compile says what is wrong
     return sorted(found)
+
+
+def _list(path: str, rel: str, suffixes: tuple[str, ...], found: list[str]) -> bool:
+    """Add the files under ``path`` (``rel`` from the project) ending in ``suffixes``
+    to ``found``, hidden files and directories left out; False at the first symlink.
+
+    One ``scandir`` per directory, and the entries' own types: no file is stat'ed.
+    """
+    below: list[tuple[str, str]] = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                return False
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                below.append((entry.path, f"{rel}/{entry.name}"))
+            elif entry.name.endswith(suffixes) and entry.is_file():
+                found.append(f"{rel}/{entry.name}")
+    return all(_list(sub, sub_rel, suffixes, found) for sub, sub_rel in below)
 
 
 class _Plain:
@@ -149,10 +164,14 @@ class _Plain:
         self.dirs: dict[str, bool] = {"": True}
 
     def __call__(self, rel: str) -> bool:
+        return self.parents(rel) and not os.path.islink(os.path.join(self.root, rel))
+
+    def parents(self, rel: str) -> bool:
+        """Whether ``rel`` is inside the project and its directories are no symlinks
+        (the file itself is the caller's to check)."""
         if rel.startswith("/") or ".." in rel.split("/"):
             return False  # outside the project (allow_external_data): not kept
-        parent = os.path.dirname(rel)
-        return self._dir(parent) and not os.path.islink(os.path.join(self.root, rel))
+        return self._dir(os.path.dirname(rel))
 
     def _dir(self, rel: str) -> bool:
         known = self.dirs.get(rel)
@@ -200,9 +219,12 @@ def _remembered(
     settled: dict[str, list[Any]] = {}
     for rel, (stat, digest) in entry["files"].items():
         path = os.path.join(root, rel)
-        if not plain(rel):
+        if not plain.parents(rel):
             return None
-        if stat is not None and stat == stat_list(path):
+        now_stat = os.lstat(path)  # one call: not a symlink, and not moved
+        if S_ISLNK(now_stat.st_mode):
+            return None
+        if stat is not None and stat == stat_list_of(now_stat):
             continue  # unchanged since it was hashed, long enough ago to trust
         before = os.stat(path)
         if file_sha256(path) != digest:

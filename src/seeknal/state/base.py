@@ -53,6 +53,11 @@ class State:
             self._hashes[name] = environment_hash(self.environments.get(name))
         return self._hashes[name]
 
+    def remember_hashes(self, hashes: dict[str, str | None]) -> None:
+        """Hashes of this state's environment records, known without hashing them (the
+        backend kept them for the very document it read)."""
+        self._hashes.update(hashes)
+
     def to_document(self) -> dict[str, Any]:
         return {
             "format_version": STATE_FORMAT_VERSION,

@@ -13,6 +13,13 @@ journal over the document (records are plain assignments, so replaying one twice
 harmless; a torn last line, from a crash mid-append, is ignored — that build simply
 runs again). Promotion folds the journal into a new document and then empties it.
 
+Every compile and run asks for the hash of an environment's record, which takes a while
+for a large environment; so each document write also leaves ``hashes.json`` beside it:
+the hash of every environment record, bound to the sha256 of the document's bytes. A
+reader uses those hashes only for the very bytes it read (hashing 5 MB is much faster
+than serializing 1,000 nodes' records again); lost, stale or damaged, the file is
+ignored and the hashes are computed.
+
 Two runs must not interleave their read-modify-writes, so a run holds an exclusive
 ``flock`` on ``.lock`` from start to end; threads of the same run share it and
 serialize their writes on an in-process lock.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -34,11 +42,12 @@ from typing import Any
 from seeknal import schemas
 from seeknal.canonical import canonical_json
 from seeknal.errors import StateError
-from seeknal.state.base import ROLLBACK_DEPTH, STATE_FORMAT_VERSION, State
+from seeknal.state.base import ROLLBACK_DEPTH, STATE_FORMAT_VERSION, State, environment_hash
 from seeknal.state.migrations import migrate_document
 
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
+HASHES_FILE = "hashes.json"
 LOCK_FILE = ".lock"
 _SHOWN_ERRORS = 3
 
@@ -55,16 +64,22 @@ class FileStateBackend:
         ...     backend.record_snapshot("seeknal__source.orders__0123456789ab", record)
     """
 
-    __slots__ = ("_write_lock", "path")
+    __slots__ = ("_held", "_write_lock", "path")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._write_lock = threading.Lock()
+        self._held = False  # this object holds the run lock
 
     @property
     def file(self) -> Path:
         """The state document."""
         return self.path / STATE_FILE
+
+    @property
+    def hashes(self) -> Path:
+        """Each environment's hash, for the document's current bytes (a cache)."""
+        return self.path / HASHES_FILE
 
     @property
     def journal(self) -> Path:
@@ -78,7 +93,17 @@ class FileStateBackend:
             StateError: The file is unreadable, not JSON, newer than this seeknal, or
                 does not match ``schemas/state.schema.json``.
         """
-        return _state_of(self._read_document())
+        doc, digest = self._read_stored_document()
+        environments = doc["environments"]
+        state = _state_of(self._replay_journal(doc))
+        known = self._known_hashes(digest, environments)
+        if not known and digest is not None and environments and self._held:
+            # Under the lock, the document cannot move: keep its hashes for next time (a
+            # state written by an older seeknal, or whose hashes file was lost).
+            known = {name: environment_hash(record) for name, record in environments.items()}
+            self._write_hashes(digest, known)
+        state.remember_hashes(known)
+        return state
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -105,9 +130,11 @@ class FileStateBackend:
             # The pid is for humans reading the lock file; the lock is the flock.
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
+            self._held = True
             try:
                 yield
             finally:
+                self._held = False
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -228,16 +255,40 @@ class FileStateBackend:
 
     def _read_document(self) -> dict[str, Any]:
         """The document with the journal replayed over it."""
-        doc = self._read_stored_document()
+        return self._replay_journal(self._read_stored_document()[0])
+
+    def _replay_journal(self, doc: dict[str, Any]) -> dict[str, Any]:
         for entry in self._read_journal():
             doc["snapshots"][entry["snapshot"]] = entry["record"]
         return doc
 
-    def _read_stored_document(self) -> dict[str, Any]:
+    def _known_hashes(self, digest: str | None, environments: Any) -> dict[str, str | None]:
+        """The environment hashes written beside the document, when they were written
+        for these very bytes (``digest``); none otherwise (each is then computed)."""
+        if digest is None:
+            return {}
         try:
-            text = self.file.read_text(encoding="utf-8")
+            kept = json.loads(self.hashes.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return {}
+        if (
+            not isinstance(kept, dict)
+            or kept.get("state_sha256") != digest
+            or not isinstance(kept.get("environments"), dict)
+            or kept["environments"].keys() != environments.keys()
+            or not all(isinstance(h, str) for h in kept["environments"].values())
+        ):
+            return {}
+        hashes: dict[str, str | None] = kept["environments"]
+        return hashes
+
+    def _read_stored_document(self) -> tuple[dict[str, Any], str | None]:
+        """The document as stored, and the sha256 of its bytes (None when absent)."""
+        try:
+            data = self.file.read_bytes()
+            text = data.decode("utf-8")
         except FileNotFoundError:
-            return State().to_document()
+            return State().to_document(), None
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(
                 f"cannot read the state file {self.file}: {exc}",
@@ -258,7 +309,7 @@ class FileStateBackend:
             )
         doc = migrate_document(doc, where=f"the state file {self.file}")
         _validate(doc, where=f"the state file {self.file}")
-        return doc
+        return doc, hashlib.sha256(data).hexdigest()
 
     def _read_journal(self) -> list[dict[str, Any]]:
         try:
@@ -304,6 +355,26 @@ class FileStateBackend:
                 os.unlink(tmp)
             raise
         _fsync_directory(self.path)
+        hashes = {name: environment_hash(r) for name, r in doc["environments"].items()}
+        self._write_hashes(hashlib.sha256(data).hexdigest(), hashes)
+
+    def _write_hashes(self, digest: str, hashes: dict[str, str | None]) -> None:
+        """Keep each environment's hash beside the document whose bytes hash to
+        ``digest``: a large environment takes a while to hash, and every compile and run
+        asks for it.
+
+        Not part of the state: lost, stale or damaged, it is ignored and the hashes are
+        computed from the document (a crash before it is written leaves the old one,
+        bound to the old bytes).
+        """
+        kept = {"state_sha256": digest, "environments": hashes}
+        tmp = self.path / f".hashes.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            tmp.write_text(json.dumps(kept, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.hashes)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _state_of(doc: dict[str, Any]) -> State:

@@ -372,3 +372,31 @@ def test_a_locked_read_keeps_the_hashes_a_document_lacks(backend: FileStateBacke
     assert json.loads(backend.hashes.read_text(encoding="utf-8"))["environments"] == {
         "prod": expected
     }
+
+
+def test_a_document_read_as_written_is_not_validated_again(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes a write kept hashes for were validated before they were written."""
+    from seeknal import schemas
+    from seeknal.state import file as file_module
+
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    walked: list[str] = []
+    real = file_module._validate
+    monkeypatch.setattr(
+        file_module, "_validate", lambda doc, where: walked.append(where) or real(doc, where=where)
+    )
+    backend.read()
+    assert walked == []
+    # Another state schema (another seeknal): validated.
+    monkeypatch.setattr(schemas, "schema_digest", lambda name: "0" * 64)
+    backend.read()
+    assert len(walked) == 1
+    monkeypatch.undo()
+    # Edited by hand, even to something the schema refuses: validated, and refused.
+    document = json.loads(backend.file.read_text(encoding="utf-8"))
+    document["environments"]["prod"]["nodes"]["source.orders"]["kind"] = 3
+    backend.file.write_text(canonical_json(document), encoding="utf-8")
+    with pytest.raises(StateError, match="does not match the state schema"):
+        backend.read()

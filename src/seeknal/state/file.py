@@ -18,7 +18,9 @@ for a large environment; so each document write also leaves ``hashes.json`` besi
 the hash of every environment record, bound to the sha256 of the document's bytes. A
 reader uses those hashes only for the very bytes it read (hashing 5 MB is much faster
 than serializing 1,000 nodes' records again); lost, stale or damaged, the file is
-ignored and the hashes are computed.
+ignored and the hashes are computed. Such bytes were also validated before they were
+written, against the state schema the file names by its digest: under the same schema,
+they are not validated again.
 
 Two runs must not interleave their read-modify-writes, so a run holds an exclusive
 ``flock`` on ``.lock`` from start to end; threads of the same run share it and
@@ -93,11 +95,11 @@ class FileStateBackend:
             StateError: The file is unreadable, not JSON, newer than this seeknal, or
                 does not match ``schemas/state.schema.json``.
         """
-        doc, digest = self._read_stored_document()
+        doc, digest, kept = self._read_stored_document()
         environments = doc["environments"]
         state = _state_of(self._replay_journal(doc))
-        known = self._known_hashes(digest, environments)
-        if not known and digest is not None and environments and self._held:
+        known = kept or {}
+        if kept is None and digest is not None and environments and self._held:
             # Under the lock, the document cannot move: keep its hashes for next time (a
             # state written by an older seeknal, or whose hashes file was lost).
             known = {name: environment_hash(record) for name, record in environments.items()}
@@ -257,38 +259,44 @@ class FileStateBackend:
         """The document with the journal replayed over it."""
         return self._replay_journal(self._read_stored_document()[0])
 
+    def _kept_hashes(self, digest: str) -> dict[str, str | None] | None:
+        """The environment hashes written beside the document, when they were written
+        for these very bytes (``digest``) by a seeknal of the same state schema; None
+        otherwise (the document is then validated, and the hashes computed)."""
+        try:
+            kept = json.loads(self.hashes.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        if (
+            not isinstance(kept, dict)
+            or kept.get("state_sha256") != digest
+            or kept.get("schema_sha256") != schemas.schema_digest("state")
+            or not isinstance(kept.get("environments"), dict)
+            or not all(isinstance(h, str) for h in kept["environments"].values())
+        ):
+            return None
+        hashes: dict[str, str | None] = kept["environments"]
+        return hashes
+
     def _replay_journal(self, doc: dict[str, Any]) -> dict[str, Any]:
         for entry in self._read_journal():
             doc["snapshots"][entry["snapshot"]] = entry["record"]
         return doc
 
-    def _known_hashes(self, digest: str | None, environments: Any) -> dict[str, str | None]:
-        """The environment hashes written beside the document, when they were written
-        for these very bytes (``digest``); none otherwise (each is then computed)."""
-        if digest is None:
-            return {}
-        try:
-            kept = json.loads(self.hashes.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return {}
-        if (
-            not isinstance(kept, dict)
-            or kept.get("state_sha256") != digest
-            or not isinstance(kept.get("environments"), dict)
-            or kept["environments"].keys() != environments.keys()
-            or not all(isinstance(h, str) for h in kept["environments"].values())
-        ):
-            return {}
-        hashes: dict[str, str | None] = kept["environments"]
-        return hashes
+    def _read_stored_document(
+        self,
+    ) -> tuple[dict[str, Any], str | None, dict[str, str | None] | None]:
+        """The document as stored, the sha256 of its bytes (None when absent), and the
+        environment hashes kept for those bytes, if any.
 
-    def _read_stored_document(self) -> tuple[dict[str, Any], str | None]:
-        """The document as stored, and the sha256 of its bytes (None when absent)."""
+        A document whose bytes are those a write kept hashes for is one this seeknal's
+        state schema validated before writing it: it is not walked again.
+        """
         try:
             data = self.file.read_bytes()
             text = data.decode("utf-8")
         except FileNotFoundError:
-            return State().to_document(), None
+            return State().to_document(), None, None
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(
                 f"cannot read the state file {self.file}: {exc}",
@@ -307,9 +315,14 @@ class FileStateBackend:
                 f"the state file {self.file} is corrupt: it is not a JSON object",
                 hint="restore it from a backup; deleting it makes seeknal rebuild everything",
             )
+        digest = hashlib.sha256(data).hexdigest()
+        kept = self._kept_hashes(digest)
         doc = migrate_document(doc, where=f"the state file {self.file}")
-        _validate(doc, where=f"the state file {self.file}")
-        return doc, hashlib.sha256(data).hexdigest()
+        environments = doc.get("environments")
+        if kept is None or not isinstance(environments, dict) or kept.keys() != environments.keys():
+            kept = None
+            _validate(doc, where=f"the state file {self.file}")
+        return doc, digest, kept
 
     def _read_journal(self) -> list[dict[str, Any]]:
         try:
@@ -367,7 +380,11 @@ class FileStateBackend:
         computed from the document (a crash before it is written leaves the old one,
         bound to the old bytes).
         """
-        kept = {"state_sha256": digest, "environments": hashes}
+        kept = {
+            "state_sha256": digest,
+            "schema_sha256": schemas.schema_digest("state"),
+            "environments": hashes,
+        }
         tmp = self.path / f".hashes.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             tmp.write_text(json.dumps(kept, sort_keys=True), encoding="utf-8")

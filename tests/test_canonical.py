@@ -101,6 +101,7 @@ def test_a_top_level_key_inserted_into_and_taken_out_of_canonical_text(
     whole = canonical_json({**members, key: value})
     assert with_top_level_key(canonical_json(members), members, key, value) == whole
     split = without_top_level_string(whole, key)
+    assert without_top_level_string(whole, key, from_end=True) == split
     if isinstance(value, str):
         assert split == (value, canonical_json(members))
     else:
@@ -128,6 +129,9 @@ def test_a_top_level_value_replaced_in_canonical_text(
     members.pop(key, None)
     text = canonical_json({**members, key: old})
     assert with_top_level_value(text, key, new) == canonical_json({**members, key: new})
+    assert with_top_level_value(text, key, new, from_end=True) == canonical_json(
+        {**members, key: new}
+    )
     # No such member, or text in another layout: nothing is replaced.
     assert with_top_level_value(canonical_json(members), key, new) is None
     assert with_top_level_value(json.dumps({**members, key: old}), key, new) is None

@@ -141,7 +141,9 @@ def with_top_level_key(text: str, keys: Iterable[str], key: str, value: Any) -> 
     return text[:at] + member + ",\n  " + text[at:]
 
 
-def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
+def without_top_level_string(
+    text: str, key: str, *, from_end: bool = False
+) -> tuple[str, str] | None:
     """``(value, rest)`` when ``text`` has the layout of canonical JSON (``{`` and ``}``
     on lines of their own, each top-level member on a line starting with two spaces and a
     quote) with a string member ``key`` among at least two; ``rest`` is ``text`` without
@@ -158,7 +160,9 @@ def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
         ('x', '{\\n  "a": 1\\n}\\n')
     """
     prefix = "\n  " + encode_basestring(key) + ": "
-    start = text.find(prefix)
+    # A member's line is unique: found from either end (from the end for one after
+    # the large members of a large document, such as a plan's ``work``).
+    start = text.rfind(prefix) if from_end else text.find(prefix)
     if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
         return None
     end = text.find("\n", start + 1)
@@ -179,7 +183,7 @@ def without_top_level_string(text: str, key: str) -> tuple[str, str] | None:
     return value, rest
 
 
-def with_top_level_value(text: str, key: str, value: Any) -> str | None:
+def with_top_level_value(text: str, key: str, value: Any, *, from_end: bool = False) -> str | None:
     """``text`` with the value of its top-level member ``key`` replaced by ``value``.
 
     When ``text`` is the canonical JSON of a dict holding ``key``, the result is that of
@@ -192,7 +196,9 @@ def with_top_level_value(text: str, key: str, value: Any) -> str | None:
         '{\n  "a": 1,\n  "b": {\n    "d": 4\n  },\n  "c": 3\n}\n'
     """
     prefix = "\n  " + encode_basestring(key) + ": "
-    start = text.find(prefix)
+    # A member's line is unique: found from either end (from the end for one after
+    # the large members of a large document, such as a plan's ``work``).
+    start = text.rfind(prefix) if from_end else text.find(prefix)
     if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
         return None
     begin = start + len(prefix)
@@ -207,6 +213,25 @@ def with_top_level_value(text: str, key: str, value: Any) -> str | None:
         return None
     member = canonical_json(value)[:-1].replace("\n", "\n  ")
     return text[:begin] + member + text[end:]
+
+
+# The last text given its id in this process (`remember_hashed`), by that id.
+_HASHED: dict[str, str] = {}
+
+
+def remember_hashed(text: str, digest: str) -> None:
+    """Record that ``digest`` is the sha256 of ``text`` without its ``plan_id`` member,
+    computed here: a reader handed this very string need not hash it again. Only the
+    last one is kept (a plan's text can be megabytes)."""
+    _HASHED.clear()
+    _HASHED[digest] = text
+
+
+def hashed_here(text: str, digest: Any) -> bool:
+    """Whether ``text`` is the very string (not merely an equal one: strings are
+    immutable, so the same object cannot have changed) whose id ``digest`` was
+    computed in this process."""
+    return isinstance(digest, str) and _HASHED.get(digest) is text
 
 
 def compute_plan_id(plan: dict[str, Any]) -> str:

@@ -239,3 +239,36 @@ def test_a_text_that_is_not_the_plans_own_proves_nothing(plan: dict[str, Any]) -
     with pytest.raises(PlanError, match="modified after it was compiled"):
         verify_plan(changed, text=text)
     assert verify_plan(copy.deepcopy(plan), text=text) == plan
+
+
+def test_a_text_hashed_in_this_process_is_not_hashed_again(
+    plan: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The very string whose id was computed here (`seeknal run` hands the runtime the
+    compiler's text) is vouched for; an equal copy, or other text, is hashed."""
+    from seeknal import canonical
+    from seeknal.runtime import artifact, verify_plan_text
+
+    text = canonical_json(plan)
+    canonical.remember_hashed(text, plan["plan_id"])
+    hashed: list[str] = []
+    real = artifact.sha256_hex
+    monkeypatch.setattr(artifact, "sha256_hex", lambda data: hashed.append(data) or real(data))
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    assert verify_plan_text(text) == plan
+    assert hashed == []
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    copy_of = (text + " ")[:-1]
+    assert copy_of == text and copy_of is not text
+    assert verify_plan_text(copy_of) == plan
+    assert len(hashed) == 1
+    # A text vouched for under another id proves nothing about this one.
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    canonical.remember_hashed(text, "0" * 64)
+    assert verify_plan_text(text) == plan
+    assert len(hashed) == 2
+    tampered = text.replace('"environment": "prod"', '"environment": "dev"')
+    canonical.remember_hashed(tampered, plan["plan_id"])  # a wrong claim is still...
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    with pytest.raises(PlanError):  # ...only ever believed for the plan parsed from it
+        verify_plan_text(text.replace('"environment": "prod"', '"environment": "dev"'))

@@ -11,6 +11,7 @@ from typing import Any
 from seeknal import schemas
 from seeknal.canonical import (
     canonical_json,
+    remember_hashed,
     sha256_hex,
     with_top_level_key,
     with_top_level_value,
@@ -128,6 +129,7 @@ def finish_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
     body = canonical_json(plan)
     plan_id = sha256_hex(body)
     text = with_top_level_key(body, plan, "plan_id", plan_id)
+    remember_hashed(text, plan_id)
     plan["plan_id"] = plan_id
     errors = schemas.iter_errors("plan", plan)
     if errors:  # a bug in the compiler, never the user's fault
@@ -154,15 +156,18 @@ def with_new_work(text: str, base_state: str | None, work: list[dict[str, Any]])
         and schemas.is_valid_member("plan", "work", work)
     ):
         return None
+    # `base_state` comes before the nodes, `plan_id` and `work` after them.
     spliced = with_top_level_value(text, "base_state", base_state)
-    spliced = None if spliced is None else with_top_level_value(spliced, "work", work)
-    split = None if spliced is None else without_top_level_string(spliced, "plan_id")
+    if spliced is not None:
+        spliced = with_top_level_value(spliced, "work", work, from_end=True)
+    split = None if spliced is None else without_top_level_string(spliced, "plan_id", from_end=True)
     if spliced is None or split is None:
         return None
     plan_id = sha256_hex(split[1])
-    done = with_top_level_value(spliced, "plan_id", plan_id)
+    done = with_top_level_value(spliced, "plan_id", plan_id, from_end=True)
     if done is not None:
         schemas.remember_valid("plan", plan_id)
+        remember_hashed(done, plan_id)
     return done
 
 

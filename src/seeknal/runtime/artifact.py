@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seeknal import schemas
-from seeknal.canonical import compute_plan_id, sha256_hex, without_top_level_string
+from seeknal.canonical import (
+    compute_plan_id,
+    hashed_here,
+    sha256_hex,
+    without_top_level_string,
+)
 from seeknal.errors import PlanError
 
 if TYPE_CHECKING:
@@ -191,7 +196,9 @@ def _id_holds(plan: dict[str, Any], plan_id: Any, text: str | None) -> bool:
     not against forgery (see docs/guides/security.md).
     """
     if text is not None:
-        split = without_top_level_string(text, "plan_id")
+        if hashed_here(text, plan_id):
+            return True  # this very text was hashed to this id in this process
+        split = without_top_level_string(text, "plan_id", from_end=True)  # after the nodes
         if split is not None and split[0] == plan_id and sha256_hex(split[1]) == plan_id:
             return True
     return compute_plan_id(plan) == plan_id

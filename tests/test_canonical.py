@@ -135,3 +135,14 @@ def test_a_top_level_value_replaced_in_canonical_text(
     # No such member, or text in another layout: nothing is replaced.
     assert with_top_level_value(canonical_json(members), key, new) is None
     assert with_top_level_value(json.dumps({**members, key: old}), key, new) is None
+
+
+@pytest.mark.parametrize(
+    "module", ["seeknal.canonical", "seeknal.schemas", "seeknal.runtime.artifact"]
+)
+def test_the_examples_in_the_docstrings_hold(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed

@@ -193,7 +193,7 @@ def with_top_level_value(text: str, key: str, value: Any, *, from_end: bool = Fa
 
     Example:
         >>> with_top_level_value(canonical_json({"a": 1, "b": [2], "c": 3}), "b", {"d": 4})
-        '{\n  "a": 1,\n  "b": {\n    "d": 4\n  },\n  "c": 3\n}\n'
+        '{\\n  "a": 1,\\n  "b": {\\n    "d": 4\\n  },\\n  "c": 3\\n}\\n'
     """
     prefix = "\n  " + encode_basestring(key) + ": "
     # A member's line is unique: found from either end (from the end for one after

@@ -270,9 +270,13 @@ def test_a_damaged_memo_file_is_a_miss(minimal: Path, loads: list[Path]) -> None
 def test_the_oldest_memos_go_with_their_plan_texts(minimal: Path) -> None:
     from seeknal.compiler.cache import _MEMOS_KEPT, project_cache_file
 
+    compile_project(minimal)
+    directory = project_cache_file(minimal).parent
+    stray = directory / "memo-0123456789abcdef0123456789abcdef01234567.plan"
+    stray.write_text("a text whose entry was never written (a crash between the two)")
     for n in range(_MEMOS_KEPT):
         compile_project(minimal, environment=f"env{n}")
-    directory = project_cache_file(minimal).parent
+    assert not stray.exists()
     memos = {p.stem for p in directory.glob("memo-*.json")}
     assert len(memos) == _MEMOS_KEPT
     assert {p.stem for p in directory.glob("memo-*.plan")} == memos
@@ -499,3 +503,43 @@ def test_the_listing_names_node_and_macro_files_and_refuses_symlinks(tmp_path: P
         assert listing(tmp_path) is None, link
         (tmp_path / link).unlink()
     assert listing(tmp_path) is not None
+
+
+@pytest.mark.parametrize("base_state", [None, "a" * 64])
+@pytest.mark.parametrize("work", ["none", "kept", "two"])
+def test_new_work_spliced_into_a_plan_is_what_the_plan_gives_in_full(
+    minimal: Path, base_state: str | None, work: str
+) -> None:
+    from seeknal.compiler.emit import finish_plan, with_new_work
+
+    text = compile_project(minimal).text
+    plan = json.loads(text)
+    entries = {"none": [], "kept": plan["work"], "two": plan["work"][:1] * 2}[work]
+    whole = {k: v for k, v in plan.items() if k != "plan_id"}
+    expected = finish_plan({**whole, "base_state": base_state, "work": entries})[1]
+    assert with_new_work(text, base_state, entries) == expected
+    # Spliced again into its own output: the same as once.
+    assert with_new_work(expected, base_state, entries) == expected
+    assert with_new_work(text, "not a hash", entries) is None  # refused by the schema
+    assert with_new_work(json.dumps(plan), base_state, entries) is None  # not canonical
+
+
+def test_the_listing_walks_any_depth_and_gives_up_on_an_unreadable_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.compiler import memo
+
+    deep = tmp_path / "seeknal" / "/".join(["d"] * 600)
+    deep.mkdir(parents=True)
+    (deep / "x.yml").write_text("x", encoding="utf-8")
+    assert memo.listing(tmp_path) == [f"seeknal/{'/'.join(['d'] * 600)}/x.yml"]
+    (tmp_path / "seeknal" / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path: str) -> Any:
+        if path.endswith("locked"):  # as for a directory this user cannot read
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(memo.os, "scandir", scandir)
+    assert memo.listing(tmp_path) is None  # the full compile says what is wrong

@@ -267,8 +267,13 @@ def test_a_text_hashed_in_this_process_is_not_hashed_again(
     canonical.remember_hashed(text, "0" * 64)
     assert verify_plan_text(text) == plan
     assert len(hashed) == 2
+    # The vouching is only as good as the caller of remember_hashed (the compiler, in
+    # this process): a false claim is believed for that very string, and for no other.
     tampered = text.replace('"environment": "prod"', '"environment": "dev"')
-    canonical.remember_hashed(tampered, plan["plan_id"])  # a wrong claim is still...
+    assert tampered != text
+    canonical.remember_hashed(tampered, plan["plan_id"])
     monkeypatch.setattr(artifact, "_VERIFIED", set())
-    with pytest.raises(PlanError):  # ...only ever believed for the plan parsed from it
-        verify_plan_text(text.replace('"environment": "prod"', '"environment": "dev"'))
+    assert verify_plan_text(tampered)["environment"] == "dev"
+    monkeypatch.setattr(artifact, "_VERIFIED", set())
+    with pytest.raises(PlanError, match="modified after it was compiled"):
+        verify_plan_text((tampered + " ")[:-1])

@@ -130,6 +130,12 @@ def _state_file(project: Path, outside: Path) -> None:
     (project / "target/state/state.json").symlink_to(outside / "state.json")
 
 
+def _state_hashes(project: Path, outside: Path) -> None:
+    (project / "target/state").mkdir(parents=True)
+    (outside / "hashes.json").write_text(f'{{"format": 1, "x": "{MARKER}"}}')
+    (project / "target/state/hashes.json").symlink_to(outside / "hashes.json")
+
+
 def _plan_dir(project: Path, outside: Path) -> None:
     (project / "target").symlink_to(outside)
 
@@ -150,6 +156,7 @@ SYMLINKS: dict[str, Callable[[Path, Path], None]] = {
     ),
     "state_dir": _state_dir,
     "state_file": _state_file,
+    "state_hashes": _state_hashes,
     "plan_dir": _plan_dir,
 }
 

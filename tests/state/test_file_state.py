@@ -325,6 +325,7 @@ def test_environment_hashes_kept_beside_the_document_are_used_for_its_bytes_only
     backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from seeknal.state import base
+    from seeknal.state import file as file_module
 
     backend.set_environment("prod", ENV_RECORD, "p" * 64)
     backend.set_environment("dev", {"nodes": {}}, "p" * 64)
@@ -332,22 +333,43 @@ def test_environment_hashes_kept_beside_the_document_are_used_for_its_bytes_only
     hashed: list[Any] = []
     real = base.environment_hash
     monkeypatch.setattr(base, "environment_hash", lambda r: hashed.append(r) or real(r))
-    state = backend.read()
-    assert {n: state.environment_hash(n) for n in expected} == expected
+    monkeypatch.setattr(file_module, "environment_hash", base.environment_hash)
+
+    def locked_hashes() -> dict[str, str | None]:
+        with backend.lock():
+            state = backend.read()
+        return {n: state.environment_hash(n) for n in expected}
+
+    assert locked_hashes() == expected
     assert not hashed  # known from hashes.json, bound to these bytes
-    # The same content in other bytes (reformatted by hand): computed, and the same.
-    document = json.loads(backend.file.read_text(encoding="utf-8"))
-    backend.file.write_text(json.dumps(document), encoding="utf-8")
+    # Without the lock (a compile) the file is not used: computed, and the same.
     state = backend.read()
     assert {n: state.environment_hash(n) for n in expected} == expected
     assert len(hashed) == 2
-    # A changed record with the old bytes' hashes beside it: computed, never taken.
+    hashed.clear()
+    # The same content in other bytes (reformatted by hand): computed, and the same.
+    document = json.loads(backend.file.read_text(encoding="utf-8"))
+    backend.file.write_text(json.dumps(document), encoding="utf-8")
+    assert locked_hashes() == expected
+    assert len(hashed) == 2
+    # A changed record with another document's hashes beside it: computed, never taken.
     document["environments"]["dev"] = ENV_RECORD
     backend.file.write_text(canonical_json(document), encoding="utf-8")
-    assert backend.read().environment_hash("dev") == expected["prod"]
-    for damage in ("", "[]", '{"state_sha256": 1}'):
+    backend.hashes.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "state_sha256": "0" * 64,
+                "environments": {"prod": "1" * 64, "dev": "1" * 64},
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert locked_hashes() == {"prod": expected["prod"], "dev": expected["prod"]}
+    for damage in ("", "[]", '{"state_sha256": 1}', '{"format": 2}'):
         backend.hashes.write_text(damage, encoding="utf-8")
-        assert backend.read().environment_hash("prod") == expected["prod"]
+        with backend.lock():
+            assert backend.read().environment_hash("prod") == expected["prod"]
 
 
 def test_a_journal_record_leaves_the_kept_hashes_valid(backend: FileStateBackend) -> None:
@@ -355,7 +377,9 @@ def test_a_journal_record_leaves_the_kept_hashes_valid(backend: FileStateBackend
     before = backend.hashes.read_bytes()
     backend.record_snapshot(SNAPSHOT, RECORD)  # the journal: the document is unchanged
     assert backend.hashes.read_bytes() == before
-    assert backend.read().environment_hash("prod") == State(
+    with backend.lock():
+        state = backend.read()
+    assert state.environment_hash("prod") == State(
         environments={"prod": ENV_RECORD}
     ).environment_hash("prod")
 
@@ -374,29 +398,66 @@ def test_a_locked_read_keeps_the_hashes_a_document_lacks(backend: FileStateBacke
     }
 
 
-def test_a_document_read_as_written_is_not_validated_again(
+@pytest.mark.parametrize("version", sorted(DOCUMENT_MIGRATIONS))
+def test_an_older_document_gets_no_hashes_until_it_is_written_again(
+    backend: FileStateBackend, version: int
+) -> None:
+    """Hashes of migrated records are never bound to the old bytes: a later fix to a
+    migration must not meet hashes the old code kept."""
+    old = {"format_version": version, "snapshots": {}, "environments": {}}
+    backend.path.mkdir(parents=True, exist_ok=True)
+    backend.file.write_text(json.dumps(old), encoding="utf-8")
+    with backend.lock():
+        backend.read()
+    assert not backend.hashes.exists()
+
+
+def test_hashes_are_reused_for_environments_a_write_left_alone(
     backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bytes a write kept hashes for were validated before they were written."""
-    from seeknal import schemas
+    from seeknal.state import base
     from seeknal.state import file as file_module
 
     backend.set_environment("prod", ENV_RECORD, "p" * 64)
-    walked: list[str] = []
-    real = file_module._validate
-    monkeypatch.setattr(
-        file_module, "_validate", lambda doc, where: walked.append(where) or real(doc, where=where)
-    )
-    backend.read()
-    assert walked == []
-    # Another state schema (another seeknal): validated.
-    monkeypatch.setattr(schemas, "schema_digest", lambda name: "0" * 64)
-    backend.read()
-    assert len(walked) == 1
-    monkeypatch.undo()
-    # Edited by hand, even to something the schema refuses: validated, and refused.
+    hashed: list[Any] = []
+    real = base.environment_hash
+    monkeypatch.setattr(base, "environment_hash", lambda r: hashed.append(r) or real(r))
+    monkeypatch.setattr(file_module, "environment_hash", base.environment_hash)
+    with backend.lock():
+        backend.set_environment("dev", {"nodes": {}}, "p" * 64)
+    assert hashed == [{"nodes": {}}]  # prod's record was left alone: its hash kept
+    with backend.lock():
+        state = backend.read()
+        assert state.environment_hash("prod") == real(ENV_RECORD)
+        assert state.environment_hash("dev") == real({"nodes": {}})
+    assert len(hashed) == 1
+
+
+def test_a_planted_hashes_file_is_never_followed_nor_trusted_without_the_lock(
+    backend: FileStateBackend, tmp_path: Path
+) -> None:
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    expected = backend.read().environment_hash("prod")
+    digest = __import__("hashlib").sha256(backend.file.read_bytes()).hexdigest()
+    forged = {"format": 1, "state_sha256": digest, "environments": {"prod": "f" * 64}}
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps(forged), encoding="utf-8")
+    backend.hashes.unlink()
+    backend.hashes.symlink_to(outside)
+    with backend.lock():
+        assert backend.read().environment_hash("prod") == expected  # not followed
+    backend.hashes.unlink()
+    os.mkfifo(backend.hashes)  # reading a FIFO would hang the run
+    with backend.lock():
+        assert backend.read().environment_hash("prod") == expected
+    backend.hashes.unlink()
+    backend.hashes.write_text(json.dumps(forged), encoding="utf-8")
+    assert backend.read().environment_hash("prod") == expected  # a compile: not used
+    # A document the schema refuses is refused, whatever is kept beside it.
     document = json.loads(backend.file.read_text(encoding="utf-8"))
-    document["environments"]["prod"]["nodes"]["source.orders"]["kind"] = 3
+    document["environments"]["prod"]["nodes"]["source.orders"] = 7
     backend.file.write_text(canonical_json(document), encoding="utf-8")
-    with pytest.raises(StateError, match="does not match the state schema"):
+    forged["state_sha256"] = __import__("hashlib").sha256(backend.file.read_bytes()).hexdigest()
+    backend.hashes.write_text(json.dumps(forged), encoding="utf-8")
+    with backend.lock(), pytest.raises(StateError, match="does not match the state schema"):
         backend.read()

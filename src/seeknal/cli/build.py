@@ -380,12 +380,12 @@ def run(
         printer = RunPrinter(quiet=quiet, as_json=as_json)
         if not quiet and not as_json:
             printer.line(_summary(result.plan, None))
-        # Verified against the text just written to plan.json, as that file would be
-        # (the id from its canonical bytes); a plan the memo answered is known only as
-        # that text, and the runtime parses it once.
+        # The text just written to plan.json, verified as that file would be (the id
+        # from its canonical bytes), parsed once by the runtime: a plan the memo
+        # answered is known only as text (parsed here only for the summary line).
         _execute(
             obj,
-            result.parsed,
+            None,
             threads=threads,
             force=False,
             printer=printer,

@@ -245,8 +245,8 @@ def plan_cmd(
             click.echo("not applied")
             return
     write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
-    # Verified against the text just written, as that file would be.
-    _execute(obj, plan, threads=threads, force=False, printer=RunPrinter(), text=result.text)
+    # The text just written, verified and parsed by the runtime as that file would be.
+    _execute(obj, None, threads=threads, force=False, printer=RunPrinter(), text=result.text)
 
 
 @click.command("apply", short_help="Apply a saved plan to an environment.")

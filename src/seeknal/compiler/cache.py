@@ -234,7 +234,12 @@ class CompileCache:
             )
             for stale in memos[_MEMOS_KEPT:]:
                 stale.unlink(missing_ok=True)
-                stale.with_suffix(_MEMO_TEXT).unlink(missing_ok=True)
+            # Every plan text without its entry: pruned above, or left by a write that
+            # failed (or a crash) between the two files.
+            kept = {memo.stem for memo in memos[:_MEMOS_KEPT]}
+            for text in self.path.parent.glob(f"{_MEMO_PREFIX}*{_MEMO_TEXT}"):
+                if text.stem not in kept:
+                    text.unlink(missing_ok=True)
         except OSError:
             pass
 

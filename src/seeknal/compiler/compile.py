@@ -180,7 +180,7 @@ def compile_project(
                 if remembered is not None:
                     # The memo keeps only plans build_plan validated, under this code's
                     # fingerprint; its text's digest was checked on reading.
-                    split = without_top_level_string(remembered.text, "plan_id")
+                    split = without_top_level_string(remembered.text, "plan_id", from_end=True)
                     if split is not None:
                         schemas.remember_valid("plan", split[0])
                     # Only file hashes may have been added: every other entry stays.
@@ -364,7 +364,7 @@ def _with_new_work(
     try:
         work = [work_entry(item) for item in plan_work(nodes, state, window)]
         return with_new_work(body.plan.text, state.environment_hash(environment), work)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, AssertionError):
         return None  # a damaged entry: the full compile decides
 
 

@@ -142,8 +142,8 @@ def finish_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 def with_new_work(text: str, base_state: str | None, work: list[dict[str, Any]]) -> str | None:
     """The canonical text of a plan (``text``) with another ``base_state`` and ``work``,
-    and the id of that content: what :func:`finish_plan` gives for the changed plan,
-    without serializing or validating the rest again.
+    and the ``plan_id`` of that content: the text :func:`finish_plan` gives for the
+    changed plan, without serializing or validating the rest again.
 
     ``text`` must be that of a plan :func:`finish_plan` produced (the plan memo keeps
     only those, digest-checked): its other members are valid, and the new ones are

@@ -40,12 +40,12 @@ from seeknal.compiler.yamlfile import (
 )
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.naming import IDENTIFIER_HINT, is_identifier
-from seeknal.state.file import JOURNAL_FILE, STATE_FILE
+from seeknal.state.file import HASHES_FILE, JOURNAL_FILE, STATE_FILE
 
 __all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
 
 PROJECT_FILE = "seeknal_project.yml"
-STATE_FILES = (STATE_FILE, JOURNAL_FILE)  # what compile reads of the state
+STATE_FILES = (STATE_FILE, JOURNAL_FILE, HASHES_FILE)  # what a run reads of the state
 NODES_DIR = "seeknal"
 MACROS_DIR = "macros"
 

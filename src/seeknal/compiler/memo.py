@@ -139,20 +139,23 @@ def _list(path: str, rel: str, suffixes: tuple[str, ...], found: list[str]) -> b
     """Add the files under ``path`` (``rel`` from the project) ending in ``suffixes``
     to ``found``, hidden files and directories left out; False at the first symlink.
 
-    One ``scandir`` per directory, and the entries' own types: no file is stat'ed.
+    One ``scandir`` per directory, and the entries' own types: no file is stat'ed. A
+    stack, not recursion: however deep the tree, it is walked.
     """
-    below: list[tuple[str, str]] = []
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_symlink():
-                return False
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                below.append((entry.path, f"{rel}/{entry.name}"))
-            elif entry.name.endswith(suffixes) and entry.is_file():
-                found.append(f"{rel}/{entry.name}")
-    return all(_list(sub, sub_rel, suffixes, found) for sub, sub_rel in below)
+    pending = [(path, rel)]
+    while pending:
+        directory, at = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return False
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    pending.append((entry.path, f"{at}/{entry.name}"))
+                elif entry.name.endswith(suffixes) and entry.is_file():
+                    found.append(f"{at}/{entry.name}")
+    return True
 
 
 class _Plain:

@@ -7,7 +7,6 @@ document goes to ``jsonschema``, which words the errors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cache
 from importlib import resources
@@ -32,7 +31,6 @@ __all__ = [
     "known_valid",
     "load_schema",
     "remember_valid",
-    "schema_digest",
     "validator",
 ]
 
@@ -57,14 +55,6 @@ def load_schema(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-@cache
-def schema_digest(name: str) -> str:
-    """The sha256 of ``<name>.schema.json`` as shipped: what a document found valid
-    against it was found valid against."""
-    data = resources.files(__package__).joinpath(f"{name}.schema.json").read_bytes()
-    return hashlib.sha256(data).hexdigest()
 
 
 @cache

@@ -15,12 +15,11 @@ runs again). Promotion folds the journal into a new document and then empties it
 
 Every compile and run asks for the hash of an environment's record, which takes a while
 for a large environment; so each document write also leaves ``hashes.json`` beside it:
-the hash of every environment record, bound to the sha256 of the document's bytes. A
-reader uses those hashes only for the very bytes it read (hashing 5 MB is much faster
-than serializing 1,000 nodes' records again); lost, stale or damaged, the file is
-ignored and the hashes are computed. Such bytes were also validated before they were
-written, against the state schema the file names by its digest: under the same schema,
-they are not validated again.
+the hash of every environment record, bound to the sha256 of the document's bytes. The
+run holding the lock uses those hashes only for the very bytes it read (hashing 5 MB is
+much faster than serializing 1,000 nodes' records again), and writes the file for a
+document that lacks it; lost, stale, damaged or planted, the file is ignored and the
+hashes are computed. A read without the lock (``seeknal compile``) never uses it.
 
 Two runs must not interleave their read-modify-writes, so a run holds an exclusive
 ``flock`` on ``.lock`` from start to end; threads of the same run share it and
@@ -39,6 +38,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from seeknal import schemas
@@ -50,6 +50,10 @@ from seeknal.state.migrations import migrate_document
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
 HASHES_FILE = "hashes.json"
+# What the kept hashes are: bump it whenever `environment_hash`, or what a document of
+# the current format reads as, changes; older kept hashes are then ignored.
+HASHES_FORMAT = 1
+_HASHES_MAX_BYTES = 16 << 20
 LOCK_FILE = ".lock"
 _SHOWN_ERRORS = 3
 
@@ -95,16 +99,18 @@ class FileStateBackend:
             StateError: The file is unreadable, not JSON, newer than this seeknal, or
                 does not match ``schemas/state.schema.json``.
         """
-        doc, digest, kept = self._read_stored_document()
+        doc, digest, stored_version = self._read_stored_document()
         environments = doc["environments"]
         state = _state_of(self._replay_journal(doc))
-        known = kept or {}
-        if kept is None and digest is not None and environments and self._held:
-            # Under the lock, the document cannot move: keep its hashes for next time (a
-            # state written by an older seeknal, or whose hashes file was lost).
-            known = {name: environment_hash(record) for name, record in environments.items()}
-            self._write_hashes(digest, known)
-        state.remember_hashes(known)
+        if self._held and digest is not None and environments:
+            # Only the run holding the lock trusts the kept hashes (nothing else writes
+            # the state meanwhile), and keeps them for a document that lacks them (one
+            # an older seeknal wrote, or whose hashes file was lost).
+            known = self._kept_hashes(digest, environments)
+            if known is None and stored_version == STATE_FORMAT_VERSION:
+                known = {name: environment_hash(r) for name, r in environments.items()}
+                self._write_hashes(digest, known)
+            state.remember_hashes(known or {})
         return state
 
     @contextlib.contextmanager
@@ -243,10 +249,19 @@ class FileStateBackend:
         the document already holds; replaying them changes nothing.
         """
         with self._write_lock:
-            doc = self._read_document()
+            doc, digest, _ = self._read_stored_document()
+            before = dict(doc["environments"])
+            kept = self._kept_hashes(digest, before) if self._held and digest else None
+            self._replay_journal(doc)
             change(doc)
+            # An environment the change left alone (the very same record) keeps its hash.
+            same = {
+                name: digest_
+                for name, digest_ in (kept or {}).items()
+                if doc["environments"].get(name) is before[name]
+            }
             try:
-                self._write_document(doc)
+                self._write_document(doc, known_hashes=same)
                 with contextlib.suppress(FileNotFoundError):
                     os.truncate(self.journal, 0)
             except OSError as exc:
@@ -259,19 +274,34 @@ class FileStateBackend:
         """The document with the journal replayed over it."""
         return self._replay_journal(self._read_stored_document()[0])
 
-    def _kept_hashes(self, digest: str) -> dict[str, str | None] | None:
-        """The environment hashes written beside the document, when they were written
-        for these very bytes (``digest``) by a seeknal of the same state schema; None
-        otherwise (the document is then validated, and the hashes computed)."""
+    def _kept_hashes(self, digest: str, environments: Any) -> dict[str, str | None] | None:
+        """The environment hashes kept beside the document, when they were kept for these
+        very bytes (``digest``), in this format, for these environments; else None.
+
+        Read without following a symlink, from a regular file of a sane size: it is a
+        cache, and nothing planted there can make a run read elsewhere or hang.
+        """
         try:
-            kept = json.loads(self.hashes.read_bytes())
+            fd = os.open(self.hashes, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not S_ISREG(info.st_mode) or info.st_size > _HASHES_MAX_BYTES:
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                kept = json.loads(fh.read(_HASHES_MAX_BYTES + 1))
         except (OSError, ValueError, RecursionError):
             return None
+        finally:
+            os.close(fd)
         if (
             not isinstance(kept, dict)
+            or kept.get("format") != HASHES_FORMAT
             or kept.get("state_sha256") != digest
-            or kept.get("schema_sha256") != schemas.schema_digest("state")
             or not isinstance(kept.get("environments"), dict)
+            or not isinstance(environments, dict)
+            or kept["environments"].keys() != environments.keys()
             or not all(isinstance(h, str) for h in kept["environments"].values())
         ):
             return None
@@ -283,15 +313,9 @@ class FileStateBackend:
             doc["snapshots"][entry["snapshot"]] = entry["record"]
         return doc
 
-    def _read_stored_document(
-        self,
-    ) -> tuple[dict[str, Any], str | None, dict[str, str | None] | None]:
-        """The document as stored, the sha256 of its bytes (None when absent), and the
-        environment hashes kept for those bytes, if any.
-
-        A document whose bytes are those a write kept hashes for is one this seeknal's
-        state schema validated before writing it: it is not walked again.
-        """
+    def _read_stored_document(self) -> tuple[dict[str, Any], str | None, Any]:
+        """The document as stored (migrated and validated), the sha256 of its bytes (None
+        when absent), and the format version those bytes had."""
         try:
             data = self.file.read_bytes()
             text = data.decode("utf-8")
@@ -315,14 +339,10 @@ class FileStateBackend:
                 f"the state file {self.file} is corrupt: it is not a JSON object",
                 hint="restore it from a backup; deleting it makes seeknal rebuild everything",
             )
-        digest = hashlib.sha256(data).hexdigest()
-        kept = self._kept_hashes(digest)
+        stored_version = doc.get("format_version")
         doc = migrate_document(doc, where=f"the state file {self.file}")
-        environments = doc.get("environments")
-        if kept is None or not isinstance(environments, dict) or kept.keys() != environments.keys():
-            kept = None
-            _validate(doc, where=f"the state file {self.file}")
-        return doc, digest, kept
+        _validate(doc, where=f"the state file {self.file}")
+        return doc, hashlib.sha256(data).hexdigest(), stored_version
 
     def _read_journal(self) -> list[dict[str, Any]]:
         try:
@@ -347,7 +367,11 @@ class FileStateBackend:
             entries.append(entry)
         return entries
 
-    def _write_document(self, doc: dict[str, Any]) -> None:
+    def _write_document(
+        self, doc: dict[str, Any], known_hashes: dict[str, str | None] | None = None
+    ) -> None:
+        """Write ``doc`` atomically, then keep its environments' hashes beside it
+        (``known_hashes``: those already known, of records left as they were)."""
         doc["format_version"] = STATE_FORMAT_VERSION
         # Validating before writing keeps a bug from persisting a document no reader accepts.
         _validate(doc, where="the state about to be written")
@@ -368,7 +392,11 @@ class FileStateBackend:
                 os.unlink(tmp)
             raise
         _fsync_directory(self.path)
-        hashes = {name: environment_hash(r) for name, r in doc["environments"].items()}
+        known = known_hashes or {}
+        hashes = {
+            name: known[name] if name in known else environment_hash(record)
+            for name, record in doc["environments"].items()
+        }
         self._write_hashes(hashlib.sha256(data).hexdigest(), hashes)
 
     def _write_hashes(self, digest: str, hashes: dict[str, str | None]) -> None:
@@ -380,11 +408,7 @@ class FileStateBackend:
         computed from the document (a crash before it is written leaves the old one,
         bound to the old bytes).
         """
-        kept = {
-            "state_sha256": digest,
-            "schema_sha256": schemas.schema_digest("state"),
-            "environments": hashes,
-        }
+        kept = {"format": HASHES_FORMAT, "state_sha256": digest, "environments": hashes}
         tmp = self.path / f".hashes.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             tmp.write_text(json.dumps(kept, sort_keys=True), encoding="utf-8")

@@ -121,3 +121,23 @@ def test_plan_shows_the_intervals(shop: Path) -> None:
     summary = invoke(shop, "plan", "--end", "2024-02-02", "--json")
     intervals = json.loads(summary.output)["intervals"]
     assert intervals[0]["node"] == DAILY and intervals[0]["batch_size"] == 31
+
+
+def test_daily_runs_keep_the_state_journal_short(shop: Path) -> None:
+    """A run that only adds intervals promotes nothing; its batch records are folded
+    into the state document once many have gathered, not replayed by every later read."""
+    from seeknal.state.file import JOURNAL_FOLD_LINES
+
+    assert invoke(shop, "run", "-q", "--end", "2024-01-10").exit_code == 0
+    journal = shop / "target/state/journal.jsonl"
+    assert invoke(shop, "run", "-q", "--end", "2024-01-11").exit_code == 0
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert 0 < len(lines) < JOURNAL_FOLD_LINES  # the day's batch: recorded, not folded
+    # As after many such days: the same records again (replaying them changes nothing).
+    journal.write_bytes(b"".join(lines) * JOURNAL_FOLD_LINES)
+    before = invoke(shop, "intervals", "--json", "--end", "2024-01-13").output
+    assert invoke(shop, "run", "-q", "--end", "2024-01-12").exit_code == 0
+    assert journal.read_bytes() == b""  # folded by the run, under its lock
+    after = json.loads(invoke(shop, "intervals", "--json", "--end", "2024-01-13").output)
+    assert json.loads(before)[0]["completed"] == [["2024-01-01T00:00:00Z", "2024-01-12T00:00:00Z"]]
+    assert after[0]["completed"] == [["2024-01-01T00:00:00Z", "2024-01-13T00:00:00Z"]]

@@ -461,3 +461,30 @@ def test_a_planted_hashes_file_is_never_followed_nor_trusted_without_the_lock(
     backend.hashes.write_text(json.dumps(forged), encoding="utf-8")
     with backend.lock(), pytest.raises(StateError, match="does not match the state schema"):
         backend.read()
+
+
+def test_a_long_journal_is_folded_into_the_document(backend: FileStateBackend) -> None:
+    from seeknal.state.file import JOURNAL_FOLD_LINES
+
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    for n in range(JOURNAL_FOLD_LINES - 1):
+        backend.record_snapshot(SNAPSHOT, {**RECORD, "rows": n})
+    document = backend.file.read_bytes()
+    with backend.lock():
+        assert backend.compact() is False  # short yet: left as it is
+    assert backend.file.read_bytes() == document
+    backend.record_snapshot(SNAPSHOT, {**RECORD, "rows": 1000})
+    before = backend.read()
+    with backend.lock():
+        assert backend.compact() is True
+    assert backend.journal.read_bytes() == b""
+    after = backend.read()
+    assert after == before and after.snapshots[SNAPSHOT]["rows"] == 1000
+    assert after.environment_hash("prod") == before.environment_hash("prod")
+    with backend.lock():
+        assert backend.compact() is False
+
+
+def test_compacting_without_a_journal_does_nothing(backend: FileStateBackend) -> None:
+    assert backend.compact() is False
+    assert not backend.path.exists()

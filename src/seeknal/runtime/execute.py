@@ -166,6 +166,9 @@ def execute_plan(
             promoted = promote_environment(engine, state, plan, current, catalog.views)
         finally:
             engine.close()
+        # Still under the lock: the run's records folded into the document once many
+        # have gathered (every batch of an incremental model adds one).
+        state.compact()
     if promoted:
         emit(
             Event(

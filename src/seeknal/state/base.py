@@ -146,6 +146,12 @@ class StateBackend(Protocol):
         """Drop the records of snapshots that no longer exist."""
         ...
 
+    def compact(self) -> bool:
+        """Fold what was recorded since the state was last written into it, when that
+        has grown long (reading it costs every later run); True when it did. Called by
+        a run holding the lock, at its end."""
+        ...
+
 
 def iter_snapshot_names(state: State) -> Iterator[str]:
     yield from sorted(state.snapshots)

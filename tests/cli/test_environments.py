@@ -123,7 +123,8 @@ def test_apply_refuses_a_plan_compiled_for_another_environment(shop: Path) -> No
     assert invoke(shop, "compile", "--env", "dev", "--out", "target/dev.json").exit_code == 0
     result = run_process(shop, "apply", "prod", "target/dev.json")
     assert result.returncode == 2
-    assert "was compiled for environment 'dev', not 'prod'" in result.stderr
+    assert "target/dev.json was compiled for environment 'dev', not 'prod'" in result.stderr
+    assert not (shop / "target/state").exists()  # refused before anything was locked
 
 
 def test_ci_workflow_compile_review_execute(shop: Path) -> None:

@@ -201,6 +201,7 @@ def _execute(
     session: Any = None,
     text: str | None = None,
     where: str = "plan.json",
+    environment: str | None = None,
 ) -> None:
     from seeknal.runtime import execute_plan
 
@@ -213,6 +214,7 @@ def _execute(
         session=session,
         text=text,
         where=where,
+        environment=environment,
     )
 
 

@@ -267,21 +267,23 @@ def apply_cmd(
     named, so a plan for dev is never applied to prod by mistake.
     """
     from seeknal.cli.build import resolve_plan_path
-    from seeknal.errors import PlanError
     from seeknal.naming import check_environment
-    from seeknal.runtime import read_plan
+    from seeknal.runtime import read_plan_text
 
     env = check_environment(environment)
     path = resolve_plan_path(obj, plan_path)
-    plan, text = read_plan(path)
-    if plan["environment"] != env:
-        raise PlanError(
-            f"{path} was compiled for environment '{plan['environment']}', not '{env}'",
-            hint=f"compile it for {env}: seeknal compile --env {env} --out FILE",
-        )
-    # The runtime parses the text again rather than proving the plan is the text's.
-    printer = RunPrinter()
-    _execute(obj, None, threads=threads, force=force, printer=printer, text=text, where=str(path))
+    # The runtime parses and verifies the file's text, once, and checks its environment
+    # before anything is locked.
+    _execute(
+        obj,
+        None,
+        threads=threads,
+        force=force,
+        printer=RunPrinter(),
+        text=read_plan_text(path),
+        where=str(path),
+        environment=env,
+    )
 
 
 @click.command("diff", short_help="What changed between two plan files (for reviews).")

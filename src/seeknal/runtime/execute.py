@@ -31,7 +31,7 @@ from seeknal.engines.base import (
     Materialization,
     Relation,
 )
-from seeknal.errors import ExecutionError, NodeFailure, SeeknalError, StaleError
+from seeknal.errors import ExecutionError, NodeFailure, PlanError, SeeknalError, StaleError
 from seeknal.runtime.artifact import verify_plan, verify_plan_text
 from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
@@ -68,6 +68,7 @@ def execute_plan(
     session: RunSession | None = None,
     text: str | None = None,
     where: str = "plan.json",
+    environment: str | None = None,
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
@@ -85,6 +86,8 @@ def execute_plan(
             :func:`~seeknal.runtime.artifact.verify_plan`); the plan itself when
             ``plan`` is None.
         where: What to call that text in messages (its file).
+        environment: The environment the plan must have been compiled for (``seeknal
+            apply``), checked once the plan is verified, before anything is locked.
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -113,6 +116,11 @@ def execute_plan(
         plan = verify_plan_text(text, where=where)
     else:
         plan = verify_plan(plan, text=text)
+    if environment is not None and plan["environment"] != environment:
+        raise PlanError(
+            f"{where} was compiled for environment '{plan['environment']}', not '{environment}'",
+            hint=f"compile it for {environment}: seeknal compile --env {environment} --out FILE",
+        )
     emit = on_event or _ignore
     started = time.monotonic()
     project_dir = Path(project_dir).resolve()

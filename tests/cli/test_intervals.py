@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import invoke
 
 DAILY = "transform.daily_events"
@@ -141,3 +143,43 @@ def test_daily_runs_keep_the_state_journal_short(shop: Path) -> None:
     after = json.loads(invoke(shop, "intervals", "--json", "--end", "2024-01-13").output)
     assert json.loads(before)[0]["completed"] == [["2024-01-01T00:00:00Z", "2024-01-12T00:00:00Z"]]
     assert after[0]["completed"] == [["2024-01-01T00:00:00Z", "2024-01-13T00:00:00Z"]]
+
+
+def test_a_fold_that_fails_does_not_fail_the_run(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.errors import StateError
+    from seeknal.state.file import FileStateBackend
+
+    assert invoke(shop, "run", "-q", "--end", "2024-01-10").exit_code == 0
+
+    def full(self: FileStateBackend) -> bool:
+        raise StateError("cannot write the state file: No space left on device")
+
+    monkeypatch.setattr(FileStateBackend, "compact", full)
+    result = invoke(shop, "run", "--end", "2024-01-11")
+    assert result.exit_code == 0, result.output
+    assert "the state journal was not folded, the next run tries again" in result.output
+    assert "No space left on device" in result.output
+
+
+def test_a_run_with_a_failed_node_folds_the_journal_too(shop: Path) -> None:
+    from seeknal.state.file import JOURNAL_FOLD_LINES
+
+    assert invoke(shop, "run", "-q", "--end", "2024-01-10").exit_code == 0
+    journal = shop / "target/state/journal.jsonl"
+    assert invoke(shop, "run", "-q", "--end", "2024-01-11").exit_code == 0
+    journal.write_bytes(journal.read_bytes() * JOURNAL_FOLD_LINES)
+    monthly = shop / "seeknal/transforms/monthly_events.yml"
+    monthly.write_text(
+        monthly.read_text(encoding="utf-8").replace(
+            "GROUP BY 1", "GROUP BY 1 HAVING error('monthly_events fails') IS NULL"
+        ),
+        encoding="utf-8",
+    )
+    result = invoke(shop, "run", "-q", "--end", "2024-01-12")
+    assert result.exit_code == 1, result.output
+    assert "monthly_events fails" in result.output
+    assert journal.read_bytes() == b""  # the day's batch and the rest, folded
+    intervals = json.loads(invoke(shop, "intervals", "--json", "--end", "2024-01-13").output)
+    assert intervals[0]["completed"] == [["2024-01-01T00:00:00Z", "2024-01-13T00:00:00Z"]]

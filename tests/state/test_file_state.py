@@ -488,5 +488,63 @@ def test_a_long_journal_is_folded_into_the_document(backend: FileStateBackend) -
 
 
 def test_compacting_without_a_journal_does_nothing(backend: FileStateBackend) -> None:
-    assert backend.compact() is False
-    assert not backend.path.exists()
+    with pytest.raises(StateError, match="only by the run holding the state lock"):
+        backend.compact()
+    backend.path.mkdir(parents=True)
+    with backend.lock():
+        assert backend.compact() is False
+    assert not backend.file.exists()
+
+
+def test_a_fold_interrupted_after_the_document_was_written_loses_nothing(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a kill between the rename and the journal's truncation: the next read replays
+    records the document already holds, which changes nothing."""
+    from seeknal.state.file import JOURNAL_FOLD_LINES
+
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    for n in range(JOURNAL_FOLD_LINES):
+        backend.record_snapshot(SNAPSHOT, {**RECORD, "rows": n})
+    before = backend.read()
+
+    def killed(path: Any, length: int) -> None:
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(os, "truncate", killed)
+    with backend.lock(), pytest.raises(KeyboardInterrupt):
+        backend.compact()
+    monkeypatch.undo()
+    assert backend.journal.read_bytes()  # not emptied
+    assert backend.read() == before
+    with backend.lock():
+        assert backend.compact() is True
+    assert backend.read() == before
+
+
+def test_a_reader_racing_a_fold_reads_again(
+    backend: FileStateBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compile reads without the lock: should a fold replace the document and empty the
+    journal between its two reads, it must not see the old document alone."""
+    from seeknal.state import file as file_module
+    from seeknal.state.file import JOURNAL_FOLD_LINES
+
+    backend.set_environment("prod", ENV_RECORD, "p" * 64)
+    for n in range(JOURNAL_FOLD_LINES):
+        backend.record_snapshot(SNAPSHOT, {**RECORD, "rows": n})
+    expected = backend.read()
+    writer = FileStateBackend(backend.path)
+    real = FileStateBackend._read_journal
+    raced: list[bool] = []
+
+    def fold_meanwhile(self: FileStateBackend) -> list[dict[str, Any]]:
+        if self is backend and not raced:
+            raced.append(True)
+            with writer.lock():
+                assert writer.compact() is True
+        return real(self)
+
+    monkeypatch.setattr(FileStateBackend, "_read_journal", fold_meanwhile)
+    assert backend.read() == expected
+    assert raced and file_module._READ_ATTEMPTS > 1

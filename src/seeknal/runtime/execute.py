@@ -31,7 +31,14 @@ from seeknal.engines.base import (
     Materialization,
     Relation,
 )
-from seeknal.errors import ExecutionError, NodeFailure, PlanError, SeeknalError, StaleError
+from seeknal.errors import (
+    ExecutionError,
+    NodeFailure,
+    PlanError,
+    SeeknalError,
+    StaleError,
+    StateError,
+)
 from seeknal.runtime.artifact import verify_plan, verify_plan_text
 from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
 from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
@@ -167,6 +174,7 @@ def execute_plan(
                 plan, lost, engine, catalog, state, current, threads, emit
             )
             if failures:
+                _compact(state)  # the records of what did build count as well
                 _finish(emit, env, started, f"{count_of(len(failures), 'node')} failed")
                 raise ExecutionError(failures, skipped)
             # Builds record and create snapshots only: the environments, in state and
@@ -176,7 +184,7 @@ def execute_plan(
             engine.close()
         # Still under the lock: the run's records folded into the document once many
         # have gathered (every batch of an incremental model adds one).
-        state.compact()
+        unfolded = _compact(state)
     if promoted:
         emit(
             Event(
@@ -201,7 +209,10 @@ def execute_plan(
         for node_id, node in plan["nodes"].items()
         if node["change"]["category"] != "removed" and node_id not in built_now
     ]
-    seconds = _finish(emit, env, started, f"built {len(built)}, reused {len(kept)}")
+    summary = f"built {len(built)}, reused {len(kept)}"
+    if unfolded:
+        summary += f" (the state journal was not folded, the next run tries again: {unfolded})"
+    seconds = _finish(emit, env, started, summary)
     return RunResult(
         environment=env,
         plan_id=plan["plan_id"],
@@ -501,6 +512,17 @@ def _build_one(
         return BuildOutcome(seconds=time.monotonic() - started, error=exc)
     state.record_snapshot(item.snapshot, item.record(rows))
     return BuildOutcome(seconds=time.monotonic() - started, rows=rows)
+
+
+def _compact(state: StateBackend) -> str | None:
+    """Fold the state journal when it has grown long (``StateBackend.compact``); what
+    went wrong, if that failed. Never an error: the run's work is done and recorded,
+    and the journal is only slower to read until a later run folds it."""
+    try:
+        state.compact()
+    except StateError as exc:
+        return str(exc)
+    return None
 
 
 def _finish(emit: Callable[[Event], None], env: str, started: float, summary: str) -> float:

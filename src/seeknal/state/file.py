@@ -11,7 +11,10 @@ in the size of the project, so snapshot records go to ``journal.jsonl`` instead:
 line each, appended and fsynced before the build counts as recorded. Reading replays the
 journal over the document (records are plain assignments, so replaying one twice is
 harmless; a torn last line, from a crash mid-append, is ignored — that build simply
-runs again). Promotion folds the journal into a new document and then empties it.
+runs again). Promotion folds the journal into a new document and then empties it, and
+so does the end of a run once the journal holds ``JOURNAL_FOLD_LINES`` records (a run
+that only adds intervals promotes nothing). A reader that finds the document replaced
+while it read the journal reads both again.
 
 Every compile and run asks for the hash of an environment's record, which takes a while
 for a large environment; so each document write also leaves ``hashes.json`` beside it:
@@ -52,6 +55,7 @@ JOURNAL_FILE = "journal.jsonl"
 HASHES_FILE = "hashes.json"
 # Journal records after which a run folds them into the document (`compact`).
 JOURNAL_FOLD_LINES = 64
+_READ_ATTEMPTS = 5
 # What the kept hashes are: bump it whenever `environment_hash`, or what a document of
 # the current format reads as, changes; older kept hashes are then ignored.
 HASHES_FORMAT = 1
@@ -101,9 +105,20 @@ class FileStateBackend:
             StateError: The file is unreadable, not JSON, newer than this seeknal, or
                 does not match ``schemas/state.schema.json``.
         """
-        doc, digest, stored_version = self._read_stored_document()
+        for _ in range(_READ_ATTEMPTS):
+            # A write (promotion, a journal fold) replaces the document and then empties
+            # the journal: read between the two, the old document without its journal
+            # would lose records. The document read must still be the one in place
+            # once the journal is read; else read again.
+            before = _identity(self.file)
+            doc, digest, stored_version = self._read_stored_document()
+            journal = self._read_journal()
+            if _identity(self.file) == before:
+                break
         environments = doc["environments"]
-        state = _state_of(self._replay_journal(doc))
+        for entry in journal:
+            doc["snapshots"][entry["snapshot"]] = entry["record"]
+        state = _state_of(doc)
         if self._held and digest is not None and environments:
             # Only the run holding the lock trusts the kept hashes (nothing else writes
             # the state meanwhile), and keeps them for a document that lacks them (one
@@ -245,6 +260,11 @@ class FileStateBackend:
         write promotion does (`_update`): atomic, and a crash before the journal is
         emptied leaves records the document already holds.
         """
+        if not self._held:
+            raise StateError(
+                "the state journal is folded only by the run holding the state lock",
+                hint="this is a bug in seeknal; run again with --debug for the traceback",
+            )
         try:
             with open(self.journal, "rb") as fh:
                 lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
@@ -441,6 +461,15 @@ class FileStateBackend:
         except OSError:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What changes when ``path`` is replaced or rewritten (None: it does not exist)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _state_of(doc: dict[str, Any]) -> State:

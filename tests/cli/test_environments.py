@@ -79,6 +79,15 @@ def test_a_breaking_change_in_dev_leaves_prod_untouched_and_promote_builds_nothi
     assert result.exit_code == 0, result.output
     assert views_of(shop, "prod") == prod_before
     assert relations(shop) == tables
+    # A second rollback redoes the promotion, a third undoes it again.
+    assert invoke(shop, "rollback", "prod").exit_code == 0
+    assert views_of(shop, "prod") == prod_after
+    assert invoke(shop, "rollback", "prod").exit_code == 0
+    assert views_of(shop, "prod") == prod_before
+    assert relations(shop) == tables
+    # State keeps one copy of prod's record besides prod's own: what rollback returns to.
+    history = state_of(shop).read().history["prod"]
+    assert ["record" in entry for entry in history][-2:] == [True, False]
 
 
 def test_a_stale_plan_is_refused_before_any_side_effect(shop: Path) -> None:

@@ -303,9 +303,10 @@ def test_apply_history_keeps_rollback_records_and_expiry(backend: FileStateBacke
     state = backend.read()
     entries = state.history["dev"]
     assert len(entries) == 12
-    # Only what rollback can return to keeps its record: the state does not grow with
-    # every apply by a copy of the environment.
-    assert ["record" in e for e in entries] == [False] * 10 + [True] * 2
+    # Only what rollback can return to keeps its record (the newest's is the
+    # environment's own): the state does not grow with every apply by a copy of it.
+    assert ["record" in e for e in entries] == [False] * 10 + [True, False]
+    assert entries[-2]["record"] == record
     info = state.environment_info["dev"]
     assert info["base"] == "prod"
     assert info["created_at"] <= info["updated_at"] < info["expires_at"]

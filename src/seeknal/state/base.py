@@ -7,7 +7,8 @@ State is one document (see ``schemas/state.schema.json``):
 - ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
   columns, normalized SQL) — the compiler compares a new project against this;
 - ``history``: plans applied, promotions and rollbacks per environment (timestamps live
-  here, never in a hash); the newest entries keep the record they set, for rollback;
+  here, never in a hash); the entry before the newest keeps the record it set, for
+  rollback (the newest's is the environment's own);
 - ``environment_info``: per environment, its base, when it was created and updated, and
   when it expires.
 
@@ -27,10 +28,12 @@ from typing import Any, Protocol
 from seeknal.canonical import hash_value
 
 STATE_FORMAT_VERSION = 3
-# History entries that keep the environment record they set: the newest (the current
-# record) and the one before it, what `rollback` returns to (a second rollback returns
-# to the newest). Every record kept is a copy of a whole environment, read by every
-# compile and run: at ten, a 1,000-node project's state grew to 28 MB (0.25 s a read).
+# The newest history entries among which one keeps the environment record it set: the
+# one before the newest, what `rollback` returns to (a second rollback returns to the
+# newest, whose record is the environment's own until the next change, and is copied to
+# its entry then). Every record kept is a copy of a whole environment, read by every
+# compile and run: when the newest ten kept theirs, a 1,000-node project's state grew
+# to 28 MB (a quarter of a second to read).
 ROLLBACK_DEPTH = 2
 
 

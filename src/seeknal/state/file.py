@@ -216,19 +216,19 @@ class FileStateBackend:
         stamp = _stamp(now)
 
         def apply(doc: dict[str, Any]) -> None:
+            entries = doc.setdefault("history", {}).setdefault(env, [])
+            previous = doc["environments"].get(env)
+            if entries and previous is not None:
+                # What rollback returns to: the record the newest entry set, until now
+                # the environment's own (so not stored twice while it was current).
+                entries[-1]["record"] = previous
             doc["environments"][env] = record
-            entry: dict[str, Any] = {
-                "plan_id": plan_id,
-                "applied_at": stamp,
-                "action": action,
-                "record": record,
-            }
+            entry: dict[str, Any] = {"plan_id": plan_id, "applied_at": stamp, "action": action}
             if source is not None:
                 entry["source"] = source
-            entries = doc.setdefault("history", {}).setdefault(env, [])
             entries.append(entry)
             for old in entries[:-ROLLBACK_DEPTH]:
-                old.pop("record", None)  # only the newest entries can be returned to
+                old.pop("record", None)  # only the change before the newest is undone
             infos = doc.setdefault("environment_info", {})
             info = infos.get(env) or {"base": base, "created_at": stamp}
             info["updated_at"] = stamp

@@ -302,25 +302,32 @@ def test_an_end_less_than_a_year_back_still_reads_the_clock() -> None:
     assert not _reads_the_clock(Window(end=now), [Spec(None)])  # type: ignore[list-item]
 
 
-def test_a_plan_from_the_memo_is_known_valid(
-    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The memo keeps only plans build_plan validated: the runtime does not walk the
-    schema of one again (a no-op run at 5,000 nodes spent a quarter second on that)."""
+def schema_walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Forget what this process found valid (as a later process would), and list from
+    now on every schema a document is walked against."""
     from seeknal import schemas
-    from seeknal.runtime import verify_plan
-
-    settle(minimal)
-    compile_project(minimal)
     from seeknal.runtime import artifact
 
-    monkeypatch.setattr(schemas, "_KNOWN_VALID", set())  # as in a later process
+    monkeypatch.setattr(schemas, "_KNOWN_VALID", set())
     monkeypatch.setattr(artifact, "_VERIFIED", set())
     walked: list[str] = []
     real = schemas.iter_errors
     monkeypatch.setattr(
         schemas, "iter_errors", lambda name, doc: walked.append(name) or real(name, doc)
     )
+    return walked
+
+
+def test_a_plan_from_the_memo_is_known_valid(
+    minimal: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo keeps only plans build_plan validated: the runtime does not walk the
+    schema of one again (a no-op run at 5,000 nodes spent a quarter second on that)."""
+    from seeknal.runtime import verify_plan
+
+    settle(minimal)
+    compile_project(minimal)
+    walked = schema_walks(monkeypatch)
     remembered = compile_project(minimal)
     assert len(loads) == 1  # the memo answered
     verify_plan(remembered.plan)
@@ -368,20 +375,13 @@ def test_a_plan_kept_without_its_work_is_known_valid_with_its_new_work(
     """Given its new work, the kept plan is not walked against the schema again, by the
     compiler or the runtime: its other members were validated when it was kept, and the
     new ones are checked on their own."""
-    from seeknal import schemas
-    from seeknal.runtime import artifact, verify_plan_text
+    from seeknal.runtime import verify_plan_text
 
     settle(shop)
     assert invoke(shop, "run", "--quiet", "--end", "2024-02-29").exit_code == 0
     compile_project(shop, window=Window(end=MARCH))  # keeps the plan
     assert invoke(shop, "run", "--quiet", "--end", "2024-03-01").exit_code == 0
-    monkeypatch.setattr(schemas, "_KNOWN_VALID", set())  # as in a later process
-    monkeypatch.setattr(artifact, "_VERIFIED", set())
-    walked: list[str] = []
-    real = schemas.iter_errors
-    monkeypatch.setattr(
-        schemas, "iter_errors", lambda name, doc: walked.append(name) or real(name, doc)
-    )
+    walked = schema_walks(monkeypatch)
     loads.clear()
     result = compile_project(shop, window=Window(end=MARCH + 3 * DAY))
     assert not loads  # answered by the plan kept without its work

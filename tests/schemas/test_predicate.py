@@ -51,6 +51,13 @@ json_values = st.recursive(
 )
 
 
+# Hypothesis settings for tests drawing from the `documents` fixture (built once).
+_WITH_DOCUMENTS = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
 def _documents() -> list[tuple[str, Any]]:
     docs: list[tuple[str, Any]] = []
     for path in sorted([*FIXTURES.rglob("*.yml"), *EXAMPLE.rglob("*.yml")]):
@@ -125,11 +132,7 @@ def test_real_documents_are_valid(documents: list[tuple[str, Any]]) -> None:
         assert schemas.is_valid(name, doc) == expected, (name, doc)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_WITH_DOCUMENTS, max_examples=300)
 @given(data=st.data())
 def test_mutated_documents_agree_with_jsonschema(
     documents: list[tuple[str, Any]], data: st.DataObject
@@ -139,11 +142,7 @@ def test_mutated_documents_agree_with_jsonschema(
     assert schemas.is_valid(name, mutated) == schemas.validator(name).is_valid(mutated)
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_WITH_DOCUMENTS, max_examples=200)
 @given(data=st.data())
 def test_a_member_is_valid_exactly_when_the_plan_with_it_is(
     documents: list[tuple[str, Any]], data: st.DataObject

@@ -229,12 +229,11 @@ def _remembered(
             return None
         if stat is not None and stat == stat_list_of(now_stat):
             continue  # unchanged since it was hashed, long enough ago to trust
-        before = os.stat(path)
         if file_sha256(path) != digest:
             return None
         after = os.stat(path)
         now = time.time_ns()
-        if stat_list_of(before) == stat_list_of(after) and (
+        if stat_list_of(now_stat) == stat_list_of(after) and (
             now - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_NS
         ):
             settled[rel] = [stat_list_of(after), digest]

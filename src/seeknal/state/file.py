@@ -111,18 +111,17 @@ class FileStateBackend:
             # would lose records. The document read must still be the one in place
             # once the journal is read; else read again.
             before = _identity(self.file)
-            doc, digest, stored_version = self._read_stored_document()
+            doc, data, stored_version = self._read_stored_document()
             journal = self._read_journal()
             if _identity(self.file) == before:
                 break
         environments = doc["environments"]
-        for entry in journal:
-            doc["snapshots"][entry["snapshot"]] = entry["record"]
-        state = _state_of(doc)
-        if self._held and digest is not None and environments:
+        state = _state_of(_replayed(doc, journal))
+        if self._held and data is not None and environments:
             # Only the run holding the lock trusts the kept hashes (nothing else writes
             # the state meanwhile), and keeps them for a document that lacks them (one
             # an older seeknal wrote, or whose hashes file was lost).
+            digest = hashlib.sha256(data).hexdigest()
             known = self._kept_hashes(digest, environments)
             if known is None and stored_version == STATE_FORMAT_VERSION:
                 known = {name: environment_hash(r) for name, r in environments.items()}
@@ -294,15 +293,19 @@ class FileStateBackend:
         the document already holds; replaying them changes nothing.
         """
         with self._write_lock:
-            doc, digest, _ = self._read_stored_document()
+            doc, data, _ = self._read_stored_document()
             before = dict(doc["environments"])
-            kept = self._kept_hashes(digest, before) if self._held and digest else None
-            self._replay_journal(doc)
+            kept = (
+                self._kept_hashes(hashlib.sha256(data).hexdigest(), before)
+                if self._held and data is not None
+                else None
+            )
+            _replayed(doc, self._read_journal())
             change(doc)
             # An environment the change left alone (the very same record) keeps its hash.
             same = {
-                name: digest_
-                for name, digest_ in (kept or {}).items()
+                name: kept_hash
+                for name, kept_hash in (kept or {}).items()
                 if doc["environments"].get(name) is before[name]
             }
             try:
@@ -314,10 +317,6 @@ class FileStateBackend:
                     f"cannot write the state file {self.file}: {exc.strerror}",
                     hint="free disk space or fix permissions, then run again",
                 ) from exc
-
-    def _read_document(self) -> dict[str, Any]:
-        """The document with the journal replayed over it."""
-        return self._replay_journal(self._read_stored_document()[0])
 
     def _kept_hashes(self, digest: str, environments: Any) -> dict[str, str | None] | None:
         """The environment hashes kept beside the document, when they were kept for these
@@ -353,14 +352,9 @@ class FileStateBackend:
         hashes: dict[str, str | None] = kept["environments"]
         return hashes
 
-    def _replay_journal(self, doc: dict[str, Any]) -> dict[str, Any]:
-        for entry in self._read_journal():
-            doc["snapshots"][entry["snapshot"]] = entry["record"]
-        return doc
-
-    def _read_stored_document(self) -> tuple[dict[str, Any], str | None, Any]:
-        """The document as stored (migrated and validated), the sha256 of its bytes (None
-        when absent), and the format version those bytes had."""
+    def _read_stored_document(self) -> tuple[dict[str, Any], bytes | None, Any]:
+        """The document as stored (migrated and validated), its bytes (None when absent;
+        the kept hashes are bound to their sha256), and the format version they had."""
         try:
             data = self.file.read_bytes()
             text = data.decode("utf-8")
@@ -387,7 +381,7 @@ class FileStateBackend:
         stored_version = doc.get("format_version")
         doc = migrate_document(doc, where=f"the state file {self.file}")
         _validate(doc, where=f"the state file {self.file}")
-        return doc, hashlib.sha256(data).hexdigest(), stored_version
+        return doc, data, stored_version
 
     def _read_journal(self) -> list[dict[str, Any]]:
         try:
@@ -461,6 +455,13 @@ class FileStateBackend:
         except OSError:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def _replayed(doc: dict[str, Any], journal: list[dict[str, Any]]) -> dict[str, Any]:
+    """``doc`` with the journal's snapshot records replayed over it, in order."""
+    for entry in journal:
+        doc["snapshots"][entry["snapshot"]] = entry["record"]
+    return doc
 
 
 def _identity(path: Path) -> tuple[int, ...] | None:

@@ -267,3 +267,36 @@ def test_missing_intervals_for_promotion(project: Path) -> None:
         (parse_time("2024-01-10"), parse_time("2024-01-12"))
     ]
     assert missing_intervals_for(plan["nodes"]["transform.summary"], state) == ()
+
+
+def test_a_run_recalls_the_catalog_the_last_run_left(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.engines.duckdb import DuckDBEngine
+
+    run_until(project, "2024-01-05")
+    queries: list[str] = []
+    original = DuckDBEngine._query_catalog
+
+    def counted(engine: DuckDBEngine) -> Any:
+        queries.append("catalog")
+        return original(engine)
+
+    monkeypatch.setattr(DuckDBEngine, "_query_catalog", counted)
+    # Nothing to do: the warehouse is as the last run left it, and stays so.
+    _, events = run_until(project, "2024-01-05")
+    assert batches(events) == [] and queries == []
+    # A new day: recalled at the start; the table downstream is rebuilt (a statement
+    # that changes the catalog), so the catalog is read once, at the end, to remember.
+    _, events = run_until(project, "2024-01-06")
+    assert batches(events)  # the new day (and its lookback)
+    assert queries == ["catalog"]
+    # A view dropped behind seeknal's back: the file changed, so the next run asks
+    # DuckDB at its start, and again at its end (it promoted the view again).
+    queries.clear()
+    with duckdb.connect(str(project / "target/warehouse.duckdb")) as con:
+        con.execute('DROP VIEW "transform"."summary"')
+    _, events = run_until(project, "2024-01-06")
+    assert queries == ["catalog", "catalog"]
+    assert any(e.kind == EventKind.PROMOTED for e in events)
+    same_as_recompute(project, "2024-01-06", NODES, tmp_path)

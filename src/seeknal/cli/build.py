@@ -92,8 +92,8 @@ def no_cache_option(fn: Any) -> Any:
     return click.option(
         "--no-cache",
         is_flag=True,
-        help="Neither read nor write the compile cache (the plan is the same either way; "
-        "SEEKNAL_NO_CACHE=1 does this too).",
+        help="Neither read nor write the compile cache, nor the warehouse catalog a run "
+        "remembers (the plan is the same either way; SEEKNAL_NO_CACHE=1 does this too).",
     )(fn)
 
 
@@ -202,6 +202,7 @@ def _execute(
     text: str | None = None,
     where: str = "plan.json",
     environment: str | None = None,
+    use_cache: bool = True,
 ) -> None:
     from seeknal.runtime import execute_plan
 
@@ -215,6 +216,7 @@ def _execute(
         text=text,
         where=where,
         environment=environment,
+        use_cache=use_cache,
     )
 
 
@@ -393,4 +395,5 @@ def run(
             printer=printer,
             session=session,
             text=result.text,
+            use_cache=not no_cache,
         )

@@ -246,7 +246,15 @@ def plan_cmd(
             return
     write_plan(plan, obj.project / DEFAULT_PLAN, text=result.text)
     # The text just written, verified and parsed by the runtime as that file would be.
-    _execute(obj, None, threads=threads, force=False, printer=RunPrinter(), text=result.text)
+    _execute(
+        obj,
+        None,
+        threads=threads,
+        force=False,
+        printer=RunPrinter(),
+        text=result.text,
+        use_cache=not no_cache,
+    )
 
 
 @click.command("apply", short_help="Apply a saved plan to an environment.")

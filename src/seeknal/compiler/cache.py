@@ -33,39 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import seeknal
+from seeknal.cachedir import cache_directory, cache_disabled_by_environment
 
 CACHE_FORMAT = 1
-ENV_DIR = "SEEKNAL_CACHE_DIR"
-ENV_DISABLE = "SEEKNAL_NO_CACHE"
 _FILE_NAME = "compile.json"
 _MEMO_PREFIX = "memo-"
 _MEMOS_KEPT = 8  # a plan memo and one without work per combination of options
 _MEMO_TEXT = ".plan"  # a memo's plan text, beside it
 # Libraries whose behaviour decides a cached result.
 _LIBRARIES = ("sqlglot", "sqlglotc", "duckdb", "jinja2", "pyyaml")
-
-
-def cache_directory() -> Path:
-    """The user's seeknal cache directory (not created here).
-
-    Example:
-        >>> os.environ["SEEKNAL_CACHE_DIR"] = "/tmp/cache"
-        >>> cache_directory()
-        PosixPath('/tmp/cache')
-    """
-    explicit = os.environ.get(ENV_DIR)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "seeknal"
-    return Path.home() / ".cache" / "seeknal"
-
-
-def cache_disabled_by_environment() -> bool:
-    """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
-    value = os.environ.get(ENV_DISABLE, "").strip().lower()
-    return value not in ("", "0", "false", "no")
 
 
 def project_cache_file(root: Path) -> Path:

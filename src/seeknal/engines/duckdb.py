@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from seeknal.engines import duckdb_catalog
 from seeknal.engines.base import (
     BatchResult,
     Capabilities,
@@ -42,6 +43,9 @@ class DuckDBEngine:
             only the warehouse and ``readable_files``, and cannot change that.
         readable_files: When sealed, the files SQL may still read (the plan's data
             files, as its SQL names them and as they resolve).
+        remember_catalog: Keep the catalog between sessions while the file is unchanged
+            (``duckdb_catalog.py``): :meth:`catalog` recalls the last session's instead
+            of querying, and :meth:`close` remembers this one's.
 
     Example:
         >>> engine = DuckDBEngine(":memory:", file_search_path="/tmp")
@@ -66,6 +70,7 @@ class DuckDBEngine:
         read_only: bool = False,
         external_access: bool = True,
         readable_files: Iterable[str] = (),
+        remember_catalog: bool = False,
     ) -> None:
         self._search_path = str(file_search_path)
         if "," in self._search_path:
@@ -106,6 +111,14 @@ class DuckDBEngine:
         self._cursors_lock = threading.Lock()
         self._closed = False
         self._interrupted = False
+        self._database = database
+        self._read_only = read_only
+        self._memory = duckdb_catalog.memory_file(database) if remember_catalog else None
+        # The catalog as last read or recalled, while no statement since may have
+        # changed it; ``_changes`` counts those statements (a read racing one is not kept).
+        self._known: Catalog | None = None
+        self._changes = 0
+        self._known_lock = threading.Lock()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._interrupted:
@@ -166,7 +179,8 @@ class DuckDBEngine:
             f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(n)}" for n in sorted(set(names))
         ]
         if statements:
-            self._transaction(statements)
+            with self._changing_catalog():
+                self._transaction(statements)
 
     def build_snapshot(self, snapshot: str, sql: str, materialized: Materialization) -> int | None:
         """Build ``snapshot`` from ``sql`` in one transaction; re-running gives the same relation.
@@ -186,19 +200,21 @@ class DuckDBEngine:
         body = sql.strip().rstrip(";")
         keyword = "TABLE" if materialized == Materialization.TABLE else "VIEW"
         create = f"CREATE OR REPLACE {keyword} {relation.sql} AS\n{body}"
-        try:
-            # No catalog lookup on the way: a snapshot's name hashes its materialization,
-            # so a relation already under that name is nearly always of the same kind.
-            results = self._transaction([create])
-        except EngineError:
-            if self._interrupted:
-                raise
-            existing = self._relation_type(relation)
-            if existing is None or existing == materialized:
-                raise
-            # CREATE OR REPLACE cannot turn a table into a view or back.
-            old = "TABLE" if existing == Materialization.TABLE else "VIEW"
-            results = self._transaction([f"DROP {old} {relation.sql}", create])
+        with self._changing_catalog():
+            try:
+                # No catalog lookup on the way: a snapshot's name hashes its
+                # materialization, so a relation already under that name is nearly
+                # always of the same kind.
+                results = self._transaction([create])
+            except EngineError:
+                if self._interrupted:
+                    raise
+                existing = self._relation_type(relation)
+                if existing is None or existing == materialized:
+                    raise
+                # CREATE OR REPLACE cannot turn a table into a view or back.
+                old = "TABLE" if existing == Materialization.TABLE else "VIEW"
+                results = self._transaction([f"DROP {old} {relation.sql}", create])
         if materialized == Materialization.VIEW:
             return None
         row = results[-1]
@@ -214,12 +230,13 @@ class DuckDBEngine:
             EngineError: DuckDB refused a statement (the transaction was rolled back).
         """
         table = Relation.parse(snapshot).sql
-        self._transaction(
-            [
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_identifier(name)} {type_}"
-                for name, type_ in columns
-            ]
-        )
+        with self._changing_catalog():
+            self._transaction(
+                [
+                    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_identifier(name)} {type_}"
+                    for name, type_ in columns
+                ]
+            )
 
     def create_table(self, snapshot: str, columns: Sequence[tuple[str, str]]) -> None:
         """(Re)create ``snapshot`` as an empty table: an incremental node's first step.
@@ -228,7 +245,8 @@ class DuckDBEngine:
             EngineError: DuckDB refused the statement.
         """
         body = ", ".join(f"{quote_identifier(name)} {type_}" for name, type_ in columns)
-        self._transaction([f"CREATE OR REPLACE TABLE {Relation.parse(snapshot).sql} ({body})"])
+        with self._changing_catalog():
+            self._transaction([f"CREATE OR REPLACE TABLE {Relation.parse(snapshot).sql} ({body})"])
 
     def insert_batch(
         self,
@@ -282,7 +300,8 @@ class DuckDBEngine:
         ]
         found.sort(key=lambda item: (item[0] != "VIEW", str(item[1])))
         if found:
-            self._transaction([f"DROP {kind} IF EXISTS {rel.sql}" for kind, rel in found])
+            with self._changing_catalog():
+                self._transaction([f"DROP {kind} IF EXISTS {rel.sql}" for kind, rel in found])
 
     def promote(self, views: Mapping[str, str], drop: Iterable[str] = ()) -> None:
         """Point every view at its snapshot and drop ``drop``, in one transaction.
@@ -305,7 +324,8 @@ class DuckDBEngine:
             for view, snapshot in targets.items()
         ]
         if statements:
-            self._transaction(statements)
+            with self._changing_catalog():
+                self._transaction(statements)
 
     def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run ``sql`` and return ``(column names, rows)``, at most ``limit`` rows.
@@ -314,8 +334,14 @@ class DuckDBEngine:
             EngineError: DuckDB refused the query.
         """
         cursor = self._cursor()
+        changes = (
+            contextlib.nullcontext()
+            if self._read_only or _selects_only(cursor, sql)
+            else self._changing_catalog()  # SQL of any kind: it may change the catalog
+        )
         try:
-            cursor.execute(sql)
+            with changes:
+                cursor.execute(sql)
             if cursor.description is None:
                 return [], []
             columns = [d[0] for d in cursor.description]
@@ -329,6 +355,23 @@ class DuckDBEngine:
         return self._relation_type(Relation.parse(name)) is not None
 
     def catalog(self) -> Catalog:
+        """The database's tables, views and schemas: in one catalog query, or, with
+        ``remember_catalog``, as the last session left them if the file is unchanged."""
+        with self._known_lock:
+            if self._known is not None:
+                return self._known
+            changes = self._changes
+        catalog = None
+        if self._memory is not None and changes == 0 and not self._read_only:
+            catalog = duckdb_catalog.recall(self._memory, self._database)
+        if catalog is None:
+            catalog = self._query_catalog()
+        with self._known_lock:
+            if self._changes == changes:
+                self._known = catalog
+        return catalog
+
+    def _query_catalog(self) -> Catalog:
         """The database's tables, views and schemas, in one catalog query."""
         # Filtered on the database: DuckDB then does not list its system and temporary
         # catalogs, which costs more than the query itself.
@@ -380,6 +423,7 @@ class DuckDBEngine:
         """
         if self._closed:
             return
+        self._remember_catalog()
         self._closed = True
         with self._cursors_lock:
             cursors, self._cursors = self._cursors, []
@@ -391,6 +435,42 @@ class DuckDBEngine:
                     cursor.interrupt()
         with contextlib.suppress(duckdb.Error):
             self._con.close()
+
+    def _remember_catalog(self) -> None:
+        """Remember the catalog for the next session (``duckdb_catalog.py``): read again
+        if a statement may have changed it, checkpointed, and the file identified while
+        this session still holds it (no other process can write in between)."""
+        if self._memory is None or self._read_only:
+            return
+        if self._interrupted:
+            duckdb_catalog.forget(self._memory)
+            return
+        try:
+            catalog = self.catalog()  # the one known, or a query after changes
+            self._con.execute("CHECKPOINT")
+            duckdb_catalog.remember(self._memory, self._database, catalog)
+        except (EngineError, duckdb.Error, OSError):
+            duckdb_catalog.forget(self._memory)
+
+    @contextlib.contextmanager
+    def _changing_catalog(self) -> Iterator[None]:
+        """Around statements that may change the catalog, whether they succeed or fail
+        (a failed commit may still have written): the catalog is read again next time."""
+        try:
+            yield
+        finally:
+            with self._known_lock:
+                self._changes += 1
+                self._known = None
+
+
+def _selects_only(cursor: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Whether ``sql`` is SELECT statements only (which change no catalog)."""
+    try:
+        statements = cursor.extract_statements(sql)
+    except duckdb.Error:
+        return False
+    return bool(statements) and all(s.type == duckdb.StatementType.SELECT for s in statements)
 
 
 def _message(exc: duckdb.Error) -> str:

@@ -160,6 +160,7 @@ def open_connection(
     file_search_path: Path,
     read_only: bool = False,
     readable_files: Iterable[str] = (),
+    remember_catalog: bool = False,
 ) -> Engine:
     """Open the warehouse, sealed: SQL can read only ``readable_files`` (and the warehouse).
 
@@ -168,6 +169,8 @@ def open_connection(
         file_search_path: The directory relative file names resolve against.
         read_only: Open for reading only (``show``, ``query``).
         readable_files: The data files the plan declares, as its SQL names them.
+        remember_catalog: Remember the warehouse's catalog in the user's cache for the
+            next run, and recall the last one's (``engines/duckdb_catalog.py``).
 
     Raises:
         EngineError: The warehouse cannot be opened.
@@ -191,6 +194,7 @@ def open_connection(
             read_only=read_only,
             external_access=False,
             readable_files=sorted(allowed),
+            remember_catalog=remember_catalog and not read_only,
         )
     except EngineError as exc:
         if connection.shown == connection.database:

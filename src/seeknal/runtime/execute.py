@@ -76,6 +76,7 @@ def execute_plan(
     text: str | None = None,
     where: str = "plan.json",
     environment: str | None = None,
+    use_cache: bool = True,
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
@@ -95,6 +96,9 @@ def execute_plan(
         where: What to call that text in messages (its file).
         environment: The environment the plan must have been compiled for (``seeknal
             apply``), checked once the plan is verified, before anything is locked.
+        use_cache: Recall the warehouse's catalog from the user's cache when the file
+            is unchanged since the last run, and remember it for the next
+            (``engines/duckdb_catalog.py``); ``SEEKNAL_NO_CACHE=1`` turns it off too.
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -165,7 +169,10 @@ def execute_plan(
             )
         )
         engine = open_connection(
-            connection, file_search_path=project_dir, readable_files=data_files
+            connection,
+            file_search_path=project_dir,
+            readable_files=data_files,
+            remember_catalog=use_cache,
         )
         try:
             catalog = engine.catalog()  # one catalog lookup for the whole run

@@ -1,0 +1,38 @@
+"""The user's seeknal cache directory, shared by the compile cache and the runtime.
+
+Everything kept there is a cache: deleting it at any time is safe, and
+``SEEKNAL_NO_CACHE=1`` bypasses all of it. It lives outside the project, so nothing a
+pull request commits can plant an entry.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_DIR = "SEEKNAL_CACHE_DIR"
+ENV_DISABLE = "SEEKNAL_NO_CACHE"
+
+
+def cache_directory() -> Path:
+    """``$SEEKNAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/seeknal``, else ``~/.cache/seeknal``
+    (not created here).
+
+    Example:
+        >>> os.environ["SEEKNAL_CACHE_DIR"] = "/tmp/cache"
+        >>> cache_directory()
+        PosixPath('/tmp/cache')
+    """
+    explicit = os.environ.get(ENV_DIR)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "seeknal"
+    return Path.home() / ".cache" / "seeknal"
+
+
+def cache_disabled_by_environment() -> bool:
+    """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
+    value = os.environ.get(ENV_DISABLE, "").strip().lower()
+    return value not in ("", "0", "false", "no")

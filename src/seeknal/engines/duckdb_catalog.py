@@ -1,0 +1,162 @@
+"""The DuckDB warehouse's catalog, remembered between runs while the file is unchanged.
+
+Every run reads the warehouse's catalog once (which tables and views exist, what the
+views select from): it is how a run notices a warehouse deleted, replaced or changed
+behind state's back. DuckDB answers that query slowly the first time in a process (it
+builds its built-in system views first), several milliseconds even for an empty
+database: a large share of a small daily run.
+
+So a run that knows exactly what the catalog is when it ends remembers it, beside the
+file's identity, in the user's cache directory; the next run takes it instead of asking
+DuckDB, but only when nothing can have written the file since:
+
+- DuckDB writes a committed change to the write-ahead log (``<file>.wal``) and, at a
+  checkpoint, into the file, then rewrites the file's header (its checkpoint iteration
+  and metadata pointers). So the file is unchanged while there is no log and both
+  the header's bytes and the file's stat (size, times, inode, device) are as they were;
+- the identity is taken while the run still holds the database open for writing (after
+  an explicit ``CHECKPOINT``), so no other process can write in between;
+- the next run compares it after opening the database, itself holding it for writing.
+
+What a session remembers is what DuckDB says: the catalog it read (or recalled) at its
+start when none of its statements may have changed it (a daily run that only adds
+rows), else the catalog queried again at its end. Any doubt is a miss, and a miss only
+costs the catalog query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from seeknal.cachedir import cache_directory, cache_disabled_by_environment
+from seeknal.engines.base import Catalog
+
+FORMAT = 1
+# DuckDB's main header and its two database headers (4 KiB each); the bytes after them
+# are blocks. Hashing a little more costs nothing and does not depend on the layout.
+HEADER_BYTES = 16384
+_MAX_BYTES = 256 * 1024 * 1024  # a remembered catalog larger than this is not read
+
+
+def memory_file(database: str) -> Path | None:
+    """Where the catalog of the DuckDB file ``database`` is remembered; None when it
+    cannot be (an in-memory database, or caches disabled by ``SEEKNAL_NO_CACHE``)."""
+    if database == ":memory:" or cache_disabled_by_environment():
+        return None
+    resolved = os.path.realpath(database)
+    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:32]
+    return cache_directory() / "warehouses" / f"{digest}.json"
+
+
+def recall(memory: Path, database: str) -> Catalog | None:
+    """The catalog remembered for ``database`` if the file is unchanged since; else None.
+
+    Call it only while holding the database open for writing (no one else can write).
+    """
+    try:
+        with open(memory, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > _MAX_BYTES:
+                return None
+            entry = json.loads(fh.read())
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
+            return None
+        if entry.get("database") != os.path.realpath(database):
+            return None
+        identity = file_identity(database)
+        if identity is None or entry.get("file") != identity:
+            return None
+        return _catalog(entry.get("catalog"))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def remember(memory: Path, database: str, catalog: Catalog) -> None:
+    """Keep ``catalog`` as that of ``database`` now (written atomically).
+
+    Call it only while holding the database open for writing, once everything it wrote
+    is checkpointed; when the file cannot be identified (a log is left), the memory is
+    removed instead.
+
+    Raises:
+        OSError: The memory could not be written.
+    """
+    identity = file_identity(database)
+    if identity is None:
+        forget(memory)
+        return
+    entry = {
+        "format": FORMAT,
+        "database": os.path.realpath(database),
+        "file": identity,
+        "catalog": {
+            "relations": sorted(catalog.relations),
+            "views": dict(sorted(catalog.views.items())),
+            "schemas": sorted(catalog.schemas),
+        },
+    }
+    memory.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=memory.parent, prefix=".catalog-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(entry, fh, separators=(",", ":"))
+        os.replace(temporary, memory)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def forget(memory: Path) -> None:
+    """Remove the memory, if any (never an error)."""
+    with contextlib.suppress(OSError):
+        memory.unlink()
+
+
+def file_identity(database: str) -> dict[str, Any] | None:
+    """The DuckDB file's identity: its stat and a digest of its header; None while a
+    write-ahead log holds changes not yet in the file (or the file is not a plain
+    file)."""
+    try:
+        log = os.stat(database + ".wal")
+    except FileNotFoundError:
+        pass
+    else:
+        if log.st_size:
+            return None
+    with open(database, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        header = fh.read(HEADER_BYTES)
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "inode": st.st_ino,
+        "device": st.st_dev,
+        "header": hashlib.sha256(header).hexdigest(),
+    }
+
+
+def _catalog(value: Any) -> Catalog | None:
+    if not isinstance(value, Mapping):
+        return None
+    relations, views, schemas = value.get("relations"), value.get("views"), value.get("schemas")
+    if not (
+        isinstance(relations, list)
+        and all(isinstance(r, str) for r in relations)
+        and isinstance(schemas, list)
+        and all(isinstance(s, str) for s in schemas)
+        and isinstance(views, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in views.items())
+    ):
+        return None
+    return Catalog(frozenset(relations), dict(views), frozenset(schemas))

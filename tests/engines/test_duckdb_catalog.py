@@ -8,7 +8,9 @@ DuckDB said of the file it leaves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,18 +225,74 @@ def test_an_unreadable_memory_is_a_miss(warehouse: Path, recalls: Recalls, conte
     assert recalls.queries == 1
 
 
-def test_a_memory_of_another_shape_is_a_miss(warehouse: Path, recalls: Recalls) -> None:
-    built(warehouse)
+def catalog_file(warehouse: Path) -> Path:
     memory = duckdb_catalog.memory_file(str(warehouse))
     assert memory is not None
+    (found,) = memory.parent.glob(f"{memory.stem}-*.catalog.json")
+    return found
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["bytes changed", "another shape", "deeply nested", "a fifo", "another duckdb", "missing"],
+)
+def test_a_damaged_or_foreign_memory_is_a_miss(
+    warehouse: Path, recalls: Recalls, damage: str
+) -> None:
+    expected = built(warehouse)
+    memory = duckdb_catalog.memory_file(str(warehouse))
+    assert memory is not None
+    kept = catalog_file(warehouse)
     entry = json.loads(memory.read_text())
-    entry["catalog"]["relations"] = "not a list"
-    memory.write_text(json.dumps(entry))
+    if damage == "bytes changed":
+        kept.write_text(kept.read_text().replace("seeknal__t.a__1", "seeknal__t.z__1"))
+    elif damage == "another shape":
+        content = json.dumps({"relations": "not a list", "views": {}, "schemas": []}).encode()
+        kept.write_bytes(content)
+        entry["catalog"] = hashlib.sha256(content).hexdigest()
+        kept.rename(memory.with_name(f"{memory.stem}-{entry['catalog'][:32]}.catalog.json"))
+        memory.write_text(json.dumps(entry))
+    elif damage == "deeply nested":
+        memory.write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "a fifo":
+        memory.unlink()
+        os.mkfifo(memory)  # nobody writes to it: reading it must not wait
+    elif damage == "another duckdb":
+        entry["duckdb"] = "0.0.1"
+        memory.write_text(json.dumps(entry))
+    elif damage == "missing":
+        kept.unlink()
     recalls.queries = 0
     engine = open_engine(warehouse)
-    engine.catalog()
+    assert engine.catalog() == expected
     engine.close()
     assert recalls.queries == 1
+
+
+def test_an_unchanged_catalog_is_not_written_again(warehouse: Path) -> None:
+    built(warehouse)
+    before = catalog_file(warehouse).stat()
+    engine = open_engine(warehouse)
+    engine.catalog()
+    engine.insert_batch("seeknal__t.a__1", "SELECT 2 AS x", {}, "x", (2, 3))
+    engine.close()
+    after = catalog_file(warehouse).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # A change writes the new catalog and removes the old one (one file left).
+    engine = open_engine(warehouse)
+    engine.catalog()
+    engine.build_snapshot("seeknal__t.c__1", "SELECT 3 AS x", Materialization.TABLE)
+    engine.close()
+    assert "seeknal__t.c__1" in catalog_file(warehouse).read_text()
+
+
+def test_a_session_closed_as_unfinished_leaves_no_memory(warehouse: Path) -> None:
+    built(warehouse)
+    engine = open_engine(warehouse)
+    engine.catalog()
+    engine.close(remember=False)
+    memory = duckdb_catalog.memory_file(str(warehouse))
+    assert memory is not None and not memory.exists()
 
 
 def test_no_cache_remembers_nothing(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:

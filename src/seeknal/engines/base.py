@@ -207,9 +207,11 @@ class Engine(Protocol):
         """
         ...
 
-    def close(self) -> None:
+    def close(self, *, remember: bool = True) -> None:
         """Release every connection; the engine cannot be used afterwards.
 
         Never fails, even while statements still run (an interrupted run shutting down).
+        ``remember``: whether what the session knows of the warehouse (its catalog) may
+        be kept for the next one; False when the run did not finish.
         """
         ...

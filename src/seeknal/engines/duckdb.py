@@ -117,6 +117,7 @@ class DuckDBEngine:
         # The catalog as last read or recalled, while no statement since may have
         # changed it; ``_changes`` counts those statements (a read racing one is not kept).
         self._known: Catalog | None = None
+        self._recalled: str | None = None  # the digest of a catalog recalled, still known
         self._changes = 0
         self._known_lock = threading.Lock()
 
@@ -152,11 +153,14 @@ class DuckDBEngine:
                 results.append(cursor.fetchone() if cursor.description else None)
             current = "COMMIT"
             cursor.execute(current)
-        except duckdb.Error as exc:
-            # The failed statement may already have ended the transaction.
+        except BaseException as exc:
+            # The failed statement may already have ended the transaction; Ctrl-C in
+            # the calling thread leaves it open.
             with contextlib.suppress(duckdb.Error):
                 cursor.execute("ROLLBACK")
-            raise EngineError(_message(exc), sql=current) from exc
+            if isinstance(exc, duckdb.Error):
+                raise EngineError(_message(exc), sql=current) from exc
+            raise
         return results
 
     def _relation_type(self, relation: Relation) -> Materialization | None:
@@ -361,14 +365,14 @@ class DuckDBEngine:
             if self._known is not None:
                 return self._known
             changes = self._changes
-        catalog = None
+        recalled = None
         if self._memory is not None and changes == 0 and not self._read_only:
-            catalog = duckdb_catalog.recall(self._memory, self._database)
-        if catalog is None:
-            catalog = self._query_catalog()
+            recalled = duckdb_catalog.recall(self._memory, self._database)
+        catalog = self._query_catalog() if recalled is None else recalled.catalog
         with self._known_lock:
             if self._changes == changes:
                 self._known = catalog
+                self._recalled = None if recalled is None else recalled.digest
         return catalog
 
     def _query_catalog(self) -> Catalog:
@@ -414,8 +418,12 @@ class DuckDBEngine:
             with contextlib.suppress(duckdb.Error):
                 cursor.interrupt()
 
-    def close(self) -> None:
+    def close(self, *, remember: bool = True) -> None:
         """Close every cursor, then the connection (idempotent).
+
+        With ``remember_catalog``, the catalog is remembered first, unless ``remember``
+        is False (a run that did not finish: the memory is removed) or the session was
+        interrupted.
 
         Closing while a statement still runs (an interrupted run shutting down) must not
         fail: such a statement is interrupted, and a connection DuckDB still calls busy
@@ -423,34 +431,43 @@ class DuckDBEngine:
         """
         if self._closed:
             return
-        self._remember_catalog()
-        self._closed = True
-        with self._cursors_lock:
-            cursors, self._cursors = self._cursors, []
-        for cursor in cursors:
-            try:
-                cursor.close()
-            except duckdb.Error:
-                with contextlib.suppress(duckdb.Error):
-                    cursor.interrupt()
-        with contextlib.suppress(duckdb.Error):
-            self._con.close()
+        try:
+            self._remember_catalog(remember)
+        finally:
+            self._closed = True
+            with self._cursors_lock:
+                cursors, self._cursors = self._cursors, []
+            for cursor in cursors:
+                try:
+                    cursor.close()
+                except duckdb.Error:
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.interrupt()
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
 
-    def _remember_catalog(self) -> None:
+    def _remember_catalog(self, remember: bool) -> None:
         """Remember the catalog for the next session (``duckdb_catalog.py``): read again
         if a statement may have changed it, checkpointed, and the file identified while
         this session still holds it (no other process can write in between)."""
         if self._memory is None or self._read_only:
             return
-        if self._interrupted:
+        if not remember or self._interrupted:
             duckdb_catalog.forget(self._memory)
             return
+        remembered = False
         try:
             catalog = self.catalog()  # the one known, or a query after changes
+            with self._known_lock:
+                digest = self._recalled if self._known is catalog else None
             self._con.execute("CHECKPOINT")
-            duckdb_catalog.remember(self._memory, self._database, catalog)
+            duckdb_catalog.remember(self._memory, self._database, catalog, digest)
+            remembered = True
         except (EngineError, duckdb.Error, OSError):
-            duckdb_catalog.forget(self._memory)
+            pass
+        finally:
+            if not remembered:  # a failure, or Ctrl-C meanwhile
+                duckdb_catalog.forget(self._memory)
 
     @contextlib.contextmanager
     def _changing_catalog(self) -> Iterator[None]:
@@ -462,6 +479,7 @@ class DuckDBEngine:
             with self._known_lock:
                 self._changes += 1
                 self._known = None
+                self._recalled = None
 
 
 def _selects_only(cursor: duckdb.DuckDBPyConnection, sql: str) -> bool:

@@ -18,6 +18,11 @@ DuckDB, but only when nothing can have written the file since:
   an explicit ``CHECKPOINT``), so no other process can write in between;
 - the next run compares it after opening the database, itself holding it for writing.
 
+seeknal opens a warehouse once per process. Another connection of the same process
+opened with the engine's very configuration would share its database (DuckDB's Python
+client reuses an open database) and could write unseen: an embedding program must not
+do that while a run is open.
+
 What a session remembers is what DuckDB says: the catalog it read (or recalled) at its
 start when none of its statements may have changed it (a daily run that only adds
 rows), else the catalog queried again at its end. Any doubt is a miss, and a miss only
@@ -33,22 +38,42 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from seeknal.cachedir import cache_directory, cache_disabled_by_environment
 from seeknal.engines.base import Catalog
 
+# Bump when the catalog's shape or normalization changes (``DuckDBEngine._query_catalog``):
+# every entry of another format is a miss. DuckDB's version is part of each entry too,
+# since the views' SQL is DuckDB's own rendering.
 FORMAT = 1
 # DuckDB's main header and its two database headers (4 KiB each); the bytes after them
 # are blocks. Hashing a little more costs nothing and does not depend on the layout.
 HEADER_BYTES = 16384
 _MAX_BYTES = 256 * 1024 * 1024  # a remembered catalog larger than this is not read
+_CATALOG_SUFFIX = ".catalog.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A recalled catalog and the digest it is kept under (a session that changes
+    nothing hands it back to :func:`remember`, which then rewrites only the entry)."""
+
+    catalog: Catalog
+    digest: str
 
 
 def memory_file(database: str) -> Path | None:
     """Where the catalog of the DuckDB file ``database`` is remembered; None when it
-    cannot be (an in-memory database, or caches disabled by ``SEEKNAL_NO_CACHE``)."""
+    cannot be (an in-memory database, or caches disabled by ``SEEKNAL_NO_CACHE``).
+
+    The entry (the file's identity and the catalog's digest) is this file; the catalog
+    itself lies beside it, named by its digest, and is rewritten only when it changes.
+    """
     if database == ":memory:" or cache_disabled_by_environment():
         return None
     resolved = os.path.realpath(database)
@@ -56,34 +81,42 @@ def memory_file(database: str) -> Path | None:
     return cache_directory() / "warehouses" / f"{digest}.json"
 
 
-def recall(memory: Path, database: str) -> Catalog | None:
+def recall(memory: Path, database: str) -> Remembered | None:
     """The catalog remembered for ``database`` if the file is unchanged since; else None.
 
     Call it only while holding the database open for writing (no one else can write).
+    Anything missing, damaged or of another shape is a miss, never an error.
     """
     try:
-        with open(memory, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size > _MAX_BYTES:
-                return None
-            entry = json.loads(fh.read())
+        entry = json.loads(_read_bounded(memory))
         if not isinstance(entry, dict) or entry.get("format") != FORMAT:
             return None
+        if entry.get("duckdb") != duckdb.__version__:
+            return None
         if entry.get("database") != os.path.realpath(database):
+            return None
+        digest = entry.get("catalog")
+        if not isinstance(digest, str) or len(digest) != 64:
             return None
         identity = file_identity(database)
         if identity is None or entry.get("file") != identity:
             return None
-        return _catalog(entry.get("catalog"))
-    except (OSError, ValueError, TypeError, AttributeError):
+        content = _read_bounded(_catalog_file(memory, digest))
+        if hashlib.sha256(content).hexdigest() != digest:
+            return None
+        catalog = _catalog(json.loads(content))
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError, MemoryError):
         return None
+    return None if catalog is None else Remembered(catalog, digest)
 
 
-def remember(memory: Path, database: str, catalog: Catalog) -> None:
-    """Keep ``catalog`` as that of ``database`` now (written atomically).
+def remember(memory: Path, database: str, catalog: Catalog, digest: str | None = None) -> None:
+    """Keep ``catalog`` as that of ``database`` now (each file written atomically).
 
-    Call it only while holding the database open for writing, once everything it wrote
-    is checkpointed; when the file cannot be identified (a log is left), the memory is
-    removed instead.
+    ``digest``: the one :func:`recall` gave with this very catalog (the catalog file is
+    then kept, not written again). Call it only while holding the database open for
+    writing, once everything it wrote is checkpointed; when the file cannot be
+    identified (a log is left), the memory is removed instead.
 
     Raises:
         OSError: The memory could not be written.
@@ -92,32 +125,68 @@ def remember(memory: Path, database: str, catalog: Catalog) -> None:
     if identity is None:
         forget(memory)
         return
+    memory.parent.mkdir(parents=True, exist_ok=True)
+    if digest is None or not _catalog_file(memory, digest).is_file():
+        content = json.dumps(
+            {
+                "relations": sorted(catalog.relations),
+                "views": dict(sorted(catalog.views.items())),
+                "schemas": sorted(catalog.schemas),
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+        digest = hashlib.sha256(content).hexdigest()
+        _write_atomically(_catalog_file(memory, digest), content)
     entry = {
         "format": FORMAT,
+        "duckdb": duckdb.__version__,
         "database": os.path.realpath(database),
         "file": identity,
-        "catalog": {
-            "relations": sorted(catalog.relations),
-            "views": dict(sorted(catalog.views.items())),
-            "schemas": sorted(catalog.schemas),
-        },
+        "catalog": digest,
     }
-    memory.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=memory.parent, prefix=".catalog-", suffix=".tmp")
+    _write_atomically(memory, json.dumps(entry, separators=(",", ":")).encode("utf-8"))
+    kept = _catalog_file(memory, digest).name
+    for old in memory.parent.glob(f"{memory.stem}-*{_CATALOG_SUFFIX}"):
+        if old.name != kept:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def forget(memory: Path) -> None:
+    """Remove the memory, if any (never an error); its catalog files go at the next
+    :func:`remember`."""
+    with contextlib.suppress(OSError):
+        memory.unlink()
+
+
+def _catalog_file(memory: Path, digest: str) -> Path:
+    return memory.with_name(f"{memory.stem}-{digest[:32]}{_CATALOG_SUFFIX}")
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most ``_MAX_BYTES`` (no symlink, no FIFO).
+
+    Raises:
+        OSError: It cannot be read, or is not such a file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+            raise OSError(f"{path} is not a regular file of bounded size")
+        return fh.read(_MAX_BYTES + 1)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entry, fh, separators=(",", ":"))
-        os.replace(temporary, memory)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-
-
-def forget(memory: Path) -> None:
-    """Remove the memory, if any (never an error)."""
-    with contextlib.suppress(OSError):
-        memory.unlink()
 
 
 def file_identity(database: str) -> dict[str, Any] | None:

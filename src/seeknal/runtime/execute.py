@@ -174,6 +174,7 @@ def execute_plan(
             readable_files=data_files,
             remember_catalog=use_cache,
         )
+        finished = False  # else the warehouse's catalog is not remembered
         try:
             catalog = engine.catalog()  # one catalog lookup for the whole run
             lost = lost_snapshots(plan, catalog.relations, project_dir, force=force)
@@ -187,8 +188,9 @@ def execute_plan(
             # Builds record and create snapshots only: the environments, in state and
             # in the warehouse's views, are as read at the start, under the lock.
             promoted = promote_environment(engine, state, plan, current, catalog.views)
+            finished = True
         finally:
-            engine.close()
+            engine.close(remember=finished)
         # Still under the lock: the run's records folded into the document once many
         # have gathered (every batch of an incremental model adds one).
         unfolded = _compact(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -268,3 +269,26 @@ def test_a_damaged_warehouse_says_so_and_deleting_it_rebuilds_everything(shop: P
     rebuilt = run_process(shop, "run")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert tables_of(warehouse) == expected
+
+
+def test_an_interactive_run_parses_its_plan_once(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.compiler.compile import CompileResult
+
+    # The second run compiles against the state the first left, and the memo keeps that
+    # plan: the third gets it as text only.
+    assert invoke(shop, "run", "--quiet").exit_code == 0
+    assert invoke(shop, "run", "--quiet").exit_code == 0
+
+    def unparsed(result: CompileResult) -> dict[str, Any]:
+        if result._plan is None:  # the text would be parsed here, and again in the runtime
+            raise AssertionError("the run parsed the plan beside the runtime")
+        return result._plan
+
+    # The summary line comes from the plan the runtime parsed and verified.
+    monkeypatch.setattr(CompileResult, "plan", property(unparsed))
+    result = invoke(shop, "run")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("compiled 13 nodes for environment 'prod' (13 unchanged)")
+    assert "nothing to do" in result.output

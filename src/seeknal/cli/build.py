@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,7 @@ def _execute(
     where: str = "plan.json",
     environment: str | None = None,
     use_cache: bool = True,
+    on_plan: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     from seeknal.runtime import execute_plan
 
@@ -217,6 +219,7 @@ def _execute(
         where=where,
         environment=environment,
         use_cache=use_cache,
+        on_plan=on_plan,
     )
 
 
@@ -382,11 +385,9 @@ def run(
         echo_warnings(result.warnings)
         write_plan(result.parsed, path, text=result.text)
         printer = RunPrinter(quiet=quiet, as_json=as_json)
-        if not quiet and not as_json:
-            printer.line(_summary(result.plan, None))
         # The text just written to plan.json, verified as that file would be (the id
-        # from its canonical bytes), parsed once by the runtime: a plan the memo
-        # answered is known only as text (parsed here only for the summary line).
+        # from its canonical bytes), parsed once by the runtime (a plan the memo
+        # answered is known only as text), which hands it back for the summary line.
         _execute(
             obj,
             None,
@@ -396,4 +397,5 @@ def run(
             session=session,
             text=result.text,
             use_cache=not no_cache,
+            on_plan=None if quiet or as_json else lambda plan: printer.line(_summary(plan, None)),
         )

@@ -104,8 +104,7 @@ class DuckDBEngine:
                 "SET enable_external_access = false",
                 "SET lock_configuration = true",
             ]
-        for statement in settings:
-            self._con.execute(statement)
+        self._con.execute(";\n".join(settings))  # one call: each costs a round of its own
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()

@@ -77,6 +77,7 @@ def execute_plan(
     where: str = "plan.json",
     environment: str | None = None,
     use_cache: bool = True,
+    on_plan: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Run ``plan`` against its target warehouse and state, then promote its environment.
 
@@ -99,6 +100,8 @@ def execute_plan(
         use_cache: Recall the warehouse's catalog from the user's cache when the file
             is unchanged since the last run, and remember it for the next
             (``engines/duckdb_catalog.py``); ``SEEKNAL_NO_CACHE=1`` turns it off too.
+        on_plan: Called with the verified plan before anything is locked or run (a
+            caller that has only the text then needs no parse of its own).
 
     Returns:
         What the run built, reused and whether it promoted.
@@ -132,6 +135,8 @@ def execute_plan(
             f"{where} was compiled for environment '{plan['environment']}', not '{environment}'",
             hint=f"compile it for {environment}: seeknal compile --env {environment} --out FILE",
         )
+    if on_plan is not None:
+        on_plan(plan)
     emit = on_event or _ignore
     started = time.monotonic()
     project_dir = Path(project_dir).resolve()

@@ -18,7 +18,7 @@ Also ``seeknal --help``, Python's own start-up, and a fixed pure-Python loop, wh
 how fast this machine was at the time (other work on it slows every figure alike).
 
 And one new day of an incremental model (bench/incremental.py, ``--per-day`` events a
-day): ``seeknal run`` against a plain DuckDB process doing the same day, ten days each
+day): ``seeknal run`` against a plain DuckDB process doing the same day, twenty days each
 whatever ``--repeat`` says (a few milliseconds decide it); the target is seeknal's work
 (after its imports) within 1.10x of the plain job's. The same day is also
 shown in a project of ``--beside`` other transforms (1,000 by default): what a day costs

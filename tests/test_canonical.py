@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from seeknal.canonical import (
     canonical_json,
     hash_value,
+    sha256_hex,
     with_top_level_key,
-    with_top_level_value,
+    with_top_level_values_and_id,
     without_top_level_string,
 )
 
@@ -116,25 +117,54 @@ def test_a_key_holding_a_colon_and_a_space_is_taken_out_too(value: str) -> None:
     assert split == (value, canonical_json({"c": 1}))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     members=st.dictionaries(st.text(max_size=6), values, min_size=1, max_size=6),
-    key=st.text(max_size=6),
-    old=values,
-    new=values,
+    changed=st.dictionaries(st.text(max_size=6), st.tuples(values, values), max_size=3),
+    id_key=st.text(max_size=6),
+    old_id=st.text(max_size=10),
+    ends=st.sets(st.text(max_size=6), max_size=4),
 )
-def test_a_top_level_value_replaced_in_canonical_text(
-    members: dict[str, Any], key: str, old: Any, new: Any
+def test_values_and_an_id_spliced_in_one_pass(
+    members: dict[str, Any],
+    changed: dict[str, tuple[Any, Any]],
+    id_key: str,
+    old_id: str,
+    ends: set[str],
 ) -> None:
-    members.pop(key, None)
-    text = canonical_json({**members, key: old})
-    assert with_top_level_value(text, key, new) == canonical_json({**members, key: new})
-    assert with_top_level_value(text, key, new, from_end=True) == canonical_json(
-        {**members, key: new}
+    """The same text, byte for byte, as the document serialized with the new values and
+    the id of the rest; and the same as the members replaced one by one."""
+    for key in (id_key, *changed):
+        members.pop(key, None)
+    changed.pop(id_key, None)
+    before = {**members, **{k: old for k, (old, _) in changed.items()}, id_key: old_id}
+    after = {**members, **{k: new for k, (_, new) in changed.items()}}
+    text = canonical_json(before)
+    done = with_top_level_values_and_id(
+        text, {k: new for k, (_, new) in changed.items()}, id_key, from_end=ends
     )
-    # No such member, or text in another layout: nothing is replaced.
-    assert with_top_level_value(canonical_json(members), key, new) is None
-    assert with_top_level_value(json.dumps({**members, key: old}), key, new) is None
+    if max(before) == id_key:  # the id is the last member: not spliced this way
+        assert done is None
+        return
+    assert done is not None
+    expected_id = sha256_hex(canonical_json(after))
+    assert done == (canonical_json({**after, id_key: expected_id}), expected_id)
+    # A member missing, or text in another layout: nothing is spliced.
+    if changed:
+        assert (
+            with_top_level_values_and_id(
+                canonical_json({**members, id_key: old_id}),
+                {k: new for k, (_, new) in changed.items()},
+                id_key,
+            )
+            is None
+        )
+    assert with_top_level_values_and_id(json.dumps(before), {}, id_key) is None
+
+
+def test_an_id_that_is_not_a_string_is_not_spliced() -> None:
+    text = canonical_json({"a": 1, "id": 7, "z": 2})
+    assert with_top_level_values_and_id(text, {"a": 2}, "id") is None
 
 
 @pytest.mark.parametrize(

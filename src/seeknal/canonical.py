@@ -14,8 +14,9 @@ a plan of 1,000 nodes) and hands anything else to ``json`` itself.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -183,36 +184,84 @@ def without_top_level_string(
     return value, rest
 
 
-def with_top_level_value(text: str, key: str, value: Any, *, from_end: bool = False) -> str | None:
-    """``text`` with the value of its top-level member ``key`` replaced by ``value``.
+def with_top_level_values_and_id(
+    text: str, values: dict[str, Any], id_key: str, *, from_end: Collection[str] = ()
+) -> tuple[str, str] | None:
+    """``text`` with the top-level members in ``values`` replaced, and its string member
+    ``id_key`` set to the sha256 of the result without that member; and that id.
 
-    When ``text`` is the canonical JSON of a dict holding ``key``, the result is that of
-    the same dict with ``key`` set to ``value``: the other members' text is reused as it
-    is, not serialized again. ``None`` when ``text`` is not of canonical layout (see
-    :func:`without_top_level_string`) or has no member ``key``.
+    When ``text`` is the canonical JSON of a dict, the result is that of the same dict
+    with the new values and id: the other members' text is reused as it is, not
+    serialized again, and a large document is copied twice (hashed in place, joined
+    once).
+    Keys in ``from_end`` are looked for from the end (those after a document's large
+    members). ``None`` when ``text`` is not of canonical layout, lacks a member, or its
+    id member is not a string followed by another member.
 
     Example:
-        >>> with_top_level_value(canonical_json({"a": 1, "b": [2], "c": 3}), "b", {"d": 4})
-        '{\\n  "a": 1,\\n  "b": {\\n    "d": 4\\n  },\\n  "c": 3\\n}\\n'
+        >>> text = canonical_json({"a": 1, "id": "", "z": 2})
+        >>> done, digest = with_top_level_values_and_id(text, {"z": [3]}, "id")
+        >>> done == canonical_json({"a": 1, "id": digest, "z": [3]})
+        True
+        >>> digest == sha256_hex(canonical_json({"a": 1, "z": [3]}))
+        True
     """
+    if not text.startswith("{\n") or not text.endswith("\n}\n") or id_key in values:
+        return None
+    # (begin, end, new text) of each value replaced, in the text as it is.
+    changes: list[tuple[int, int, str]] = []
+    for key, value in values.items():
+        span = _value_span(text, key, key in from_end)
+        if span is None:
+            return None
+        changes.append((*span, canonical_json(value)[:-1].replace("\n", "\n  ")))
+    id_span = _value_span(text, id_key, id_key in from_end)
+    if id_span is None or text[id_span[1]] != ",":
+        return None  # not followed by another member: not spliced this way
+    raw = text[id_span[0] : id_span[1]]
+    try:
+        old = json.loads(raw)
+    except ValueError:
+        return None
+    if type(old) is not str or encode_basestring(old) != raw:
+        return None
+    # The id's whole line, from the newline before it to the one after its comma.
+    line = (id_span[0] - len("\n  " + encode_basestring(id_key) + ": "), id_span[1] + 1)
+    hashed = sorted([*changes, (*line, "")])
+    if any(a[1] > b[0] for a, b in itertools.pairwise(hashed)):
+        return None
+    data = memoryview(text.encode("ascii")) if text.isascii() else None
+    digest = hashlib.sha256()
+    position = 0
+    for begin, end, replacement in [*hashed, (len(text), len(text), "")]:
+        kept = data[position:begin] if data is not None else text[position:begin].encode()
+        digest.update(kept)
+        digest.update(replacement.encode("utf-8"))
+        position = end
+    new_id = digest.hexdigest()
+    pieces: list[str] = []
+    position = 0
+    for begin, end, replacement in sorted([*changes, (*id_span, encode_basestring(new_id))]):
+        pieces += [text[position:begin], replacement]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces), new_id
+
+
+def _value_span(text: str, key: str, from_end: bool) -> tuple[int, int] | None:
+    """Where the value of top-level member ``key`` of canonical ``text`` lies, its
+    trailing comma left out (a member's line is unique: found from either end)."""
     prefix = "\n  " + encode_basestring(key) + ": "
-    # A member's line is unique: found from either end (from the end for one after
-    # the large members of a large document, such as a plan's ``work``).
     start = text.rfind(prefix) if from_end else text.find(prefix)
-    if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
+    if start < 0:
         return None
     begin = start + len(prefix)
-    # The next line opening with two spaces and a quote starts the next top-level member
-    # (nested members are indented further; strings never hold a raw line break).
     following = text.find('\n  "', begin)
     if following < 0:
-        end = len(text) - len("\n}\n")
-    elif text[following - 1] == ",":
-        end = following - 1
-    else:
+        return begin, len(text) - len("\n}\n")
+    if text[following - 1] != ",":
         return None
-    member = canonical_json(value)[:-1].replace("\n", "\n  ")
-    return text[:begin] + member + text[end:]
+    return begin, following - 1
 
 
 # The last text given its id in this process (`remember_hashed`), by that id.

@@ -7,7 +7,7 @@ from typing import Any
 
 from seeknal.engines.base import Engine
 from seeknal.naming import view_name
-from seeknal.state.base import State, StateBackend, environment_record
+from seeknal.state.base import State, StateBackend, environment_record, holds_environment
 
 
 def removed_views(plan: dict[str, Any]) -> list[str]:
@@ -53,17 +53,16 @@ def promote_environment(
         True
     """
     env = plan["environment"]
-    target = environment_record(plan)
     current = (read if read is not None else state.read()).environment(env)
     promotion = plan["promotion"]
-    if current == target and _views_select_from(
+    if holds_environment(plan, current) and _views_select_from(
         engine.catalog().views if views is None else views, promotion
     ):
         return False
     engine.promote(promotion, drop=removed_views(plan))
     state.set_environment(
         env,
-        target,
+        environment_record(plan),
         plan["plan_id"],
         base=plan.get("base_environment"),  # v1 plans have neither: never expire
         ttl_seconds=plan.get("environment_ttl_seconds"),

@@ -101,6 +101,45 @@ def environment_record(plan: dict[str, Any]) -> dict[str, Any]:
     return {"nodes": nodes}
 
 
+_RECORDED = ("kind", "materialized", "snapshot", "fingerprint", "data_version")
+_RECORD_KEYS = frozenset((*_RECORDED, "columns", "sql"))
+
+
+def holds_environment(plan: dict[str, Any], record: dict[str, Any] | None) -> bool:
+    """Whether ``record`` is the environment record ``plan`` leaves behind: exactly
+    ``environment_record(plan) == record``, compared in place, without building the
+    record (a run checks it on every promotion, for every node of the project).
+
+    Example:
+        >>> holds_environment({"nodes": {}}, {"nodes": {}}), holds_environment({"nodes": {}}, None)
+        (True, False)
+    """
+    if not isinstance(record, dict) or record.keys() != {"nodes"}:
+        return False
+    held = record["nodes"]
+    if not isinstance(held, dict):
+        return False
+    count = 0
+    for node_id, node in plan["nodes"].items():
+        if node["change"]["category"] == "removed":
+            continue
+        count += 1
+        kept = held.get(node_id)
+        if not isinstance(kept, dict) or kept.keys() != _RECORD_KEYS:
+            return False
+        if any(kept[key] != node[key] for key in _RECORDED):
+            return False
+        if kept["sql"] != node["sql"]["normalized"]:
+            return False
+        columns = kept["columns"]
+        if not isinstance(columns, list) or len(columns) != len(node["columns"]):
+            return False
+        for have, want in zip(columns, node["columns"], strict=True):
+            if have != {"name": want["name"], "type": want["type"]}:
+                return False
+    return count == len(held)
+
+
 class StateBackend(Protocol):
     """Where state lives. The compiler only calls ``read``; the runtime also writes."""
 

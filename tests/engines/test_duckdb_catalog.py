@@ -375,3 +375,32 @@ def test_the_catalog_given_is_always_the_catalog_held(
             assert engine.catalog() == engine._query_catalog(), step
     finally:
         engine.close()
+
+
+def test_a_second_sealed_engine_on_the_same_file_is_refused_clearly(warehouse: Path) -> None:
+    first = DuckDBEngine(warehouse, file_search_path=warehouse.parent, external_access=False)
+    try:
+        with pytest.raises(EngineError, match="cannot seal the DuckDB warehouse") as caught:
+            DuckDBEngine(warehouse, file_search_path=warehouse.parent, external_access=False)
+        assert "once per process" in (caught.value.hint or "")
+        assert first.query("SELECT 1 AS one") == (["one"], [(1,)])  # the first still works
+    finally:
+        first.close()
+
+
+def test_closing_never_fails_whatever_remembering_raises(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built(warehouse)
+    engine = open_engine(warehouse)
+    engine.catalog()
+
+    def broken(*args: object) -> None:
+        raise ValueError("a bug while remembering")
+
+    monkeypatch.setattr(duckdb_catalog, "remember", broken)
+    engine.close()  # no error: the memory is a cache
+    memory = duckdb_catalog.memory_file(str(warehouse))
+    assert memory is not None and not memory.exists()
+    with duckdb.connect(str(warehouse)) as con:  # released
+        con.execute("SELECT 1")

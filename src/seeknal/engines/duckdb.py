@@ -104,7 +104,17 @@ class DuckDBEngine:
                 "SET enable_external_access = false",
                 "SET lock_configuration = true",
             ]
-        self._con.execute(";\n".join(settings))  # one call: each costs a round of its own
+        try:
+            self._con.execute(";\n".join(settings))  # one call: each costs a round of its own
+        except duckdb.Error as exc:
+            # Another engine of this process has the database open and sealed (DuckDB
+            # shares it between connections of one process): its settings are locked.
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            raise EngineError(
+                f"cannot seal the DuckDB warehouse {database}: {_message(exc)}",
+                hint="open the warehouse once per process; close the other engine first",
+            ) from exc
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -462,7 +472,7 @@ class DuckDBEngine:
             self._con.execute("CHECKPOINT")
             duckdb_catalog.remember(self._memory, self._database, catalog, digest)
             remembered = True
-        except (EngineError, duckdb.Error, OSError):
+        except Exception:  # closing never fails: the memory is only a cache
             pass
         finally:
             if not remembered:  # a failure, or Ctrl-C meanwhile

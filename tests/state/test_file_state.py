@@ -536,16 +536,16 @@ def test_a_reader_racing_a_fold_reads_again(
         backend.record_snapshot(SNAPSHOT, {**RECORD, "rows": n})
     expected = backend.read()
     writer = FileStateBackend(backend.path)
-    real = FileStateBackend._read_journal
+    real = FileStateBackend._read_journal_with_bytes
     raced: list[bool] = []
 
-    def fold_meanwhile(self: FileStateBackend) -> list[dict[str, Any]]:
+    def fold_meanwhile(self: FileStateBackend) -> tuple[list[dict[str, Any]], bytes]:
         if self is backend and not raced:
             raced.append(True)
             with writer.lock():
                 assert writer.compact() is True
         return real(self)
 
-    monkeypatch.setattr(FileStateBackend, "_read_journal", fold_meanwhile)
+    monkeypatch.setattr(FileStateBackend, "_read_journal_with_bytes", fold_meanwhile)
     assert backend.read() == expected
     assert raced and file_module._READ_ATTEMPTS > 1

@@ -8,7 +8,7 @@ combination of options, with everything the compile read to make it:
 - the project files it read (project file, macros, node and SQL files, data files), by
   resolved path and sha256 (``FileHashes``: by size and times while they do not move),
   and the listing of ``seeknal/`` and ``macros/`` (a new or deleted file is a change);
-- the state it compiled against (a digest of the whole document);
+- the state it compiled against (a digest of the bytes it was read from);
 - the value of every environment variable ``embed_env_vars`` lets ``env_var()`` read;
 - the options (environment, base, window, forward-only, untrusted) and, through the
   cache's code fingerprint, seeknal's code and its libraries' versions.
@@ -113,7 +113,13 @@ def memo_key(options: Mapping[str, Any]) -> str:
 
 
 def state_digest(state: State) -> str:
-    """A digest of the whole state document (any change in it is a change of input)."""
+    """A digest of the whole state (any change in it is a change of input): of the
+    bytes it was read from when the backend kept them (a state rewritten to equal
+    content then only misses), else of its document serialized (about 15 ms at 1,000
+    nodes)."""
+    source = state.source_digest()
+    if source is not None:
+        return "bytes:" + source
     return sha256_hex(json.dumps(state.to_document(), sort_keys=True, separators=(",", ":")))
 
 

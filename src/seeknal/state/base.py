@@ -20,6 +20,7 @@ hash, so a run that failed half-way can be resumed by executing the same plan ag
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class State:
     # Environment hashes already computed: compile and execute both ask (a run holds one
     # State from before its compile), and a large environment takes a while to hash.
     _hashes: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
+    # The bytes the backend read this state from, when it knows them (``source_digest``).
+    _source: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     def environment(self, name: str) -> dict[str, Any] | None:
         """The record of environment ``name``, or None when it was never applied."""
@@ -63,6 +66,22 @@ class State:
         """Hashes of this state's environment records, known without hashing them (the
         backend kept them for the very document it read)."""
         self._hashes.update(hashes)
+
+    def remember_source(self, *parts: bytes) -> None:
+        """The exact bytes this state was read from (a document, its journal): equal
+        bytes mean an equal state, so :meth:`source_digest` can stand for its content."""
+        self._source[:] = parts
+
+    def source_digest(self) -> str | None:
+        """sha256 of the bytes this state was read from, each part's length first;
+        None when the backend did not say (then hash :meth:`to_document`)."""
+        if not self._source:
+            return None
+        digest = hashlib.sha256()
+        for part in self._source:
+            digest.update(b"%d\n" % len(part))
+            digest.update(part)
+        return digest.hexdigest()
 
     def to_document(self) -> dict[str, Any]:
         return {

@@ -112,11 +112,14 @@ class FileStateBackend:
             # once the journal is read; else read again.
             before = _identity(self.file)
             doc, data, stored_version = self._read_stored_document()
-            journal = self._read_journal()
+            journal, journal_data = self._read_journal_with_bytes()
             if _identity(self.file) == before:
                 break
         environments = doc["environments"]
         state = _state_of(_replayed(doc, journal))
+        # What was read, byte for byte: the compile's plan memo keys on it (hashing the
+        # bytes costs a fraction of serializing the state again).
+        state.remember_source(b"document", data or b"", b"journal", journal_data)
         if self._held and data is not None and environments:
             # Only the run holding the lock trusts the kept hashes (nothing else writes
             # the state meanwhile), and keeps them for a document that lacks them (one
@@ -384,10 +387,14 @@ class FileStateBackend:
         return doc, data, stored_version
 
     def _read_journal(self) -> list[dict[str, Any]]:
+        return self._read_journal_with_bytes()[0]
+
+    def _read_journal_with_bytes(self) -> tuple[list[dict[str, Any]], bytes]:
+        """The journal's records, and its bytes (empty when there is none)."""
         try:
             data = self.journal.read_bytes()
         except FileNotFoundError:
-            return []
+            return [], b""
         except OSError as exc:
             raise StateError(f"cannot read the state journal {self.journal}: {exc}") from exc
         lines = data.split(b"\n")
@@ -404,7 +411,7 @@ class FileStateBackend:
                     "rebuild the snapshots it recorded",
                 ) from None
             entries.append(entry)
-        return entries
+        return entries, data
 
     def _write_document(
         self, doc: dict[str, Any], known_hashes: dict[str, str | None] | None = None

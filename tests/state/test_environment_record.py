@@ -76,3 +76,17 @@ def test_no_record_or_another_shape_is_not_held() -> None:
     assert not holds_environment(plan, None)
     assert not holds_environment(plan, {"nodes": []})
     assert not holds_environment(plan, {})
+
+
+def test_a_state_made_from_another_keeps_none_of_its_read_bytes_or_hashes() -> None:
+    import dataclasses
+
+    from seeknal.state.base import State
+
+    read = State()
+    read.remember_source(b"document", b"{}")
+    read.remember_hashes({"prod": "0" * 64})
+    made = dataclasses.replace(read, snapshots={"s.t": {}})
+    # Other content: it must not pass for the bytes read, nor for their hashes.
+    assert read.source_digest() is not None and made.source_digest() is None
+    assert made.environment_hash("prod") is None

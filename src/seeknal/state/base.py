@@ -48,9 +48,12 @@ class State:
     environment_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Environment hashes already computed: compile and execute both ask (a run holds one
     # State from before its compile), and a large environment takes a while to hash.
-    _hashes: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
+    # Not init fields: a State made by ``dataclasses.replace`` starts without them.
+    _hashes: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     # The bytes the backend read this state from, when it knows them (``source_digest``).
-    _source: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    _source: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def environment(self, name: str) -> dict[str, Any] | None:
         """The record of environment ``name``, or None when it was never applied."""

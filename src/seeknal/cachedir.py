@@ -32,6 +32,17 @@ def cache_directory() -> Path:
     return Path.home() / ".cache" / "seeknal"
 
 
+def usable_cache_directory() -> Path | None:
+    """:func:`cache_directory`, or None when there is none to use: no home directory
+    (a container user without one; Python then raises, or leaves ``~`` unexpanded).
+    Caches are then off rather than written somewhere shared or relative."""
+    try:
+        directory = cache_directory()
+    except (RuntimeError, KeyError, OSError):
+        return None
+    return directory if directory.is_absolute() else None
+
+
 def cache_disabled_by_environment() -> bool:
     """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
     value = os.environ.get(ENV_DISABLE, "").strip().lower()

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 from tests.bench.load import load_bench_module
+from tests.cli.conftest import invoke
 from tests.conftest import EXAMPLE, FIXTURES, applied, copy_project, edit
 
 from seeknal.canonical import canonical_json
 from seeknal.compiler import cache as cache_module
 from seeknal.compiler import compile_project
-from seeknal.compiler.cache import cache_directory, project_cache_file
+from seeknal.compiler.cache import CompileCache, cache_directory, project_cache_file
 from seeknal.errors import CompileFailed
 
 BROKEN = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("broken_"))
@@ -500,3 +501,29 @@ def test_a_warm_compile_imports_neither_sqlglot_nor_duckdb_nor_jinja(
     assert "sqlglot" in cold.stdout
     warm = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
     assert warm.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("home", ["raises", "unexpanded"])
+def test_without_a_home_directory_the_caches_are_off(
+    shop: Path, monkeypatch: pytest.MonkeyPatch, home: str
+) -> None:
+    """A container user with no home: Python raises (3.12) or leaves ``~`` as it is
+    (3.11). Nothing is cached then, neither somewhere relative nor shared, and runs work."""
+    from seeknal.cachedir import usable_cache_directory
+    from seeknal.engines import duckdb_catalog
+
+    monkeypatch.delenv("SEEKNAL_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        if home == "raises":
+            raise RuntimeError("Could not determine home directory.")
+        return Path("~")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert usable_cache_directory() is None
+    assert not CompileCache.open(shop).enabled
+    assert duckdb_catalog.memory_file(str(shop / "target/warehouse.duckdb")) is None
+    monkeypatch.chdir(shop)
+    assert invoke(shop, "run", "--quiet").exit_code == 0
+    assert not (shop / "~").exists()

@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import seeknal
-from seeknal.cachedir import cache_directory, cache_disabled_by_environment
+from seeknal.cachedir import (
+    cache_directory,
+    cache_disabled_by_environment,
+    usable_cache_directory,
+)
 
 CACHE_FORMAT = 1
 _FILE_NAME = "compile.json"
@@ -159,7 +163,7 @@ class CompileCache:
     def open(cls, root: Path, *, enabled: bool = True) -> CompileCache:
         """The cache of the project at ``root`` (disabled by ``enabled=False`` or the
         environment); reading it never fails."""
-        if not enabled or cache_disabled_by_environment():
+        if not enabled or cache_disabled_by_environment() or usable_cache_directory() is None:
             return cls(None)
         return cls(project_cache_file(root))
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import duckdb
 
-from seeknal.cachedir import cache_directory, cache_disabled_by_environment
+from seeknal.cachedir import cache_disabled_by_environment, usable_cache_directory
 from seeknal.engines.base import Catalog
 
 # Bump when the catalog's shape or normalization changes (``DuckDBEngine._query_catalog``):
@@ -69,16 +69,20 @@ class Remembered:
 
 def memory_file(database: str) -> Path | None:
     """Where the catalog of the DuckDB file ``database`` is remembered; None when it
-    cannot be (an in-memory database, or caches disabled by ``SEEKNAL_NO_CACHE``).
+    cannot be (an in-memory database, caches disabled by ``SEEKNAL_NO_CACHE``, or no
+    cache directory to use).
 
     The entry (the file's identity and the catalog's digest) is this file; the catalog
     itself lies beside it, named by its digest, and is rewritten only when it changes.
     """
     if database == ":memory:" or cache_disabled_by_environment():
         return None
+    directory = usable_cache_directory()
+    if directory is None:
+        return None
     resolved = os.path.realpath(database)
     digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:32]
-    return cache_directory() / "warehouses" / f"{digest}.json"
+    return directory / "warehouses" / f"{digest}.json"
 
 
 def recall(memory: Path, database: str) -> Remembered | None:

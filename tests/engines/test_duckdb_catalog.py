@@ -64,6 +64,15 @@ def recalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recalls]:
     yield Recalls(monkeypatch)
 
 
+def assert_asked_duckdb(warehouse: Path, recalls: Recalls, expected: Catalog) -> None:
+    """The next session queries the catalog (once), and gets ``expected``."""
+    recalls.queries = 0
+    engine = open_engine(warehouse)
+    assert engine.catalog() == expected
+    engine.close()
+    assert recalls.queries == 1
+
+
 def built(warehouse: Path) -> Catalog:
     """A session that builds a table, a view and promotes them; the catalog it leaves."""
     engine = open_engine(warehouse)
@@ -218,11 +227,7 @@ def test_an_unreadable_memory_is_a_miss(warehouse: Path, recalls: Recalls, conte
     memory = duckdb_catalog.memory_file(str(warehouse))
     assert memory is not None
     memory.write_bytes(content)
-    recalls.queries = 0
-    engine = open_engine(warehouse)
-    assert engine.catalog() == expected
-    engine.close()
-    assert recalls.queries == 1
+    assert_asked_duckdb(warehouse, recalls, expected)
 
 
 def catalog_file(warehouse: Path) -> Path:
@@ -262,11 +267,7 @@ def test_a_damaged_or_foreign_memory_is_a_miss(
         memory.write_text(json.dumps(entry))
     elif damage == "missing":
         kept.unlink()
-    recalls.queries = 0
-    engine = open_engine(warehouse)
-    assert engine.catalog() == expected
-    engine.close()
-    assert recalls.queries == 1
+    assert_asked_duckdb(warehouse, recalls, expected)
 
 
 def test_an_unchanged_catalog_is_not_written_again(warehouse: Path) -> None:

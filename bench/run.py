@@ -446,6 +446,21 @@ def verdicts(results: list[Measurement], sizes: list[int]) -> list[tuple[str, st
     return out
 
 
+def _day_pairs(
+    work: Measurement | None, plain: Measurement | None
+) -> tuple[float, float, float] | None:
+    """Quartiles (low, median, high) of each day's seeknal work over the plain job's work
+    of the same day (timed back to back, so a change in the machine's speed hits both
+    alike); None without at least two such days."""
+    if work is None or plain is None or len(work.times) != len(plain.times):
+        return None
+    ratios = [w / p for w, p in zip(work.times, plain.times, strict=True) if p > 0]
+    if len(ratios) < 2:
+        return None
+    low, middle, high = statistics.quantiles(ratios, n=4)
+    return low, middle, high
+
+
 def _incremental_verdicts(
     results: list[Measurement], per_day: int, unit: str = "events a day"
 ) -> list[tuple[str, str, bool | None]]:
@@ -462,6 +477,17 @@ def _incremental_verdicts(
                 if judged
                 else f"{ratio:.2f}x (shown: the day in a large project)",
                 ratio <= EXECUTE_RATIO if judged else None,
+            )
+        )
+    pairs = _day_pairs(work, plain)
+    if pairs is not None:
+        low, middle, high = pairs
+        out.append(
+            (
+                f"{what}: each day's seeknal work / that day's plain DuckDB work",
+                f"median {middle:.2f}x, quartiles {low:.2f}-{high:.2f}x "
+                "(shown: how far the verdict can move on this machine)",
+                None,
             )
         )
     run, start, job = (

@@ -69,3 +69,27 @@ def test_an_old_file_holding_one_name_twice_is_not_compared(tmp_path: Path) -> N
     lines = run.compare_with_previous(path, _day(200_000, 0, 0.050, 0.095)).splitlines()
 
     assert not [line for line in lines if "seeknal run's work" in line]
+
+
+def test_each_days_pair_is_shown_beside_the_verdict() -> None:
+    unit = run.incremental_unit(0)
+    work = [0.080, 0.070, 0.090, 0.075]
+    plain = [0.060, 0.060, 0.060, 0.050]  # the same days, back to back
+    results = [
+        run.Measurement(run.INCREMENTAL["run_work"], size=200_000, times=work, unit=unit),
+        run.Measurement(run.INCREMENTAL["plain_work"], size=200_000, times=plain, unit=unit),
+    ]
+
+    found = {what: (figure, met) for what, figure, met in run.verdicts(results, [])}
+
+    pairs = found[
+        "one new day of 200,000 events: each day's seeknal work / that day's plain DuckDB work"
+    ]
+    # Ratios 1.33, 1.17, 1.50, 1.50: quartiles as statistics.quantiles gives them.
+    assert pairs == (
+        "median 1.42x, quartiles 1.21-1.50x (shown: how far the verdict can move on this machine)",
+        None,
+    )
+    judged = found["one new day of 200,000 events: seeknal's work / plain DuckDB's work"]
+    assert judged[1] is False  # the verdict is still the ratio of the medians
+    assert run._day_pairs(results[0], None) is None

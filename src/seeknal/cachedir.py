@@ -47,3 +47,22 @@ def cache_disabled_by_environment() -> bool:
     """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
     value = os.environ.get(ENV_DISABLE, "").strip().lower()
     return value not in ("", "0", "false", "no")
+
+
+def write_cache_file(path: Path, content: str | bytes) -> bool:
+    """Write ``content`` to ``path`` (directories made) through a temporary file renamed
+    over it, so a reader sees the old file or the new one; text as UTF-8. A cache that
+    cannot be written (a read-only home, a full disk) is not an error: False."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True

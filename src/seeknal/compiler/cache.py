@@ -37,6 +37,7 @@ from seeknal.cachedir import (
     cache_directory,
     cache_disabled_by_environment,
     usable_cache_directory,
+    write_cache_file,
 )
 
 CACHE_FORMAT = 1
@@ -203,7 +204,7 @@ class CompileCache:
             return
         text = value.get("text")
         if isinstance(text, str):
-            _write_atomically(self.path.parent / self._memo_name(key, _MEMO_TEXT), text)
+            write_cache_file(self.path.parent / self._memo_name(key, _MEMO_TEXT), text)
             value = {k: v for k, v in value.items() if k != "text"}
         self.put_side(self._memo_name(key), key, value)
         try:
@@ -252,7 +253,7 @@ class CompileCache:
         if self.path is None:
             return
         document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "key": key, "value": value}
-        _write_atomically(
+        write_cache_file(
             self.path.parent / name, json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         )
 
@@ -298,26 +299,7 @@ class CompileCache:
             return
         document = {"format": CACHE_FORMAT, "code": code_fingerprint(), "entries": entries}
         # dumps, not dump: only a one-shot encode uses json's C encoder.
-        _write_atomically(
-            self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-        )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed over it; a cache that
-    cannot be written (read-only home, full disk) is not an error: the next compile is
-    simply cold again."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    except OSError:
-        return
+        write_cache_file(self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 
 
 def _read_entries(path: Path) -> dict[str, Any]:

@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,11 @@ from typing import Any
 
 import duckdb
 
-from seeknal.cachedir import cache_disabled_by_environment, usable_cache_directory
+from seeknal.cachedir import (
+    cache_disabled_by_environment,
+    usable_cache_directory,
+    write_cache_file,
+)
 from seeknal.engines.base import Catalog
 
 # Bump when the catalog's shape or normalization changes (``DuckDBEngine._query_catalog``):
@@ -129,7 +132,6 @@ def remember(memory: Path, database: str, catalog: Catalog, digest: str | None =
     if identity is None:
         forget(memory)
         return
-    memory.parent.mkdir(parents=True, exist_ok=True)
     if digest is None or not _catalog_file(memory, digest).is_file():
         content = json.dumps(
             {
@@ -140,7 +142,8 @@ def remember(memory: Path, database: str, catalog: Catalog, digest: str | None =
             separators=(",", ":"),
         ).encode("utf-8")
         digest = hashlib.sha256(content).hexdigest()
-        _write_atomically(_catalog_file(memory, digest), content)
+        if not write_cache_file(_catalog_file(memory, digest), content):
+            raise OSError(f"cannot write {_catalog_file(memory, digest)}")
     entry = {
         "format": FORMAT,
         "duckdb": duckdb.__version__,
@@ -148,7 +151,8 @@ def remember(memory: Path, database: str, catalog: Catalog, digest: str | None =
         "file": identity,
         "catalog": digest,
     }
-    _write_atomically(memory, json.dumps(entry, separators=(",", ":")).encode("utf-8"))
+    if not write_cache_file(memory, json.dumps(entry, separators=(",", ":"))):
+        raise OSError(f"cannot write {memory}")
     kept = _catalog_file(memory, digest).name
     for old in memory.parent.glob(f"{memory.stem}-*{_CATALOG_SUFFIX}"):
         if old.name != kept:
@@ -179,18 +183,6 @@ def _read_bounded(path: Path) -> bytes:
         if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
             raise OSError(f"{path} is not a regular file of bounded size")
         return fh.read(_MAX_BYTES + 1)
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def file_identity(database: str) -> dict[str, Any] | None:

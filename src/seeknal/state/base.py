@@ -105,6 +105,12 @@ def environment_hash(record: dict[str, Any] | None) -> str | None:
     return None if record is None else hash_value(record)
 
 
+# What an environment's record keeps of each node, besides its columns and SQL: one
+# definition for building a record and for comparing one in place.
+_RECORDED = ("kind", "materialized", "snapshot", "fingerprint", "data_version")
+_RECORD_KEYS = frozenset((*_RECORDED, "columns", "sql"))
+
+
 def environment_record(plan: dict[str, Any]) -> dict[str, Any]:
     """The environment record a plan leaves behind once applied (only what is hashed)."""
     nodes: dict[str, Any] = {}
@@ -112,19 +118,11 @@ def environment_record(plan: dict[str, Any]) -> dict[str, Any]:
         if node["change"]["category"] == "removed":
             continue
         nodes[node_id] = {
-            "kind": node["kind"],
-            "materialized": node["materialized"],
-            "snapshot": node["snapshot"],
-            "fingerprint": node["fingerprint"],
-            "data_version": node["data_version"],
+            **{key: node[key] for key in _RECORDED},
             "columns": [{"name": c["name"], "type": c["type"]} for c in node["columns"]],
             "sql": node["sql"]["normalized"],
         }
     return {"nodes": nodes}
-
-
-_RECORDED = ("kind", "materialized", "snapshot", "fingerprint", "data_version")
-_RECORD_KEYS = frozenset((*_RECORDED, "columns", "sql"))
 
 
 def holds_environment(plan: dict[str, Any], record: dict[str, Any] | None) -> bool:

@@ -356,22 +356,21 @@ def run(
     up to the last complete one, plus their lookback; --start/--end limit that window,
     and --restate reprocesses intervals already done.
     """
-    from seeknal.compiler import compile_project, plan_target, project_settings, write_plan
-    from seeknal.runtime.session import held_run
+    from seeknal.compiler import (
+        CompileResult,
+        compile_project,
+        plan_target,
+        project_settings,
+        write_plan,
+    )
+    from seeknal.runtime.session import held_compile
 
     window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, DEFAULT_PLAN)
     settings = project_settings(obj.project, use_cache=not no_cache)
     config, problems = settings
-    # The run holds the state lock from before it compiles: the plan is compiled against
-    # the state it runs on, read once (runtime/session.py). A project file with errors
-    # is reported by the compile, before anything is locked.
-    held = (
-        contextlib.nullcontext()
-        if any(d.severity == "error" for d in problems)
-        else held_run(plan_target(config), obj.project)
-    )
-    with held as session:
+
+    def compiled(state: Any) -> CompileResult:
         result = compile_project(
             obj.project,
             environment=environment,
@@ -379,11 +378,22 @@ def run(
             window=window,
             use_cache=not no_cache,
             executes=True,
-            state=None if session is None else session.state,
+            state=state,
             settings=settings,
         )
-        echo_warnings(result.warnings)
         write_plan(result.parsed, path, text=result.text)
+        return result
+
+    # The run holds the state lock from before it compiles: the plan is compiled against
+    # the state it runs on, read once, while the warehouse opens (runtime/session.py).
+    # A project file with errors is reported by the compile, before anything is locked.
+    held = (
+        contextlib.nullcontext((None, compiled(None)))
+        if any(d.severity == "error" for d in problems)
+        else held_compile(plan_target(config), obj.project, compiled)
+    )
+    with held as (session, result):
+        echo_warnings(result.warnings)
         printer = RunPrinter(quiet=quiet, as_json=as_json)
         # The text just written to plan.json, verified as that file would be (the id
         # from its canonical bytes), parsed once by the runtime (a plan the memo

@@ -25,6 +25,77 @@ from seeknal.engines.base import (
 _TABLE_TYPES = {"BASE TABLE": Materialization.TABLE, "VIEW": Materialization.VIEW}
 
 
+class OpenedDatabase:
+    """A DuckDB database opened, not yet sealed or used: see :func:`open_database`.
+
+    Owned by whoever holds it until :class:`DuckDBEngine` takes it over; :meth:`close`
+    is idempotent and never fails.
+    """
+
+    __slots__ = ("_con", "database", "external_access", "read_only")
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        database: str,
+        read_only: bool,
+        external_access: bool,
+    ) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = connection
+        self.database = database
+        self.read_only = read_only
+        self.external_access = external_access
+
+    def opens(self, database: str, read_only: bool, external_access: bool) -> bool:
+        """Whether this is ``database``, opened as asked and not taken or closed yet."""
+        return self._con is not None and (
+            (self.database, self.read_only, self.external_access)
+            == (database, read_only, external_access)
+        )
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        """The connection, handed over once."""
+        con, self._con = self._con, None
+        if con is None:
+            raise EngineError("the opened DuckDB database was already taken or closed")
+        return con
+
+    def close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+
+
+def open_database(database: str, read_only: bool, external_access: bool) -> OpenedDatabase:
+    """Open the DuckDB ``database`` (parent directories created unless read-only).
+
+    Without ``external_access``, extensions are neither installed nor loaded on demand.
+    DuckDB starts a database in C++ without Python's GIL for most of it (about 17 ms,
+    building its catalog of built-in functions), so another thread's Python can run
+    meanwhile.
+
+    Raises:
+        EngineError: DuckDB cannot open the file (another process holds it, not a
+            DuckDB file, ...), with a hint.
+    """
+    if database != ":memory:" and not read_only:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {}
+        if external_access
+        else {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        con = duckdb.connect(database, read_only=read_only, config=config)
+    except duckdb.Error as exc:
+        raise EngineError(
+            f"cannot open the DuckDB warehouse {database}: {_message(exc)}",
+            hint=_open_hint(exc),
+        ) from exc
+    return OpenedDatabase(con, database, read_only, external_access)
+
+
 class DuckDBEngine:
     """A DuckDB database file, used by the runtime from several threads.
 
@@ -46,6 +117,12 @@ class DuckDBEngine:
         remember_catalog: Keep the catalog between sessions while the file is unchanged
             (``duckdb_catalog.py``): :meth:`catalog` recalls the last session's instead
             of querying, and :meth:`close` remembers this one's.
+        opened: The database already opened by :func:`open_database` (a run opens it
+            while it compiles, ``runtime/session.py``); the engine takes it over when it
+            was opened the same way, else closes it and opens its own.
+
+    Raises:
+        EngineError: The database cannot be opened or sealed.
 
     Example:
         >>> engine = DuckDBEngine(":memory:", file_search_path="/tmp")
@@ -71,29 +148,22 @@ class DuckDBEngine:
         external_access: bool = True,
         readable_files: Iterable[str] = (),
         remember_catalog: bool = False,
+        opened: OpenedDatabase | None = None,
     ) -> None:
         self._search_path = str(file_search_path)
         if "," in self._search_path:
             # DuckDB splits file_search_path at commas; there is no escape for one.
+            if opened is not None:
+                opened.close()
             raise EngineError(
                 f"the project directory {self._search_path!r} contains a comma",
                 hint="DuckDB cannot resolve relative file names under such a path; move the project",
             )
         database = str(database_path)
-        if database != ":memory:" and not read_only:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool | int | float | list[str]] = (
-            {}
-            if external_access
-            else {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
-        try:
-            self._con = duckdb.connect(database, read_only=read_only, config=config)
-        except duckdb.Error as exc:
-            raise EngineError(
-                f"cannot open the DuckDB warehouse {database}: {_message(exc)}",
-                hint=_open_hint(exc),
-            ) from exc
+        if opened is not None and not opened.opens(database, read_only, external_access):
+            opened.close()
+            opened = None
+        self._con = (opened or open_database(database, read_only, external_access)).take()
         settings = [f"SET GLOBAL file_search_path = {quote_literal(self._search_path)}"]
         if not external_access:
             # allowed_paths can be set only once the database runs, and before access is

@@ -161,6 +161,7 @@ def open_connection(
     read_only: bool = False,
     readable_files: Iterable[str] = (),
     remember_catalog: bool = False,
+    opened: Any = None,
 ) -> Engine:
     """Open the warehouse, sealed: SQL can read only ``readable_files`` (and the warehouse).
 
@@ -171,6 +172,8 @@ def open_connection(
         readable_files: The data files the plan declares, as its SQL names them.
         remember_catalog: Remember the warehouse's catalog in the user's cache for the
             next run, and recall the last one's (``engines/duckdb_catalog.py``).
+        opened: The warehouse as :func:`open_ahead` opened it, taken over if it is this
+            connection's (closed otherwise).
 
     Raises:
         EngineError: The warehouse cannot be opened.
@@ -195,6 +198,7 @@ def open_connection(
             external_access=False,
             readable_files=sorted(allowed),
             remember_catalog=remember_catalog and not read_only,
+            opened=opened,
         )
     except EngineError as exc:
         if connection.shown == connection.database:
@@ -202,6 +206,31 @@ def open_connection(
         # The resolved path may carry a value from the environment: show it as written.
         message = str(exc).replace(connection.database, connection.shown)
         raise EngineError(message, hint=exc.hint) from None
+
+
+def open_ahead(target: Mapping[str, Any], project_dir: Path) -> Any | None:
+    """The warehouse a plan of ``target`` runs on, opened now if that can be done
+    quietly, for :func:`open_connection` to take over (``runtime/session.py``).
+
+    Only an existing DuckDB file is opened, as a run opens it: a first run creates its
+    warehouse itself, once its plan compiled. Anything else, and every error (a profile
+    that does not resolve, a file another process holds), is None: the run's own open
+    reports it, in its turn.
+    """
+    try:
+        connection = resolve_connection(
+            project_dir, target.get("connection", DEFAULT_CONNECTION), warehouse=target["warehouse"]
+        )
+    except Exception:  # whatever it is, the run's own open reports it
+        return None
+    if connection.engine != target["engine"] or not os.path.isfile(connection.database):
+        return None
+    from seeknal.engines.duckdb import open_database
+
+    try:
+        return open_database(connection.database, read_only=False, external_access=False)
+    except Exception:
+        return None
 
 
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:

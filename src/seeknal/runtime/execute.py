@@ -3,8 +3,9 @@
 The order of side effects is what makes a run safe to repeat:
 
 1. the state lock is taken before anything writes;
-2. staleness is decided before the warehouse is even opened, so a refused plan leaves
-   no trace (``seeknal run`` holds the lock from before it compiles: ``session.py``);
+2. staleness is decided before the warehouse is used, so a refused plan leaves no
+   trace (``seeknal run`` holds the lock from before it compiles, and opens an existing
+   warehouse meanwhile, closed unchanged if the plan is refused: ``session.py``);
 3. each snapshot is committed in the engine, then recorded in state: a crash in between
    repeats that build next time, and ``CREATE OR REPLACE`` makes the repeat harmless;
 4. views are promoted only when every snapshot was built, so an environment never
@@ -178,6 +179,8 @@ def execute_plan(
             file_search_path=project_dir,
             readable_files=data_files,
             remember_catalog=use_cache,
+            # The warehouse a held run opened while it compiled, if it is this one.
+            opened=None if session is None else session.take_opened(),
         )
         finished = False  # else the warehouse's catalog is not remembered
         try:

@@ -1,0 +1,206 @@
+"""A held run opens the warehouse while it compiles (runtime/session.py), on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seeknal.engines import EngineError
+from seeknal.engines.duckdb import DuckDBEngine, open_database
+from seeknal.errors import StaleError
+from seeknal.runtime import execute_plan
+from seeknal.runtime.connection import connection_of, open_ahead
+from seeknal.runtime.session import held_compile, held_run
+from seeknal.state.base import State
+from tests.runtime.plans import STATE_DIR, WAREHOUSE, standard_plan, write_project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "project")
+
+
+@pytest.fixture
+def ran(project: Path) -> dict[str, Any]:
+    """The standard plan, executed once: the state and the warehouse exist."""
+    plan = standard_plan(project)
+    execute_plan(plan, project)
+    return plan
+
+
+def fingerprint(path: Path) -> tuple[str, int, int]:
+    """The file's bytes (hashed), size and mtime: what 'left as it was' means."""
+    st = path.stat()
+    return hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns
+
+
+def opens_for_writing(path: Path) -> bool:
+    """Whether another process can open the DuckDB file for writing (no one holds it)."""
+    code = f"import duckdb; duckdb.connect({str(path)!r}).close()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def holder(project: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the warehouse open for writing until the test ends."""
+    code = textwrap.dedent(
+        f"""
+        import duckdb, sys
+        con = duckdb.connect({str(project / WAREHOUSE)!r})
+        print("open", flush=True)
+        sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+    yield proc
+    proc.communicate("\n", timeout=30)
+
+
+def test_the_compile_runs_while_the_warehouse_opens_and_the_run_takes_it_over(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    seen: list[State | None] = []
+
+    def prepare(state: State | None) -> str:
+        seen.append(state)
+        return "compiled"
+
+    with held_compile(ran["target"], project, prepare) as (session, value):
+        assert value == "compiled"
+        assert session is not None and seen == [session.state]
+        assert session.state.environment("prod") is not None  # read under the lock
+        assert session.opened is not None
+        assert session.opened.opens(str(project / WAREHOUSE), False, False)
+        result = execute_plan(ran, project, session=session)
+        assert session.opened is None  # taken over by the run
+    assert not result.built  # nothing to do, on the warehouse opened ahead
+    assert opens_for_writing(project / WAREHOUSE)  # closed with the run
+
+
+def test_a_failed_compile_closes_the_warehouse_it_opened_leaving_it_as_it_was(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    before = fingerprint(project / WAREHOUSE)
+
+    def prepare(state: State | None) -> None:
+        raise ValueError("the project has errors")
+
+    with (
+        pytest.raises(ValueError, match="the project has errors"),
+        held_compile(ran["target"], project, prepare),
+    ):
+        pass  # pragma: no cover - the compile fails before the body
+    assert opens_for_writing(project / WAREHOUSE)
+    assert fingerprint(project / WAREHOUSE) == before
+    with held_run(ran["target"], project):  # the state lock was released
+        pass
+
+
+def test_a_refused_plan_closes_the_warehouse_opened_ahead_leaving_it_as_it_was(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    (project / "data/orders.csv").write_text("order_id,customer,amount\n9,dave,1\n")
+    before = fingerprint(project / WAREHOUSE)
+    with held_compile(ran["target"], project, lambda state: None) as (session, _):
+        assert session is not None and session.opened is not None
+        opened = session.opened
+        with pytest.raises(StaleError, match="changed"):
+            execute_plan(ran, project, session=session)
+    assert not opened.opens(str(project / WAREHOUSE), False, False)  # closed by the session
+    assert opens_for_writing(project / WAREHOUSE)
+    assert fingerprint(project / WAREHOUSE) == before
+
+
+def test_nothing_is_opened_ahead_for_a_first_run(project: Path) -> None:
+    plan = standard_plan(project)
+    with held_compile(plan["target"], project, lambda state: state) as (session, value):
+        assert session is None and value is None  # no state: nothing locked or read
+    (project / STATE_DIR).mkdir(parents=True)
+    with held_compile(plan["target"], project, lambda state: None) as (session, _):
+        assert session is not None and session.opened is None  # no warehouse yet
+    assert not (project / WAREHOUSE).exists()  # and none was created
+
+
+def test_a_warehouse_another_process_holds_is_not_opened_ahead_and_the_run_says_why(
+    project: Path, ran: dict[str, Any], holder: subprocess.Popen[str]
+) -> None:
+    assert open_ahead(ran["target"], project) is None
+    with held_compile(ran["target"], project, lambda state: None) as (session, _):
+        assert session is not None and session.opened is None
+        with pytest.raises(EngineError, match="cannot open the DuckDB warehouse"):
+            execute_plan(ran, project, session=session)
+
+
+def test_a_profile_that_does_not_resolve_is_not_opened_ahead(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    (project / "profiles.yml").write_text("connections: [not, a, mapping]\n")
+    assert open_ahead(ran["target"], project) is None
+    (project / "profiles.yml").write_text(
+        "connections:\n  default:\n    engine: duckdb\n    path: ${SEEKNAL_TEST_UNSET_VARIABLE}\n"
+    )
+    assert open_ahead(ran["target"], project) is None
+
+
+def test_the_engine_takes_over_only_the_database_it_was_asked_for(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    opened = open_database(str(first), read_only=False, external_access=False)
+    engine = DuckDBEngine(second, file_search_path=tmp_path, external_access=False, opened=opened)
+    try:
+        assert engine.query("SELECT current_database()")[1] == [("second",)]
+        assert not opened.opens(str(first), False, False)  # closed, not leaked
+        assert opens_for_writing(first)
+    finally:
+        engine.close()
+
+    # Opened otherwise (external access on) than the engine asks: not taken over either.
+    opened = open_database(str(first), read_only=False, external_access=True)
+    engine = DuckDBEngine(first, file_search_path=tmp_path, external_access=False, opened=opened)
+    try:
+        assert not opened.opens(str(first), False, True)
+        with pytest.raises(EngineError):
+            engine.query("SELECT * FROM read_csv('/etc/hostname')")  # sealed as asked
+    finally:
+        engine.close()
+
+    opened = open_database(str(first), read_only=False, external_access=False)
+    engine = DuckDBEngine(first, file_search_path=tmp_path, external_access=False, opened=opened)
+    engine.close()
+    with pytest.raises(EngineError, match="already taken"):
+        opened.take()
+
+
+def test_the_switch_interval_is_restored_after_the_overlap(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    before = sys.getswitchinterval()
+    with held_compile(ran["target"], project, lambda state: None) as (session, _):
+        assert session is not None
+    assert sys.getswitchinterval() == before
+    with (
+        pytest.raises(RuntimeError),
+        held_compile(ran["target"], project, lambda state: (_ for _ in ()).throw(RuntimeError())),
+    ):
+        pass  # pragma: no cover
+    assert sys.getswitchinterval() == before
+
+
+def test_the_database_opened_ahead_is_the_one_the_plan_runs_on(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    opened = open_ahead(ran["target"], project)
+    assert opened is not None
+    try:
+        assert opened.database == connection_of(ran, project).database
+    finally:
+        opened.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,12 @@ def _compile_cache(
     monkeypatch.setenv("SEEKNAL_CACHE_DIR", str(directory))
     monkeypatch.delenv("SEEKNAL_NO_CACHE", raising=False)
     return directory
+
+
+def opens_for_writing(database: Path) -> bool:
+    """Whether another process can open the DuckDB file for writing (no one holds it)."""
+    code = f"import duckdb; duckdb.connect({str(database)!r}).close()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def copy_project(source: Path, dest: Path) -> Path:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from seeknal.engines import Catalog, EngineError, Materialization, duckdb_catalog
 from seeknal.engines.duckdb import DuckDBEngine
+from tests.conftest import opens_for_writing
 
 
 @pytest.fixture
@@ -405,3 +406,30 @@ def test_closing_never_fails_whatever_remembering_raises(
     assert memory is not None and not memory.exists()
     with duckdb.connect(str(warehouse)) as con:  # released
         con.execute("SELECT 1")
+
+
+def test_no_other_process_can_open_the_file_while_a_session_holds_it(
+    warehouse: Path, recalls: Recalls
+) -> None:
+    # DuckDB's lock on the file is a POSIX record lock, which the kernel drops when the
+    # process closes any descriptor of the file: the memory must never do that.
+    built(warehouse)
+    recalls.queries = 0
+    engine = open_engine(warehouse)
+    try:
+        engine.catalog()
+        assert recalls.queries == 0  # recalled: the file was identified
+        assert not opens_for_writing(warehouse)
+        engine.build_snapshot("seeknal__t.c__1", "SELECT 2 AS y", Materialization.TABLE)
+        assert not opens_for_writing(warehouse)
+    finally:
+        engine.close()
+    assert opens_for_writing(warehouse)
+    recalls.queries = 0
+    engine = open_engine(warehouse)
+    try:
+        assert "seeknal__t.c__1" in engine.catalog().relations  # remembered at close
+        assert recalls.queries == 0
+        assert not opens_for_writing(warehouse)
+    finally:
+        engine.close()

@@ -19,6 +19,7 @@ from seeknal.runtime import execute_plan
 from seeknal.runtime.connection import connection_of, open_ahead
 from seeknal.runtime.session import held_compile, held_run
 from seeknal.state.base import State
+from tests.conftest import opens_for_writing
 from tests.runtime.plans import STATE_DIR, WAREHOUSE, standard_plan, write_project
 
 
@@ -39,12 +40,6 @@ def fingerprint(path: Path) -> tuple[str, int, int]:
     """The file's bytes (hashed), size and mtime: what 'left as it was' means."""
     st = path.stat()
     return hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns
-
-
-def opens_for_writing(path: Path) -> bool:
-    """Whether another process can open the DuckDB file for writing (no one holds it)."""
-    code = f"import duckdb; duckdb.connect({str(path)!r}).close()"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 @pytest.fixture

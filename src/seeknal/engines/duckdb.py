@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -193,6 +194,15 @@ class DuckDBEngine:
         self._database = database
         self._read_only = read_only
         self._memory = duckdb_catalog.memory_file(database) if remember_catalog else None
+        # The catalog memory reads the file through this descriptor, closed only after
+        # DuckDB closed the database: closing any descriptor of the file would drop
+        # DuckDB's lock on it (``duckdb_catalog.file_identity``).
+        self._held: int | None = None
+        if self._memory is not None and not read_only:
+            try:
+                self._held = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._memory = None
         # The catalog as last read or recalled, while no statement since may have
         # changed it; ``_changes`` counts those statements (a read racing one is not kept).
         self._known: Catalog | None = None
@@ -445,8 +455,8 @@ class DuckDBEngine:
                 return self._known
             changes = self._changes
         recalled = None
-        if self._memory is not None and changes == 0 and not self._read_only:
-            recalled = duckdb_catalog.recall(self._memory, self._database)
+        if self._memory is not None and self._held is not None and changes == 0:
+            recalled = duckdb_catalog.recall(self._memory, self._database, self._held)
         catalog = self._query_catalog() if recalled is None else recalled.catalog
         with self._known_lock:
             if self._changes == changes:
@@ -516,20 +526,30 @@ class DuckDBEngine:
             self._closed = True
             with self._cursors_lock:
                 cursors, self._cursors = self._cursors, []
+            released = True
             for cursor in cursors:
                 try:
                     cursor.close()
                 except duckdb.Error:
+                    released = False
                     with contextlib.suppress(duckdb.Error):
                         cursor.interrupt()
-            with contextlib.suppress(duckdb.Error):
+            try:
                 self._con.close()
+            except duckdb.Error:
+                released = False
+            held, self._held = self._held, None
+            if held is not None and released:
+                # DuckDB's lock went with the database. A database still busy keeps
+                # the file, and its lock, until the process ends: so does the
+                # descriptor (closing it would drop the lock).
+                os.close(held)
 
     def _remember_catalog(self, remember: bool) -> None:
         """Remember the catalog for the next session (``duckdb_catalog.py``): read again
         if a statement may have changed it, checkpointed, and the file identified while
         this session still holds it (no other process can write in between)."""
-        if self._memory is None or self._read_only:
+        if self._memory is None or self._held is None:
             return
         if not remember or self._interrupted:
             duckdb_catalog.forget(self._memory)
@@ -540,7 +560,7 @@ class DuckDBEngine:
             with self._known_lock:
                 digest = self._recalled if self._known is catalog else None
             self._con.execute("CHECKPOINT")
-            duckdb_catalog.remember(self._memory, self._database, catalog, digest)
+            duckdb_catalog.remember(self._memory, self._database, self._held, catalog, digest)
             remembered = True
         except Exception:  # closing never fails: the memory is only a cache
             pass

@@ -88,11 +88,13 @@ def memory_file(database: str) -> Path | None:
     return directory / "warehouses" / f"{digest}.json"
 
 
-def recall(memory: Path, database: str) -> Remembered | None:
+def recall(memory: Path, database: str, held: int) -> Remembered | None:
     """The catalog remembered for ``database`` if the file is unchanged since; else None.
 
-    Call it only while holding the database open for writing (no one else can write).
-    Anything missing, damaged or of another shape is a miss, never an error.
+    Call it only while holding the database open for writing (no one else can write);
+    ``held`` is a descriptor of the file, open until DuckDB has closed it (see
+    :func:`file_identity`). Anything missing, damaged or of another shape is a miss,
+    never an error.
     """
     try:
         entry = json.loads(_read_bounded(memory))
@@ -105,7 +107,7 @@ def recall(memory: Path, database: str) -> Remembered | None:
         digest = entry.get("catalog")
         if not isinstance(digest, str) or len(digest) != 64:
             return None
-        identity = file_identity(database)
+        identity = file_identity(database, held)
         if identity is None or entry.get("file") != identity:
             return None
         content = _read_bounded(_catalog_file(memory, digest))
@@ -117,18 +119,21 @@ def recall(memory: Path, database: str) -> Remembered | None:
     return None if catalog is None else Remembered(catalog, digest)
 
 
-def remember(memory: Path, database: str, catalog: Catalog, digest: str | None = None) -> None:
+def remember(
+    memory: Path, database: str, held: int, catalog: Catalog, digest: str | None = None
+) -> None:
     """Keep ``catalog`` as that of ``database`` now (each file written atomically).
 
     ``digest``: the one :func:`recall` gave with this very catalog (the catalog file is
     then kept, not written again). Call it only while holding the database open for
-    writing, once everything it wrote is checkpointed; when the file cannot be
-    identified (a log is left), the memory is removed instead.
+    writing, once everything it wrote is checkpointed, with ``held`` as for
+    :func:`recall`; when the file cannot be identified (a log is left), the memory is
+    removed instead.
 
     Raises:
         OSError: The memory could not be written.
     """
-    identity = file_identity(database)
+    identity = file_identity(database, held)
     if identity is None:
         forget(memory)
         return
@@ -185,10 +190,17 @@ def _read_bounded(path: Path) -> bytes:
         return fh.read(_MAX_BYTES + 1)
 
 
-def file_identity(database: str) -> dict[str, Any] | None:
+def file_identity(database: str, held: int) -> dict[str, Any] | None:
     """The DuckDB file's identity: its stat and a digest of its header; None while a
     write-ahead log holds changes not yet in the file (or the file is not a plain
-    file)."""
+    file).
+
+    The file is read through ``held``, a descriptor the caller keeps open until DuckDB
+    has closed the database, never through one opened and closed here: DuckDB locks the
+    file with a POSIX record lock, which belongs to the process and the file, and the
+    kernel drops it when the process closes *any* descriptor of that file. Another
+    process could then open the warehouse while this one writes it.
+    """
     try:
         log = os.stat(database + ".wal")
     except FileNotFoundError:
@@ -196,11 +208,10 @@ def file_identity(database: str) -> dict[str, Any] | None:
     else:
         if log.st_size:
             return None
-    with open(database, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        header = fh.read(HEADER_BYTES)
+    st = os.fstat(held)
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    header = os.pread(held, HEADER_BYTES, 0)
     return {
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,

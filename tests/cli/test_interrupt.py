@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import SEEKNAL, run_process
+from tests.cli.conftest import SEEKNAL, run_process, tree_state
 
 # A 5-way self cross join of 200 rows: minutes of DuckDB work unless interrupted.
 SLOW = """kind: transform
@@ -116,3 +116,46 @@ def test_ctrl_c_stops_a_long_query_at_once(tmp_path: Path) -> None:
 
     assert proc.returncode == 130
     assert stderr.strip() == "interrupted"
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_run_compiles_stops_it_at_once_and_changes_nothing(tmp_path: Path) -> None:
+    # A daily run compiles in a helper thread while it opens the warehouse
+    # (runtime/session.py): Ctrl-C must stop that compile too, cleanly.
+    project = slow_project(tmp_path / "slow")
+    (project / "seeknal/transforms/slow.yml").unlink()
+    assert run_process(project, "run").returncode == 0
+    for i in range(400):  # enough nodes to compile for a few seconds without the cache
+        (project / f"seeknal/transforms/t{i}.yml").write_text(
+            f"kind: transform\nname: t{i}\ntransform: SELECT n + {i} AS x FROM source.nums\n"
+        )
+    before = tree_state(project / "target")
+    proc = subprocess.Popen(
+        [SEEKNAL, "--project", str(project), "run", "--no-cache"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The run compiles once it holds the state lock, which names it.
+    lock = project / "target/state/.lock"
+    deadline = time.monotonic() + 30
+    while lock.read_text().strip() != str(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert proc.poll() is None, "the compile ended before it could be interrupted"
+
+    interrupted = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop the compile within 10 s")
+
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - interrupted < 5
+    assert stderr.strip().splitlines()[-1] == "interrupted", stderr
+    assert "Traceback" not in stderr and "terminate called" not in stderr, stderr
+    assert tree_state(project / "target") == before
+    assert "built 400" in run_process(project, "run").stdout  # the lock was released

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from seeknal.engines import EngineError
@@ -199,3 +200,29 @@ def test_the_database_opened_ahead_is_the_one_the_plan_runs_on(
         assert opened.database == connection_of(ran, project).database
     finally:
         opened.close()
+
+
+def test_a_warehouse_with_a_write_ahead_log_is_not_opened_ahead(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    # A crash can leave committed changes in the log. Opening the database would replay
+    # them into the file, and closing it remove the log: not for a plan then refused.
+    with duckdb.connect(str(project / WAREHOUSE)) as con:
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")
+        con.execute("SET checkpoint_threshold = '1TB'")
+        con.execute("CREATE TABLE left_by_a_crash AS SELECT 42 AS x")
+    log = project / (WAREHOUSE + ".wal")
+    assert log.stat().st_size > 0
+    before = fingerprint(project / WAREHOUSE), fingerprint(log)
+
+    assert open_ahead(ran["target"], project) is None
+
+    def prepare(state: State | None) -> None:
+        raise ValueError("the project has errors")
+
+    with (
+        pytest.raises(ValueError, match="the project has errors"),
+        held_compile(ran["target"], project, prepare),
+    ):
+        pass  # pragma: no cover - the compile fails before the body
+    assert (fingerprint(project / WAREHOUSE), fingerprint(log)) == before

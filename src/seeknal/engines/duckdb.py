@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,19 @@ class OpenedDatabase:
                 con.close()
 
 
-def open_database(database: str, read_only: bool, external_access: bool) -> OpenedDatabase:
+def open_database(
+    database: str,
+    read_only: bool,
+    external_access: bool,
+    *,
+    starting: Callable[[], None] | None = None,
+) -> OpenedDatabase:
     """Open the DuckDB ``database`` (parent directories created unless read-only).
 
     Without ``external_access``, extensions are neither installed nor loaded on demand.
     DuckDB starts a database in C++ without Python's GIL for most of it (about 17 ms,
     building its catalog of built-in functions), so another thread's Python can run
-    meanwhile.
+    meanwhile: ``starting`` is called just before, to start such work.
 
     Raises:
         EngineError: DuckDB cannot open the file (another process holds it, not a
@@ -87,14 +93,21 @@ def open_database(database: str, read_only: bool, external_access: bool) -> Open
         if external_access
         else {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     )
+    if starting is not None:
+        starting()
+    con = None
     try:
         con = duckdb.connect(database, read_only=read_only, config=config)
+        return OpenedDatabase(con, database, read_only, external_access)
     except duckdb.Error as exc:
         raise EngineError(
             f"cannot open the DuckDB warehouse {database}: {_message(exc)}",
             hint=_open_hint(exc),
         ) from exc
-    return OpenedDatabase(con, database, read_only, external_access)
+    except BaseException:  # Ctrl-C as DuckDB returned: the file is not left held
+        if con is not None:
+            con.close()
+        raise
 
 
 class DuckDBEngine:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,28 +208,37 @@ def open_connection(
         raise EngineError(message, hint=exc.hint) from None
 
 
-def open_ahead(target: Mapping[str, Any], project_dir: Path) -> Any | None:
+def open_ahead(
+    target: Mapping[str, Any], project_dir: Path, starting: Callable[[], None] | None = None
+) -> Any | None:
     """The warehouse a plan of ``target`` runs on, opened now if that can be done
     quietly, for :func:`open_connection` to take over (``runtime/session.py``).
 
-    Only an existing DuckDB file is opened, as a run opens it: a first run creates its
-    warehouse itself, once its plan compiled. Anything else, and every error (a profile
-    that does not resolve, a file another process holds), is None: the run's own open
-    reports it, in its turn.
+    Only an existing DuckDB file without a write-ahead log is opened, as a run opens
+    it: a first run creates its warehouse itself, once its plan compiled, and a log
+    left by a crash would be replayed into the file and removed when the database is
+    closed, which must not happen for a plan that is then refused. ``starting`` is
+    called just before DuckDB starts the database, when one is opened.
+
+    Anything else, and every error (a profile that does not resolve, a file another
+    process holds), is None: the run's own open reports it, in its turn.
     """
     try:
         connection = resolve_connection(
             project_dir, target.get("connection", DEFAULT_CONNECTION), warehouse=target["warehouse"]
         )
-    except Exception:  # whatever it is, the run's own open reports it
-        return None
-    if connection.engine != target["engine"] or not os.path.isfile(connection.database):
-        return None
-    from seeknal.engines.duckdb import open_database
+        if (
+            connection.engine != target["engine"]
+            or not os.path.isfile(connection.database)
+            or os.path.lexists(connection.database + ".wal")
+        ):
+            return None
+        from seeknal.engines.duckdb import open_database
 
-    try:
-        return open_database(connection.database, read_only=False, external_access=False)
-    except Exception:
+        return open_database(
+            connection.database, read_only=False, external_access=False, starting=starting
+        )
+    except Exception:  # whatever it is, the run's own open reports it
         return None
 
 

@@ -112,7 +112,7 @@ def held_compile(
     with backend.lock():
         if open_warehouse:
             state, value, opened = _overlapped(
-                backend.read, prepare, lambda: open_ahead(target, project_dir)
+                backend.read, prepare, lambda start: open_ahead(target, project_dir, start)
             )
         else:
             state = backend.read()
@@ -127,14 +127,24 @@ def held_compile(
 
 
 def _overlapped(
-    read: Callable[[], State], prepare: Callable[[State], T], open_: Callable[[], Any]
+    read: Callable[[], State],
+    prepare: Callable[[State], T],
+    open_: Callable[[Callable[[], None]], Any],
 ) -> tuple[State, T, Any]:
-    """``prepare(read())`` in a helper thread while this thread runs ``open_()``.
+    """``prepare(read())`` in a helper thread while this thread runs ``open_(start)``,
+    which calls ``start()`` (starting the helper) just before DuckDB starts the
+    database: its own Python runs first, without the helper competing for the GIL. When
+    ``open_`` opens nothing (it never calls ``start``), the work runs in this thread.
 
-    The helper is a daemon: on Ctrl-C this thread stops waiting for it (a long compile
-    must not hold up the interruption); what it writes is written atomically.
+    Ctrl-C (a ``KeyboardInterrupt`` in this thread) is raised in the helper too, and
+    waited for: the compile stops where it is, as it would in this thread, and no
+    thread outlives the run (one stopped by the interpreter's exit inside DuckDB would
+    abort the process).
     """
     outcome: list[Any] = []
+    # Set when the helper's work is over. Not Thread.join/is_alive: in Python 3.11 a
+    # join interrupted by Ctrl-C can mark a thread stopped while it still runs.
+    done = threading.Event()
 
     def helper() -> None:
         try:
@@ -142,18 +152,25 @@ def _overlapped(
             outcome.append((state, prepare(state)))
         except BaseException as exc:  # handed to the calling thread
             outcome.append(exc)
+        finally:
+            done.set()
 
+    thread = threading.Thread(target=helper, name="seeknal-compile", daemon=True)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
     opened = None
     try:
-        thread = threading.Thread(target=helper, name="seeknal-compile", daemon=True)
-        thread.start()
-        opened = open_()
-        thread.join()
+        opened = open_(thread.start)
+        if thread.ident is None:
+            helper()
+        else:
+            done.wait()
     except BaseException:
         if opened is not None:
             opened.close()
+        if thread.ident is not None and not done.is_set():
+            _raise_in(thread, KeyboardInterrupt)
+            done.wait()
         raise
     finally:
         sys.setswitchinterval(previous)
@@ -163,3 +180,14 @@ def _overlapped(
         raise outcome[0]
     state, value = outcome[0]
     return state, value, opened
+
+
+def _raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in ``thread`` at its next Python instruction (CPython's
+    ``PyThreadState_SetAsyncExc``: what Ctrl-C does to the main thread)."""
+    import ctypes
+
+    assert thread.ident is not None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(exception)
+    )

@@ -52,18 +52,36 @@ class Diagnostic:
         return "\n".join(lines)
 
 
+# A longer source line is shown as the part of this width around the column.
+EXCERPT_WIDTH = 120
+
+
 def excerpt_at(text: str, line: int | None, col: int | None) -> str | None:
-    """Return the source line ``line`` (1-based) of ``text`` with a caret under ``col``."""
+    """Return the source line ``line`` (1-based) of ``text`` with a caret under ``col``;
+    a line longer than ``EXCERPT_WIDTH`` shows only that much of it around ``col``.
+
+    Example:
+        >>> print(excerpt_at("SELECT 1,\nFROM t", 2, 1))
+           2 | FROM t
+             | ^
+    """
     if line is None:
         return None
     source_lines = text.splitlines()
     if not 1 <= line <= len(source_lines):
         return None
     src = source_lines[line - 1]
+    at = col - 1 if col is not None and col >= 1 else None
+    if len(src) > EXCERPT_WIDTH:
+        start = 0 if at is None else min(max(at - EXCERPT_WIDTH // 2, 0), len(src) - EXCERPT_WIDTH)
+        end = start + EXCERPT_WIDTH
+        before, after = ("..." if start else ""), ("..." if end < len(src) else "")
+        src = before + src[start:end] + after
+        at = None if at is None else at - start + len(before)
     gutter = f"{line:>4} | "
     out = f"{gutter}{src}"
-    if col is not None and col >= 1:
-        out += "\n" + " " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^"
+    if at is not None:
+        out += "\n" + " " * (len(gutter) - 2) + "| " + " " * at + "^"
     return out
 
 

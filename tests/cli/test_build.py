@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,59 @@ def test_an_interactive_run_parses_its_plan_once(
     assert result.exit_code == 0, result.output
     assert result.output.startswith("compiled 13 nodes for environment 'prod' (13 unchanged)")
     assert "nothing to do" in result.output
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "(" * 20_000 + "1" + " + 1)" * 20_000 + " AS x",  # too deep to parse
+        # Parses, but too deep for the analysis after it.
+        "SELECT x FROM (" * 450 + "SELECT 1 AS x" + "".join(f") AS t{i}" for i in range(450)),
+    ],
+    ids=["parse", "analysis"],
+)
+@pytest.mark.parametrize("earlier_run", [False, True], ids=["first-run", "later-run"])
+def test_a_query_nested_too_deeply_is_an_error_of_its_node(
+    shop: Path, sql: str, earlier_run: bool
+) -> None:
+    if earlier_run:  # a run with state compiles in a helper thread (runtime/session.py)
+        assert run_process(shop, "run").returncode == 0
+    deep = shop / "seeknal/transforms/deep.yml"
+    deep.write_text(f"kind: transform\nname: deep\ntransform: |\n  {sql}\n")
+    before = tree_state(shop)
+    result = run_process(shop, "run")
+    assert result.returncode == 2, result.stderr
+    first = result.stderr.splitlines()
+    assert first[0] == (
+        "seeknal/transforms/deep.yml:4:3: error: the query is nested too deeply to analyze"
+    )
+    assert first[1].startswith("   4 |   SELECT ") and first[1].endswith("...")
+    assert max(len(line) for line in first) < 140  # the excerpt shows part of the line
+    assert "hint: split the deepest expression into CTEs" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert tree_state(shop) == before
+
+
+def test_seeknals_threads_have_the_stack_a_deep_query_needs(shop: Path) -> None:
+    # A run with state compiles in a helper thread and builds in worker threads; `query`
+    # runs in one too. Some platforms give threads small stacks (set here by hand):
+    # seeknal's own must not depend on that.
+    assert run_process(shop, "run").returncode == 0
+    deep = "SELECT x FROM (" * 300 + "SELECT 1 AS x" + "".join(f") AS t{i}" for i in range(300))
+    (shop / "seeknal/transforms/deep.yml").write_text(
+        f"kind: transform\nname: deep\ntransform: |\n  {deep}\n"
+    )
+    code = (
+        "import sys, threading\n"
+        "threading.stack_size(256 * 1024)\n"
+        "from seeknal.cli.main import main\n"
+        f"sys.argv = ['seeknal', '--project', {str(shop)!r}, 'run']\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "built    transform.deep" in result.stdout
+    query = code.replace("'run'", f"'query', {deep!r}")
+    result = subprocess.run([sys.executable, "-c", query], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "│ 1 │" in result.stdout, result.stdout

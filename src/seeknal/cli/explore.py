@@ -49,8 +49,11 @@ def _query(engine: Any, sql: str, limit: int) -> tuple[list[str], list[tuple[Any
     """
     from concurrent.futures import ThreadPoolExecutor  # not on `seeknal --help`'s path
 
+    from seeknal.runtime.scheduler import thread_stack
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seeknal-query") as pool:
-        future = pool.submit(engine.query, sql, limit)
+        with thread_stack():  # as deep a stack as the main thread's, for deep SQL
+            future = pool.submit(engine.query, sql, limit)
         try:
             return future.result()
         except KeyboardInterrupt:

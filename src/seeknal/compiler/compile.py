@@ -459,6 +459,13 @@ def _compile_nodes(
             except ForwardOnlyError as exc:
                 diags.append(exc.diagnostic)
                 continue
+            except RecursionError:  # parsed, but too deep for a later pass
+                if spec.sql is None:
+                    raise
+                from seeknal.compiler.sql_errors import too_deep  # imports sqlglot
+
+                diags.append(too_deep(spec.sql))
+                continue
             compiled[node_id] = node
             changes[node_id] = change
     finally:

@@ -362,6 +362,15 @@ def find_word(origin: SqlText, words: Iterable[str]) -> SourceLocation:
     return origin.locate(1, 1)
 
 
+def too_deep(origin: SqlText) -> Diagnostic:
+    """A query nested deeper than the analysis can follow (Python's recursion limit)."""
+    return Diagnostic(
+        "the query is nested too deeply to analyze",
+        origin.locate(1, 1),
+        hint="split the deepest expression into CTEs or into nodes of their own",
+    )
+
+
 class NotOneQuery(Exception):
     """The text is not exactly one query: ``found`` says what it is instead."""
 
@@ -385,6 +394,8 @@ def parse_one_query(sql: str, dialect: str, origin: SqlText) -> exp.Query:
         statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         raise NotOneQuery("a syntax error", syntax_diagnostic(exc, sql, origin)) from None
+    except RecursionError:
+        raise NotOneQuery("a query nested too deeply", too_deep(origin)) from None
     if len(statements) == 1 and isinstance(statements[0], exp.Query):
         return statements[0]
     if not statements:

@@ -7,15 +7,33 @@ nothing about SQL or state: it calls ``build`` and asks ``succeeded`` about the 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import heapq
+import threading
 from collections import deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
+
+# seeknal's own threads compile and run SQL that recurses as deep as it nests, as the
+# main thread would. Some platforms give other threads much smaller stacks than the
+# main thread's (musl: 128 KiB); this is address space reserved, not memory used.
+THREAD_STACK_BYTES = 64 << 20
+
+
+@contextlib.contextmanager
+def thread_stack(size: int = THREAD_STACK_BYTES) -> Iterator[None]:
+    """Threads started meanwhile get stacks of ``size`` bytes (the setting is the
+    process's, so it is put back at once)."""
+    previous = threading.stack_size(size)
+    try:
+        yield
+    finally:
+        threading.stack_size(previous)
 
 
 class Progress(enum.StrEnum):
@@ -103,7 +121,8 @@ def run_in_dag_order(
                 if node in skipped:
                     continue
                 yield Tick(Progress.STARTED, node)
-                running[pool.submit(build, node)] = node
+                with thread_stack():  # the pool starts its threads as work is submitted
+                    running[pool.submit(build, node)] = node
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

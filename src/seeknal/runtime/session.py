@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from seeknal.runtime.connection import open_ahead
+from seeknal.runtime.scheduler import thread_stack
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
 
@@ -156,11 +157,16 @@ def _overlapped(
             done.set()
 
     thread = threading.Thread(target=helper, name="seeknal-compile", daemon=True)
+
+    def start() -> None:
+        with thread_stack():  # the compile recurses as deep as the SQL nests
+            thread.start()
+
     previous = sys.getswitchinterval()
     sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
     opened = None
     try:
-        opened = open_(thread.start)
+        opened = open_(start)
         if thread.ident is None:
             helper()
         else:

@@ -35,16 +35,39 @@ def slow_project(root: Path) -> Path:
     return root
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_a_long_query_at_once_and_the_next_run_resumes(tmp_path: Path) -> None:
-    project = slow_project(tmp_path / "slow")
-    proc = subprocess.Popen(
-        [SEEKNAL, "--project", str(project), "run", "--json"],
+def started(project: Path, *args: str) -> subprocess.Popen[str]:
+    """``seeknal --project PROJECT ARGS...`` started, its output piped."""
+    return subprocess.Popen(
+        [SEEKNAL, "--project", str(project), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
     )
+
+
+def interrupt(proc: subprocess.Popen[str], what: str) -> str:
+    """Ctrl-C to ``proc``: it must stop within 5 s, exit 130 and say "interrupted" last,
+    without a traceback; its stderr."""
+    interrupted = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{what} within 10 s")
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - interrupted < 5
+    assert stderr.strip().splitlines()[-1] == "interrupted", stderr
+    assert "Traceback" not in stderr, stderr
+    return stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_query_at_once_and_the_next_run_resumes(tmp_path: Path) -> None:
+    project = slow_project(tmp_path / "slow")
+    proc = started(project, "run", "--json")
     assert proc.stdout is not None
     events = []
     for line in proc.stdout:  # every event is flushed as it happens
@@ -54,20 +77,8 @@ def test_ctrl_c_stops_a_long_query_at_once_and_the_next_run_resumes(tmp_path: Pa
     assert events and events[-1]["node"] == "transform.slow", events
     time.sleep(0.5)  # the query is running now
 
-    interrupted = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("the first Ctrl-C did not stop the run within 10 s")
-    elapsed = time.monotonic() - interrupted
-
-    assert proc.returncode == 130, stderr
-    assert elapsed < 5
-    assert stderr.strip().splitlines()[-1] == "interrupted"
-    assert "Traceback" not in stderr and "internal error" not in stderr
+    stderr = interrupt(proc, "the first Ctrl-C did not stop the run")
+    assert "internal error" not in stderr
     assert "Exception ignored" not in stderr
     assert "node_built" in {e["event"] for e in events}  # source.nums was built before
 
@@ -106,16 +117,7 @@ def test_ctrl_c_stops_a_long_query_at_once(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert proc.poll() is None
 
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("Ctrl-C did not stop the query within 10 s")
-
-    assert proc.returncode == 130
-    assert stderr.strip() == "interrupted"
+    assert interrupt(proc, "Ctrl-C did not stop the query").strip() == "interrupted"
 
 
 @pytest.mark.slow
@@ -130,12 +132,7 @@ def test_ctrl_c_while_a_run_compiles_stops_it_at_once_and_changes_nothing(tmp_pa
             f"kind: transform\nname: t{i}\ntransform: SELECT n + {i} AS x FROM source.nums\n"
         )
     before = tree_state(project / "target")
-    proc = subprocess.Popen(
-        [SEEKNAL, "--project", str(project), "run", "--no-cache"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = started(project, "run", "--no-cache")
     # The run compiles once it holds the state lock, which names it.
     lock = project / "target/state/.lock"
     deadline = time.monotonic() + 30
@@ -144,18 +141,7 @@ def test_ctrl_c_while_a_run_compiles_stops_it_at_once_and_changes_nothing(tmp_pa
     time.sleep(0.3)
     assert proc.poll() is None, "the compile ended before it could be interrupted"
 
-    interrupted = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("Ctrl-C did not stop the compile within 10 s")
-
-    assert proc.returncode == 130, stderr
-    assert time.monotonic() - interrupted < 5
-    assert stderr.strip().splitlines()[-1] == "interrupted", stderr
-    assert "Traceback" not in stderr and "terminate called" not in stderr, stderr
+    stderr = interrupt(proc, "Ctrl-C did not stop the compile")
+    assert "terminate called" not in stderr, stderr
     assert tree_state(project / "target") == before
     assert "built 400" in run_process(project, "run").stdout  # the lock was released

@@ -43,6 +43,19 @@ def fingerprint(path: Path) -> tuple[str, int, int]:
     return hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns
 
 
+def compile_fails(plan: dict[str, Any], project: Path) -> None:
+    """A held run whose compile raises: the error comes through, nothing else runs."""
+
+    def prepare(state: State | None) -> None:
+        raise ValueError("the project has errors")
+
+    with (
+        pytest.raises(ValueError, match="the project has errors"),
+        held_compile(plan["target"], project, prepare),
+    ):
+        pass  # pragma: no cover - the compile fails before the body
+
+
 @pytest.fixture
 def holder(project: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the warehouse open for writing until the test ends."""
@@ -87,15 +100,7 @@ def test_a_failed_compile_closes_the_warehouse_it_opened_leaving_it_as_it_was(
     project: Path, ran: dict[str, Any]
 ) -> None:
     before = fingerprint(project / WAREHOUSE)
-
-    def prepare(state: State | None) -> None:
-        raise ValueError("the project has errors")
-
-    with (
-        pytest.raises(ValueError, match="the project has errors"),
-        held_compile(ran["target"], project, prepare),
-    ):
-        pass  # pragma: no cover - the compile fails before the body
+    compile_fails(ran, project)
     assert opens_for_writing(project / WAREHOUSE)
     assert fingerprint(project / WAREHOUSE) == before
     with held_run(ran["target"], project):  # the state lock was released
@@ -216,13 +221,5 @@ def test_a_warehouse_with_a_write_ahead_log_is_not_opened_ahead(
     before = fingerprint(project / WAREHOUSE), fingerprint(log)
 
     assert open_ahead(ran["target"], project) is None
-
-    def prepare(state: State | None) -> None:
-        raise ValueError("the project has errors")
-
-    with (
-        pytest.raises(ValueError, match="the project has errors"),
-        held_compile(ran["target"], project, prepare),
-    ):
-        pass  # pragma: no cover - the compile fails before the body
+    compile_fails(ran, project)
     assert (fingerprint(project / WAREHOUSE), fingerprint(log)) == before

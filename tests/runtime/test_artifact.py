@@ -45,6 +45,18 @@ def test_invalid_json_names_the_position(tmp_path: Path) -> None:
     assert info.value.hint == "compile it again with `seeknal compile`"
 
 
+def test_json_nested_too_deeply_is_not_a_plan(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    with pytest.raises(PlanError, match=r"plan\.json is not a plan: .* nested too deeply") as info:
+        load_plan(path)
+    assert info.value.hint == "compile it again with `seeknal compile`"
+    # Handed beside a plan, such a text is only not that plan's: the plan is checked alone.
+    with pytest.raises(PlanError, match="does not match the plan schema"):
+        verify_plan({"schema_version": 1}, text=path.read_text())
+
+
 def test_not_an_object(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text("[1, 2]\n", encoding="utf-8")

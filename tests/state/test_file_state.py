@@ -197,6 +197,20 @@ def test_corrupt_file_is_a_clear_error(backend: FileStateBackend) -> None:
     assert info.value.hint and "backup" in info.value.hint
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # deeper than any JSON reader recurses
+
+
+def test_json_nested_too_deeply_is_corrupt_not_a_crash(backend: FileStateBackend) -> None:
+    backend.path.mkdir(parents=True)
+    backend.file.write_text(DEEP, encoding="utf-8")
+    with pytest.raises(StateError, match=r"state\.json is corrupt: .* nested too deeply"):
+        backend.read()
+    backend.file.unlink()
+    backend.journal.write_text(DEEP + "\n", encoding="utf-8")
+    with pytest.raises(StateError, match=r"journal .* corrupt at line 1: nested too deeply"):
+        backend.read()
+
+
 def test_not_an_object_is_corrupt(backend: FileStateBackend) -> None:
     write_doc(backend, [1, 2, 3])
 

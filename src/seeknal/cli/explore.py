@@ -77,7 +77,7 @@ def _last_run_failed(obj: Context, environment: str) -> bool:
         config = load_config(obj.project)
         plan = json.loads((config.root / DEFAULT_PLAN).read_text(encoding="utf-8"))
         state = read_state(config)
-    except (OSError, ValueError, SeeknalError):
+    except (OSError, ValueError, RecursionError, SeeknalError):
         return False
     if not isinstance(plan, dict) or plan.get("environment") != environment:
         return False

@@ -104,6 +104,10 @@ def verify_plan_text(text: str, *, where: str = "plan.json") -> dict[str, Any]:
             f"{where}:{exc.lineno}:{exc.colno}: plan is not valid JSON: {exc.msg}",
             hint=_RECOMPILE,
         ) from exc
+    except RecursionError:
+        raise PlanError(
+            f"{where} is not a plan: its JSON is nested too deeply to read", hint=_RECOMPILE
+        ) from None
     return _verify(plan, text)  # the plan was parsed from this very text
 
 
@@ -136,7 +140,7 @@ def verify_plan(plan: Any, *, text: str | None = None) -> dict[str, Any]:
 def _parses_to(text: str, plan: Any) -> bool:
     try:
         return bool(json.loads(text) == plan)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

@@ -376,6 +376,11 @@ class FileStateBackend:
                 f"column {exc.colno}",
                 hint="restore it from a backup; deleting it makes seeknal rebuild everything",
             ) from exc
+        except RecursionError:
+            raise StateError(
+                f"the state file {self.file} is corrupt: its JSON is nested too deeply to read",
+                hint="restore it from a backup; deleting it makes seeknal rebuild everything",
+            ) from None
         if not isinstance(doc, dict):
             raise StateError(
                 f"the state file {self.file} is corrupt: it is not a JSON object",
@@ -404,9 +409,10 @@ class FileStateBackend:
             try:
                 entry = json.loads(raw)
                 _validate_snapshot_record(entry)
-            except (ValueError, StateError) as exc:
+            except (ValueError, StateError, RecursionError) as exc:
+                why = "nested too deeply to read" if isinstance(exc, RecursionError) else exc
                 raise StateError(
-                    f"the state journal {self.journal} is corrupt at line {number}: {exc}",
+                    f"the state journal {self.journal} is corrupt at line {number}: {why}",
                     hint="restore the state from a backup; deleting the journal makes seeknal "
                     "rebuild the snapshots it recorded",
                 ) from None

@@ -247,6 +247,42 @@ def test_restatement_reaches_incremental_descendants_and_tables(project: Path) -
     assert "source.events" not in work
 
 
+def test_the_same_restatement_after_a_killed_run_refills_all_it_forgot(project: Path) -> None:
+    # The restatement forgot the week holding its start, then was killed: the same
+    # command again must fill that whole week, not only from --start on.
+    first = compiled(project, window=window("2024-01-21"))
+    state = done(
+        first,
+        daily=[["2024-01-01", "2024-01-22"]],
+        hourly=[["2024-01-01", "2024-01-22"]],
+        weekly=[["2024-01-01", "2024-01-22"]],
+    )
+    restate = window("2024-01-21", start="2024-01-10", restate=(DAILY,))
+    assert ranges(work_of(compiled(project, state, window=restate))["transform.weekly"]) == [
+        ("2024-01-08", "2024-01-22", "restatement")
+    ]
+    killed = done(
+        first,
+        daily=[["2024-01-01", "2024-01-10"]],  # forgotten from the 10th, nothing refilled
+        hourly=[["2024-01-01", "2024-01-22"]],
+        weekly=[["2024-01-01", "2024-01-08"]],
+    )
+    work = work_of(compiled(project, killed, window=restate))
+    assert ranges(work[DAILY]) == [("2024-01-10", "2024-01-22", "missing")]
+    assert ranges(work["transform.weekly"]) == [("2024-01-08", "2024-01-22", "missing")]
+
+
+def test_a_restatement_window_outside_a_nodes_range_restates_nothing_there(
+    project: Path,
+) -> None:
+    first = compiled(project, window=window("2024-01-14"))
+    state = done(first, daily=[["2024-01-01", "2024-01-15"]], weekly=[["2024-01-01", "2024-01-15"]])
+    # Restating a window that ends before the node starts (its end reached, or its
+    # start not yet) restates nothing and is no error.
+    plan = compiled(project, state, window=window("2023-12-30", restate=(DAILY,)))
+    assert not [w for w in plan["work"] if "intervals" in w]
+
+
 def test_restating_a_source_restates_what_reads_it(project: Path) -> None:
     first = compiled(project, window=window("2024-01-14"))
     state = done(

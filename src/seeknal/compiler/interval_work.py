@@ -251,20 +251,23 @@ def _node_intervals(
             ranges = _inward(schedule, intersect(ranges, upstream))
         return ranges
 
+    # A restatement takes every completed interval touching the window, even one
+    # reaching past its ends: a week holding two restated days is restated whole.
+    lowest = window.start if window.start is not None else config.start
+    outer = schedule.outward(Interval(lowest, end)) if restate and lowest < end else None
     allowed = upstream_complete(whole)
     if window.start is not None:
-        allowed = _inward(schedule, intersect(allowed, [Interval(window.start, _FOREVER)]))
+        # A restated node fills from where its restatement starts: the same command run
+        # again after a crash refills what the killed run had forgotten.
+        lower = window.start if outer is None else min(window.start, outer.start)
+        allowed = _inward(schedule, intersect(allowed, [Interval(lower, _FOREVER)]))
     if completed is None:  # a new snapshot: everything allowed
         ranges = tuple(RangeWork(r, fresh_reason) for r in allowed)
         return NodeIntervals(whole, (), ranges, subtract(whole, allowed))
     missing = subtract(allowed, completed)
     restated: Intervals = ()
-    if restate:
-        # Every completed interval touching the window, even one reaching past its end:
-        # a week holding two restated days is restated whole.
-        scope = Interval(window.start if window.start is not None else config.start, end)
-        if scope.start < scope.end:
-            restated = upstream_complete(intersect(completed, [schedule.outward(scope)]))
+    if outer is not None:
+        restated = upstream_complete(intersect(completed, [outer]))
     looked = subtract(
         intersect(
             lookback_ranges(missing, completed, schedule, config.lookback, floor=config.start),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -395,3 +397,32 @@ def test_catalog_lists_tables_views_and_schemas_in_lower_case(engine: DuckDBEngi
     assert set(catalog.views) == {"env.orders"}
     assert "select * from snaps.orders" in catalog.views["env.orders"]
     assert catalog.schemas == {"snaps", "env", "main"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "engine.query('SELECT count(*) FROM range(100000000000) a')",
+        "engine.build_snapshot('main.t', 'SELECT count(*) AS n FROM range(100000000000) a', "
+        "Materialization.TABLE)",
+    ],
+    ids=["query", "transaction"],
+)
+def test_ctrl_c_during_a_query_in_the_main_thread_is_a_keyboard_interrupt(
+    tmp_path: Path, call: str
+) -> None:
+    # DuckDB answers Ctrl-C in Python's main thread with RuntimeError("Query
+    # interrupted"); seeknal's handling (and the CLI's exit 130) expects KeyboardInterrupt.
+    code = (
+        "import os, signal, threading\n"
+        "from seeknal.engines.base import Materialization\n"
+        "from seeknal.engines.duckdb import DuckDBEngine\n"
+        f"engine = DuckDBEngine({str(tmp_path / 'w.duckdb')!r}, file_search_path='.')\n"
+        "threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+        "try:\n"
+        f"    {call}\n"
+        "except BaseException as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "KeyboardInterrupt", done.stdout + done.stderr

@@ -189,7 +189,8 @@ class DuckDBEngine:
                 "SET lock_configuration = true",
             ]
         try:
-            self._con.execute(";\n".join(settings))  # one call: each costs a round of its own
+            with _ctrl_c_as_keyboard_interrupt():
+                self._con.execute(";\n".join(settings))  # one call: each costs a round
         except duckdb.Error as exc:
             # Another engine of this process has the database open and sealed (DuckDB
             # shares it between connections of one process): its settings are locked.
@@ -262,6 +263,8 @@ class DuckDBEngine:
                 cursor.execute("ROLLBACK")
             if isinstance(exc, duckdb.Error):
                 raise EngineError(_message(exc), sql=current) from exc
+            if _is_ctrl_c(exc):
+                raise KeyboardInterrupt from exc
             raise
         return results
 
@@ -446,7 +449,7 @@ class DuckDBEngine:
             else self._changing_catalog()  # SQL of any kind: it may change the catalog
         )
         try:
-            with changes:
+            with changes, _ctrl_c_as_keyboard_interrupt():
                 cursor.execute(sql)
             if cursor.description is None:
                 return [], []
@@ -481,18 +484,19 @@ class DuckDBEngine:
         """The database's tables, views and schemas, in one catalog query."""
         # Filtered on the database: DuckDB then does not list its system and temporary
         # catalogs, which costs more than the query itself.
-        rows = (
-            self._cursor()
-            .execute(
-                "SELECT 'T', schema_name, table_name, NULL FROM duckdb_tables()"
-                " WHERE database_name = current_database()"
-                " UNION ALL SELECT 'V', schema_name, view_name, sql FROM duckdb_views()"
-                " WHERE NOT internal AND database_name = current_database()"
-                " UNION ALL SELECT 'S', schema_name, NULL, NULL FROM duckdb_schemas()"
-                " WHERE database_name = current_database()"
+        with _ctrl_c_as_keyboard_interrupt():
+            rows = (
+                self._cursor()
+                .execute(
+                    "SELECT 'T', schema_name, table_name, NULL FROM duckdb_tables()"
+                    " WHERE database_name = current_database()"
+                    " UNION ALL SELECT 'V', schema_name, view_name, sql FROM duckdb_views()"
+                    " WHERE NOT internal AND database_name = current_database()"
+                    " UNION ALL SELECT 'S', schema_name, NULL, NULL FROM duckdb_schemas()"
+                    " WHERE database_name = current_database()"
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
         relations: set[str] = set()
         views: dict[str, str] = {}
         schemas: set[str] = set()
@@ -592,6 +596,24 @@ class DuckDBEngine:
                 self._changes += 1
                 self._known = None
                 self._recalled = None
+
+
+def _is_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is how DuckDB reports Ctrl-C during a query in Python's main
+    thread: a plain ``RuntimeError("Query interrupted")``, not ``KeyboardInterrupt``."""
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_keyboard_interrupt() -> Iterator[None]:
+    """Around a query the calling thread runs: Ctrl-C is a ``KeyboardInterrupt``, as
+    everywhere else in seeknal (the CLI exits 130)."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if _is_ctrl_c(exc):
+            raise KeyboardInterrupt from exc
+        raise
 
 
 def _selects_only(cursor: duckdb.DuckDBPyConnection, sql: str) -> bool:

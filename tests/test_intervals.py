@@ -245,6 +245,33 @@ def test_parse_time_refuses_what_it_cannot_read(text: str) -> None:
         parse_time(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "day_end"),
+    [
+        ("9999-12-31", True),
+        ("9999-12-31", False),
+        ("9000-01-01", True),
+        ("9000-01-01T00:00:01", False),
+        ("0001-01-01", False),
+        ("1899-12-31T23:59:59Z", False),
+    ],
+)
+def test_parse_time_refuses_times_outside_what_schedules_handle(text: str, day_end: bool) -> None:
+    with pytest.raises(IntervalError, match="outside the times seeknal handles"):
+        parse_time(text, day_end=day_end)
+
+
+def test_the_bounds_of_what_parse_time_takes() -> None:
+    assert format_time(parse_time("1900-01-01")) == "1900-01-01T00:00:00Z"
+    assert format_time(parse_time("8999-12-31", day_end=True)) == "9000-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *"])
+def test_a_cron_that_never_fires_is_refused(cron: str) -> None:
+    with pytest.raises(IntervalError, match="never fires"):
+        Schedule.parse(cron)
+
+
 def test_the_aliases_need_no_croniter_and_expand_as_croniter_does() -> None:
     from seeknal import intervals
 

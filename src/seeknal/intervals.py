@@ -193,6 +193,12 @@ def zone(name: str | None) -> tzinfo:
         ) from None
 
 
+# The times a user may write: wide enough for any data, narrow enough that every
+# schedule's next interval and a date's next day stay representable.
+EARLIEST = "1900-01-01"
+LATEST = "9000-01-01"
+
+
 def parse_time(text: str, tz: tzinfo = UTC, *, day_end: bool = False) -> int:
     """Seconds since the epoch of a date or timestamp as a user writes it.
 
@@ -201,7 +207,8 @@ def parse_time(text: str, tz: tzinfo = UTC, *, day_end: bool = False) -> int:
     an offset is in ``tz``; one with an offset (``Z``, ``+02:00``) means what it says.
 
     Raises:
-        IntervalError: Not an ISO-8601 date or timestamp.
+        IntervalError: Not an ISO-8601 date or timestamp, or before ``EARLIEST`` or
+            after ``LATEST``.
 
     Example:
         >>> format_time(parse_time("2024-02-15", day_end=True))
@@ -220,16 +227,26 @@ def parse_time(text: str, tz: tzinfo = UTC, *, day_end: bool = False) -> int:
             moment = datetime.fromisoformat(value.replace(" ", "T", 1))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=tz)
+        seconds = moment.timestamp()
     except ValueError:
         raise IntervalError(
             f"'{text}' is not a date or timestamp (write 2024-01-31 or 2024-01-31T06:00:00)"
         ) from None
-    seconds = moment.timestamp()
+    except OverflowError:
+        seconds = float("inf")
+    if not _EARLIEST <= seconds <= _LATEST:
+        raise IntervalError(
+            f"'{text}' is outside the times seeknal handles, {EARLIEST} to {LATEST}"
+        )
     if seconds != int(seconds):
         raise IntervalError(
             f"'{text}' has fractions of a second; interval bounds are whole seconds"
         )
     return int(seconds)
+
+
+_EARLIEST = datetime.fromisoformat(EARLIEST).replace(tzinfo=UTC).timestamp()
+_LATEST = datetime.fromisoformat(LATEST).replace(tzinfo=UTC).timestamp()
 
 
 def format_time(ts: int) -> str:
@@ -432,7 +449,16 @@ class Schedule:
                 "(write e.g. @daily, @hourly, @weekly, @monthly or '0 6 * * *')"
             )
         name = "UTC" if tz is UTC else str(timezone)
-        return cls(cron, name, _fast_ticks(cron, tz) or _Cron(cron, tz))
+        ticks = _fast_ticks(cron, tz) or _Cron(cron, tz)
+        if isinstance(ticks, _Cron):
+            try:  # a valid expression can still name no date ('0 0 31 2 *')
+                ticks.after(0)
+            except Exception:
+                raise IntervalError(
+                    f"'{expression}' never fires: no date matches it "
+                    "(write e.g. @daily, @hourly, @weekly, @monthly or '0 6 * * *')"
+                ) from None
+        return cls(cron, name, ticks)
 
     @property
     def tz(self) -> tzinfo:

@@ -76,6 +76,9 @@ def errors_of(project: Path, **kwargs: Any) -> str:
         ("lookback: 1", "lookback: 1\n  timezone: Mars/Base", "unknown time zone 'Mars/Base'"),
         ("time_column: day", "time_column: dya", "time column 'dya' is not a column"),
         ("lookback: 1", "lookback: -1", "lookback"),
+        ('schedule: "@daily"', 'schedule: "0 0 31 2 *"', "'0 0 31 2 *' never fires"),
+        ("start: 2024-01-01", "start: 9999-12-31", "'9999-12-31' is outside the times"),
+        ("start: 2024-01-01", "start: 0001-01-01", "'0001-01-01' is outside the times"),
     ],
 )
 def test_configuration_errors_point_at_the_yaml(
@@ -119,6 +122,26 @@ def test_time_parameters_only_in_incremental_nodes(project: Path) -> None:
 def test_unknown_query_parameters_are_refused(project: Path) -> None:
     edit(project / "seeknal/transforms/daily.yml", "{{ end_ts }}", "$end_time")
     assert "unknown query parameter $end_time" in errors_of(project)
+
+
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [
+        ("'{{ start_ts }}'", "daily.yml:13:22"),
+        ("TIMESTAMP '{{start_ts}}'", "daily.yml:13:32"),
+        ("CAST('{{ start_date }}' AS DATE)", "daily.yml:13:27"),
+    ],
+)
+def test_a_time_parameter_inside_quotes_is_an_error_where_it_is_written(
+    project: Path, written: str, where: str
+) -> None:
+    # Quoted, the parameter is text: the query would only fail when it runs.
+    edit(project / "seeknal/transforms/daily.yml", "{{ start_ts }}", written)
+    text = errors_of(project)
+    name = "start_date" if "start_date" in written else "start_ts"
+    assert f"{{{{ {name} }}}} is inside quotes" in text
+    assert where in text
+    assert "without quotes" in text
 
 
 def test_a_start_off_the_schedule_is_a_warning(project: Path) -> None:

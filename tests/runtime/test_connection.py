@@ -83,6 +83,17 @@ def test_profiles_can_live_outside_the_checkout(project: Path, tmp_path: Path) -
             "profiles.yml connection 'default' needs the environment variable "
             "SEEKNAL_TEST_UNSET_VAR, which is not set",
         ),
+        (
+            "connections:\n  default: {engine: duckdb, path: '${WH:target/a.duckdb'}\n",
+            "default",
+            "profiles.yml connection 'default' has '${WH:target/a.duckdb', which is not a "
+            "variable reference",
+        ),
+        (
+            "connections:\n  default: {engine: duckdb, path: '${1WH}/a.duckdb'}\n",
+            "default",
+            "has '${1WH}/a.duckdb', which is not a variable reference",
+        ),
         ("connections:\n  default: {engine: duckdb}\n", "default", "'path' is a required"),
         ("connections:\n  default: {engine: duckdb, path: x, pw: y}\n", "default", "pw"),
         ("connections: [\n", "default", "invalid YAML"),

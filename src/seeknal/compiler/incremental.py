@@ -12,13 +12,14 @@ time); ``interval_work.py`` plans the intervals.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from seeknal.compiler.hints import did_you_mean
-from seeknal.compiler.model import IncrementalConfig, Materialized, NodeSpec
+from seeknal.compiler.model import IncrementalConfig, Materialized, NodeSpec, SqlText
 from seeknal.compiler.yamlfile import YamlDocument
-from seeknal.errors import Diagnostic
+from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.intervals import IntervalError, Schedule, format_time, parse_time, zone
 
 if TYPE_CHECKING:
@@ -154,6 +155,23 @@ def time_parameters(spec: NodeSpec, parsed: ParsedSql) -> tuple[str, ...]:
     from seeknal.compiler.sql import SqlError
 
     assert spec.sql is not None
+    if spec.incremental is not None:
+        for literal in parsed.tree.find_all(exp.Literal):
+            quoted = literal.is_string and next(
+                (p for p in TIME_PARAMETERS if f"${p}" in literal.this), None
+            )
+            if quoted:
+                raise SqlError(
+                    [
+                        Diagnostic(
+                            f"{{{{ {quoted} }}}} is inside quotes: the query would compare "
+                            f"with the text '${quoted}', not the batch's bound",
+                            _written_at(spec.sql, quoted),
+                            hint=f"write {{{{ {quoted} }}}} without quotes (and without "
+                            "DATE or TIMESTAMP before it): it is bound as a value of that type",
+                        )
+                    ]
+                )
     found: set[str] = set()
     for node in parsed.tree.find_all(exp.Placeholder, exp.Parameter):
         inner = node.this
@@ -183,6 +201,12 @@ def time_parameters(spec: NodeSpec, parsed: ParsedSql) -> tuple[str, ...]:
             )
         found.add(name)
     return tuple(sorted(found))
+
+
+def _written_at(sql: SqlText, parameter: str) -> SourceLocation:
+    """Where the SQL as written uses ``{{ parameter }}`` (or ``$parameter``) first."""
+    found = re.search(r"\{\{-?\s*" + parameter + r"\s*-?\}\}|\$" + parameter, sql.text)
+    return sql.locate(1, 1) if found is None else sql.at_offset(found.start())
 
 
 def sample_values(parameters: tuple[str, ...]) -> dict[str, Any]:

@@ -325,4 +325,11 @@ def _expand(text: str, origin: str, environ: Mapping[str, str]) -> str:
             hint=f"set {name}, or give it a default: ${{{name}:...}}",
         )
 
-    return _VARIABLE.sub(value, text)
+    expanded = _VARIABLE.sub(value, text)
+    left = _VARIABLE.sub("", text)
+    if "${" in left:  # a reference not closed, or not a variable's name: never a path
+        raise ProfileError(
+            f"{origin} has '{left[left.index('${') :]}', which is not a variable reference",
+            hint="write ${NAME} or ${NAME:default}, NAME of letters, digits and underscores",
+        )
+    return expanded

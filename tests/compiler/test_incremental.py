@@ -410,6 +410,34 @@ def test_a_forward_only_change_keeps_the_table(project: Path) -> None:
     assert ranges(item)[-1] == ("2024-01-10", "2024-01-11", "missing")
 
 
+@pytest.mark.parametrize(
+    ("new_sql", "options"),
+    [
+        ("SUM(amount) FILTER (WHERE amount > 1) AS amount", {"forward_only": True}),
+        ("SUM(amount) AS amount, MAX(amount) AS biggest", {}),  # non-breaking, kept
+    ],
+    ids=["forward-only", "non-breaking"],
+)
+def test_going_back_after_a_kept_change_builds_a_new_table(
+    project: Path, new_sql: str, options: dict[str, Any]
+) -> None:
+    # The kept table keeps the original definition's name but holds the changed rows;
+    # going back to the original SQL must not reuse it as if it held the original's.
+    daily = project / "seeknal/transforms/daily.yml"
+    original = compiled(project, window=window("2024-01-09"))
+    state = done(original, daily=[["2024-01-01", "2024-01-10"]])
+    edit(daily, "SUM(amount) AS amount", new_sql)
+    kept = compiled(project, state, window=window("2024-01-12"), **options)
+    kept_snapshot = kept["nodes"][DAILY]["snapshot"]
+    assert kept_snapshot == original["nodes"][DAILY]["snapshot"]
+    state = done(kept, daily=[["2024-01-01", "2024-01-13"]])
+    edit(daily, new_sql, "SUM(amount) AS amount")
+    back = compiled(project, state, window=window("2024-01-12"))
+    assert back["nodes"][DAILY]["change"]["category"] == "breaking"
+    assert back["nodes"][DAILY]["snapshot"] != kept_snapshot
+    assert ranges(work_of(back)[DAILY]) == [("2024-01-01", "2024-01-13", "breaking_change")]
+
+
 def test_a_changed_data_file_does_not_rebuild_an_incremental_node(project: Path) -> None:
     first = compiled(project, window=window("2024-01-14"))
     state = done(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from seeknal.canonical import sha256_hex
 from seeknal.compiler.change import (
     ChangeCategory,
     ChangeDetail,
@@ -119,6 +120,23 @@ class _Direct:
     rows_changed: bool
 
 
+def _unshared(fresh: str, node: CompiledNode, previous: Mapping[str, Any]) -> str:
+    """The new snapshot of a changed node: ``fresh``, unless that is the table the
+    environment reads now.
+
+    That happens when a table kept through a change (forward-only, or a non-breaking
+    change to an incremental table in prod) keeps the name of the definition it was
+    created with, and the SQL then goes back to that definition: the name is the
+    original's, the rows are the kept definition's. The new snapshot then gets a name of
+    its own, derived from both definitions, and is built anew.
+    """
+    if fresh != previous["snapshot"]:
+        return fresh
+    before = previous.get("fingerprint", {}).get("data", "")
+    salted = sha256_hex(f"{node.data_fingerprint}\nafter kept {before}".encode())
+    return snapshot_name(node.spec.kind, node.spec.name, salted)
+
+
 def categorize_node(
     node: CompiledNode,
     previous: Mapping[str, Any] | None,
@@ -183,13 +201,13 @@ def categorize_node(
         # The SQL as written is part of the metadata, so `metadata_changed` would only
         # repeat the data change here.
         change = NodeChange(category, direct.details, direct.sql_diff, changed, rows, True)
-        return change, fresh
+        return change, _unshared(fresh, node, previous)
 
     if hit_columns or hit_rows:
         changed = every if hit_rows else hit_columns
         return NodeChange(
             ChangeCategory.INDIRECT_BREAKING, meta_details, "", changed, hit_rows, True
-        ), fresh
+        ), _unshared(fresh, node, previous)
     if any(upstream[p].new_snapshot for p in node.depends_on):
         category = ChangeCategory.INDIRECT_NON_BREAKING
     elif metadata:

@@ -193,10 +193,11 @@ def zone(name: str | None) -> tzinfo:
         ) from None
 
 
-# The times a user may write: wide enough for any data, narrow enough that every
-# schedule's next interval and a date's next day stay representable.
-EARLIEST = "1900-01-01"
-LATEST = "9000-01-01"
+# The times a user may write (in UTC): wide enough for any data, narrow enough that
+# every schedule's next interval stays representable and every time is written with a
+# four-digit year.
+EARLIEST = "1000-01-01"
+LATEST = "9900-01-01"
 
 
 def parse_time(text: str, tz: tzinfo = UTC, *, day_end: bool = False) -> int:
@@ -236,7 +237,7 @@ def parse_time(text: str, tz: tzinfo = UTC, *, day_end: bool = False) -> int:
         seconds = float("inf")
     if not _EARLIEST <= seconds <= _LATEST:
         raise IntervalError(
-            f"'{text}' is outside the times seeknal handles, {EARLIEST} to {LATEST}"
+            f"'{text}' is outside the times seeknal handles, {EARLIEST} to {LATEST} UTC"
         )
     if seconds != int(seconds):
         raise IntervalError(

@@ -144,6 +144,15 @@ def test_a_time_parameter_inside_quotes_is_an_error_where_it_is_written(
     assert "without quotes" in text
 
 
+def test_text_that_only_looks_like_a_time_parameter_is_text(project: Path) -> None:
+    edit(
+        project / "seeknal/transforms/daily.yml",
+        "COUNT(*) AS events",
+        "COUNT(*) AS events, 'US$start_date_fee' AS label",
+    )
+    assert compiled(project, window=window("2024-01-09"))["nodes"][DAILY]
+
+
 def test_a_start_off_the_schedule_is_a_warning(project: Path) -> None:
     edit(project / "seeknal/transforms/weekly.yml", "start: 2024-01-01", "start: 2024-01-02")
     result = compile_project(project, state=State(), window=window("2024-01-14"))

@@ -90,6 +90,11 @@ def test_profiles_can_live_outside_the_checkout(project: Path, tmp_path: Path) -
             "variable reference",
         ),
         (
+            "connections:\n  default: {engine: duckdb, path: '${A:${B}}/a.duckdb'}\n",
+            "default",
+            "has '${A:${B}}': a default cannot hold another variable reference",
+        ),
+        (
             "connections:\n  default: {engine: duckdb, path: '${1WH}/a.duckdb'}\n",
             "default",
             "has '${1WH}/a.duckdb', which is not a variable reference",

@@ -223,3 +223,33 @@ def test_a_warehouse_with_a_write_ahead_log_is_not_opened_ahead(
     assert open_ahead(ran["target"], project) is None
     compile_fails(ran, project)
     assert (fingerprint(project / WAREHOUSE), fingerprint(log)) == before
+
+
+def test_ctrl_c_as_the_compile_ends_does_not_hang_the_run() -> None:
+    # Forwarded to the helper, Ctrl-C may land while it sets its "done" event (Python
+    # code too): the run must still stop, not wait for an event never set.
+    code = textwrap.dedent(
+        """
+        import threading, time
+        from seeknal.runtime import session
+
+        class SlowEvent(threading.Event):
+            def set(self):
+                time.sleep(0.3)  # the helper is inside set() when Ctrl-C comes
+                super().set()
+
+        threading.Event = SlowEvent
+
+        def open_(start):
+            start()
+            time.sleep(0.1)
+            raise KeyboardInterrupt
+
+        try:
+            session._overlapped(lambda: "state", lambda s: "value", open_)
+        except KeyboardInterrupt:
+            print("stopped")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "stopped", done.stderr

@@ -157,10 +157,9 @@ def time_parameters(spec: NodeSpec, parsed: ParsedSql) -> tuple[str, ...]:
     assert spec.sql is not None
     if spec.incremental is not None:
         for literal in parsed.tree.find_all(exp.Literal):
-            quoted = literal.is_string and next(
-                (p for p in TIME_PARAMETERS if f"${p}" in literal.this), None
-            )
-            if quoted:
+            used = _QUOTED_PARAMETER.search(literal.this) if literal.is_string else None
+            if used is not None:
+                quoted = used.group(1)
                 raise SqlError(
                     [
                         Diagnostic(
@@ -201,6 +200,10 @@ def time_parameters(spec: NodeSpec, parsed: ParsedSql) -> tuple[str, ...]:
             )
         found.add(name)
     return tuple(sorted(found))
+
+
+# A time parameter's rendering ($start_ts) as a whole word inside a string literal.
+_QUOTED_PARAMETER = re.compile(r"\$(" + "|".join(TIME_PARAMETERS) + r")\b")
 
 
 def _written_at(sql: SqlText, parameter: str) -> SourceLocation:

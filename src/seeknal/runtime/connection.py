@@ -316,6 +316,12 @@ def _expand(text: str, origin: str, environ: Mapping[str, str]) -> str:
 
     def value(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if default is not None and "${" in default:
+            raise ProfileError(
+                f"{origin} has '{match.group(0)}}}': a default cannot hold another "
+                "variable reference",
+                hint="give the default as plain text: ${NAME:target/warehouse.duckdb}",
+            )
         if name in environ:
             return environ[name]
         if default is not None:

@@ -143,18 +143,21 @@ def _overlapped(
     abort the process).
     """
     outcome: list[Any] = []
-    # Set when the helper's work is over. Not Thread.join/is_alive: in Python 3.11 a
-    # join interrupted by Ctrl-C can mark a thread stopped while it still runs.
+    # Set when the helper's work is over. Waited for instead of Thread.join: in Python
+    # 3.11 a join interrupted by Ctrl-C can mark a thread stopped while it still runs.
     done = threading.Event()
 
     def helper() -> None:
         try:
-            state = read()
-            outcome.append((state, prepare(state)))
-        except BaseException as exc:  # handed to the calling thread
-            outcome.append(exc)
-        finally:
-            done.set()
+            try:
+                state = read()
+                outcome.append((state, prepare(state)))
+            except BaseException as exc:  # handed to the calling thread
+                outcome.append(exc)
+            finally:
+                done.set()
+        except BaseException:  # a forwarded Ctrl-C that arrived as the work ended
+            pass
 
     thread = threading.Thread(target=helper, name="seeknal-compile", daemon=True)
 
@@ -176,7 +179,10 @@ def _overlapped(
             opened.close()
         if thread.ident is not None and not done.is_set():
             _raise_in(thread, KeyboardInterrupt)
-            done.wait()
+            # The exception may land in the helper as it sets `done` (it is Python
+            # code too), and `done` then stays unset: wait for either.
+            while not done.wait(0.05) and thread.is_alive():
+                pass
         raise
     finally:
         sys.setswitchinterval(previous)

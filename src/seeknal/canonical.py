@@ -160,23 +160,16 @@ def without_top_level_string(
         >>> without_top_level_string(canonical_json({"a": 1, "b": "x"}), "b")
         ('x', '{\\n  "a": 1\\n}\\n')
     """
-    prefix = "\n  " + encode_basestring(key) + ": "
-    # A member's line is unique: found from either end (from the end for one after
-    # the large members of a large document, such as a plan's ``work``).
-    start = text.rfind(prefix) if from_end else text.find(prefix)
-    if start < 0 or not text.startswith("{\n") or not text.endswith("\n}\n"):
+    if not text.startswith("{\n") or not text.endswith("\n}\n"):
         return None
-    end = text.find("\n", start + 1)
-    line = text[start + 1 : end]
-    raw = (line[:-1] if line.endswith(",") else line)[len(prefix) - 1 :]
-    try:
-        value = json.loads(raw)
-    except ValueError:
+    span = _value_span(text, key, from_end)
+    value = None if span is None else _string_at(text, *span)
+    if value is None or span is None:
         return None
-    if type(value) is not str or encode_basestring(value) != raw:
-        return None
-    if line.endswith(","):
-        rest = text[:start] + text[end:]
+    begin, end = span
+    start = begin - len("\n  " + encode_basestring(key) + ": ")
+    if text[end] == ",":
+        rest = text[:start] + text[end + 1 :]
     elif text[start - 1] == ",":  # the last member: the one before it loses its comma
         rest = text[: start - 1] + text[end:]
     else:
@@ -218,12 +211,7 @@ def with_top_level_values_and_id(
     id_span = _value_span(text, id_key, id_key in from_end)
     if id_span is None or text[id_span[1]] != ",":
         return None  # not followed by another member: not spliced this way
-    raw = text[id_span[0] : id_span[1]]
-    try:
-        old = json.loads(raw)
-    except ValueError:
-        return None
-    if type(old) is not str or encode_basestring(old) != raw:
+    if _string_at(text, *id_span) is None:
         return None
     # The id's whole line, from the newline before it to the one after its comma.
     line = (id_span[0] - len("\n  " + encode_basestring(id_key) + ": "), id_span[1] + 1)
@@ -246,6 +234,17 @@ def with_top_level_values_and_id(
         position = end
     pieces.append(text[position:])
     return "".join(pieces), new_id
+
+
+def _string_at(text: str, begin: int, end: int) -> str | None:
+    """The string ``text[begin:end]`` holds as canonical JSON, or None when it holds
+    something else (another type, or a string written otherwise)."""
+    raw = text[begin:end]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if type(value) is str and encode_basestring(value) == raw else None
 
 
 def _value_span(text: str, key: str, from_end: bool) -> tuple[int, int] | None:

@@ -11,7 +11,7 @@ import pytest
 
 from seeknal.errors import ExecutionError, PlanError, SeeknalError, StaleError, StateError
 from seeknal.runtime import Event, EventKind, execute_plan
-from seeknal.runtime.session import held_run
+from seeknal.runtime.session import held_compile
 from seeknal.state.base import environment_record
 from seeknal.state.file import FileStateBackend
 from tests.runtime.plans import (
@@ -361,10 +361,10 @@ def test_lock_held_by_another_run_refuses_to_execute(project: Path) -> None:
 
 def test_a_held_run_executes_under_its_own_lock_and_state(project: Path) -> None:
     plan = standard_plan(project)
-    with held_run(plan["target"], project) as session:
+    with held_compile(plan["target"], project, lambda state: None) as (session, _):
         assert session is None  # no state yet: nothing is locked (or created) ahead
     (project / STATE_DIR).mkdir(parents=True)
-    with held_run(plan["target"], project) as session:
+    with held_compile(plan["target"], project, lambda state: None) as (session, _):
         assert session is not None
         result = execute_plan(plan, project, session=session)
         with pytest.raises(StateError, match="holds the state lock"), state_of(project).lock():
@@ -378,7 +378,10 @@ def test_a_run_held_for_another_target_is_refused(project: Path) -> None:
     plan = standard_plan(project)
     other = {**plan["target"], "warehouse": "target/other.duckdb"}
     (project / STATE_DIR).mkdir(parents=True)
-    with held_run(other, project) as session, pytest.raises(SeeknalError, match="another target"):
+    with (
+        held_compile(other, project, lambda state: None) as (session, _),
+        pytest.raises(SeeknalError, match="another target"),
+    ):
         execute_plan(plan, project, session=session)
     assert not (project / WAREHOUSE).exists()
 

@@ -18,7 +18,7 @@ from seeknal.engines.duckdb import DuckDBEngine, open_database
 from seeknal.errors import StaleError
 from seeknal.runtime import execute_plan
 from seeknal.runtime.connection import connection_of, open_ahead
-from seeknal.runtime.session import held_compile, held_run
+from seeknal.runtime.session import held_compile
 from seeknal.state.base import State
 from tests.conftest import opens_for_writing
 from tests.runtime.plans import STATE_DIR, WAREHOUSE, standard_plan, write_project
@@ -103,7 +103,7 @@ def test_a_failed_compile_closes_the_warehouse_it_opened_leaving_it_as_it_was(
     compile_fails(ran, project)
     assert opens_for_writing(project / WAREHOUSE)
     assert fingerprint(project / WAREHOUSE) == before
-    with held_run(ran["target"], project):  # the state lock was released
+    with held_compile(ran["target"], project, lambda state: None):  # the lock was released
         pass
 
 

@@ -246,26 +246,27 @@ class DuckDBEngine:
         cursor = self._cursor()
         results: list[Any] = []
         current = "BEGIN TRANSACTION"
-        try:
-            cursor.execute(current)
-            for statement in statements:
-                current, params = statement if isinstance(statement, tuple) else (statement, None)
-                if self._interrupted:  # interrupted between two statements
-                    raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
-                cursor.execute(current, params)
-                results.append(cursor.fetchone() if cursor.description else None)
-            current = "COMMIT"
-            cursor.execute(current)
-        except BaseException as exc:
-            # The failed statement may already have ended the transaction; Ctrl-C in
-            # the calling thread leaves it open.
-            with contextlib.suppress(duckdb.Error):
-                cursor.execute("ROLLBACK")
-            if isinstance(exc, duckdb.Error):
-                raise EngineError(_message(exc), sql=current) from exc
-            if _is_ctrl_c(exc):
-                raise KeyboardInterrupt from exc
-            raise
+        with _ctrl_c_as_keyboard_interrupt():
+            try:
+                cursor.execute(current)
+                for statement in statements:
+                    current, params = (
+                        statement if isinstance(statement, tuple) else (statement, None)
+                    )
+                    if self._interrupted:  # interrupted between two statements
+                        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+                    cursor.execute(current, params)
+                    results.append(cursor.fetchone() if cursor.description else None)
+                current = "COMMIT"
+                cursor.execute(current)
+            except BaseException as exc:
+                # The failed statement may already have ended the transaction; Ctrl-C
+                # in the calling thread leaves it open.
+                with contextlib.suppress(duckdb.Error):
+                    cursor.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise EngineError(_message(exc), sql=current) from exc
+                raise
         return results
 
     def _relation_type(self, relation: Relation) -> Materialization | None:
@@ -598,20 +599,15 @@ class DuckDBEngine:
                 self._recalled = None
 
 
-def _is_ctrl_c(exc: BaseException) -> bool:
-    """Whether ``exc`` is how DuckDB reports Ctrl-C during a query in Python's main
-    thread: a plain ``RuntimeError("Query interrupted")``, not ``KeyboardInterrupt``."""
-    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
-
-
 @contextlib.contextmanager
 def _ctrl_c_as_keyboard_interrupt() -> Iterator[None]:
     """Around a query the calling thread runs: Ctrl-C is a ``KeyboardInterrupt``, as
-    everywhere else in seeknal (the CLI exits 130)."""
+    everywhere else in seeknal (the CLI exits 130). DuckDB reports it in Python's main
+    thread as a plain ``RuntimeError("Query interrupted")``."""
     try:
         yield
     except RuntimeError as exc:
-        if _is_ctrl_c(exc):
+        if type(exc) is RuntimeError and str(exc) == "Query interrupted":
             raise KeyboardInterrupt from exc
         raise
 

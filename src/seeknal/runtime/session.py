@@ -41,7 +41,7 @@ OVERLAP_SWITCH_INTERVAL = 0.0002
 
 @dataclass(slots=True)
 class RunSession:
-    """A held run: see :func:`held_run`.
+    """A held run: see :func:`held_compile`.
 
     Attributes:
         target: The plan ``target`` the run was held for (from the project's settings).
@@ -65,45 +65,31 @@ class RunSession:
 
 
 @contextlib.contextmanager
-def held_run(target: Mapping[str, Any], project_dir: Path) -> Iterator[RunSession | None]:
-    """Lock the state of ``target`` (a plan's ``target`` section, from the project's
-    settings) and read it; the lock is released on exit.
-
-    A state never written yields ``None`` and locks nothing: taking the lock would
-    create it, and a first run whose compile fails must leave nothing behind. The run
-    then locks when it executes, as ``seeknal execute`` does.
-
-    Raises:
-        StateError: Another run holds the lock, or the state is unreadable.
-
-    Example:
-        >>> with held_run(plan_target(config), Path(".")) as session:  # doctest: +SKIP
-        ...     plan = compile_project(Path("."), state=session.state).plan
-        ...     execute_plan(plan, Path("."), session=session)
-    """
-    with held_compile(target, project_dir, lambda state: None, open_warehouse=False) as held:
-        yield held[0]
-
-
-@contextlib.contextmanager
 def held_compile(
     target: Mapping[str, Any],
     project_dir: Path,
     prepare: Callable[[State | None], T],
-    *,
-    open_warehouse: bool = True,
 ) -> Iterator[tuple[RunSession | None, T]]:
-    """:func:`held_run`, with ``prepare(state)`` (the compile) run under the lock: yields
-    the session and what ``prepare`` returned.
+    """Lock the state of ``target`` (a plan's ``target`` section, from the project's
+    settings), read it and run ``prepare(state)`` (the compile) under the lock; yield
+    the session and what ``prepare`` returned. The lock is released on exit.
 
-    With ``open_warehouse``, ``prepare`` runs in a helper thread while this thread opens
-    the warehouse (see the module's docstring); the session holds it until the
-    execution takes it, and closes it on exit otherwise. A state never written gets
-    ``prepare(None)``, in this thread, with nothing locked or opened.
+    ``prepare`` runs in a helper thread while this thread opens the warehouse (see the
+    module's docstring); the session holds it until the execution takes it, and closes
+    it on exit otherwise.
+
+    A state never written gets ``prepare(None)``, in this thread, and yields no session:
+    nothing is locked or opened, since taking the lock would create the state, and a
+    first run whose compile fails must leave nothing behind. The run then locks when it
+    executes, as ``seeknal execute`` does.
 
     Raises:
         StateError: Another run holds the lock, or the state is unreadable.
         Exception: Whatever ``prepare`` raised (the warehouse opened is closed).
+
+    Example:
+        >>> with held_compile(target, Path("."), compile) as (session, result):  # doctest: +SKIP
+        ...     execute_plan(None, Path("."), text=result.text, session=session)
     """
     project_dir = Path(project_dir).resolve()
     backend = open_state(target["state"]["backend"], str(project_dir / target["state"]["path"]))
@@ -111,13 +97,9 @@ def held_compile(
         yield None, prepare(None)
         return
     with backend.lock():
-        if open_warehouse:
-            state, value, opened = _overlapped(
-                backend.read, prepare, lambda start: open_ahead(target, project_dir, start)
-            )
-        else:
-            state = backend.read()
-            value, opened = prepare(state), None
+        state, value, opened = _overlapped(
+            backend.read, prepare, lambda start: open_ahead(target, project_dir, start)
+        )
         session = RunSession(dict(target), project_dir, backend, state, opened)
         try:
             yield session, value

@@ -43,7 +43,7 @@ SHOP = {
 }
 
 
-def test_the_nine_categories_and_fourteen_edit_kinds() -> None:
+def test_the_nine_categories_and_fifteen_edit_kinds() -> None:
     assert [c.value for c in ChangeCategory] == [
         "added",
         "removed",
@@ -70,6 +70,7 @@ def test_the_nine_categories_and_fourteen_edit_kinds() -> None:
         "materialization_changed",
         "sql_logic_changed",
         "metadata_changed",
+        "table_changed_elsewhere",
     }
     for name in ("categorize_change", "Change", "ChangeCategory", "ChangeDetail", "EditKind"):
         assert name in seeknal.compiler.__all__

@@ -36,7 +36,11 @@ RANK = {
 }
 SAFE = {"unchanged", "metadata", "non_breaking"}
 # Edit kinds that only the plan (not a SQL text) can produce.
-NODE_LEVEL = {EditKind.MATERIALIZATION_CHANGED, EditKind.METADATA_CHANGED}
+NODE_LEVEL = {
+    EditKind.MATERIALIZATION_CHANGED,
+    EditKind.METADATA_CHANGED,
+    EditKind.TABLE_CHANGED_ELSEWHERE,
+}
 
 
 def categorize(case: dict[str, Any]) -> Change:

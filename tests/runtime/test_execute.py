@@ -102,6 +102,7 @@ def test_execute_records_snapshots_and_environment(project: Path) -> None:
         "materialized": "table",
         "data_version": totals["data_version"],
         "rows": 3,
+        "definition": totals["fingerprint"]["definition"],
     }
     assert state.environment_hash("prod") == applied_hash(plan)
     assert [h["plan_id"] for h in state.history["prod"]] == [plan["plan_id"]]

@@ -75,10 +75,23 @@ def test_golden_plan_v3_still_executes(tmp_path: Path) -> None:
     assert record["intervals"] == [["2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"]]
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_golden_state_still_loads(version: int, tmp_path: Path) -> None:
     (tmp_path / "state.json").write_bytes((GOLDEN / f"state-v{version}.json").read_bytes())
     state = FileStateBackend(tmp_path).read()
     assert "prod" in state.environments
     assert state.environment_hash("prod") is not None
     assert "prod" in state.environment_info  # v1 gains it through the migration
+
+
+def test_golden_state_v4_records_what_wrote_each_table(tmp_path: Path) -> None:
+    # The example project run once, then again after a forward-only change to
+    # transform.daily_events: its kept table is mixed.
+    (tmp_path / "state.json").write_bytes((GOLDEN / "state-v4.json").read_bytes())
+    state = FileStateBackend(tmp_path).read()
+    daily = next(r for r in state.snapshots.values() if r["node"] == "transform.daily_events")
+    assert daily["mixed"] is True
+    node = state.environments["prod"]["nodes"]["transform.daily_events"]
+    assert daily["definition"] == node["fingerprint"]["definition"]
+    assert all("definition" in r for r in state.snapshots.values())
+    assert sum(bool(r.get("mixed")) for r in state.snapshots.values()) == 1

@@ -48,6 +48,7 @@ from seeknal.compiler.model import CompiledNode, Kind, Materialized
 from seeknal.errors import Diagnostic, SeeknalError
 from seeknal.naming import PROD, snapshot_name
 from seeknal.state import State
+from seeknal.state.base import writer_token
 
 # Edits a forward-only change may not make: the kept table would lose or reinterpret data.
 DESTRUCTIVE = frozenset({EditKind.COLUMN_REMOVED, EditKind.COLUMN_RENAMED})
@@ -120,21 +121,58 @@ class _Direct:
     rows_changed: bool
 
 
-def _unshared(fresh: str, node: CompiledNode, previous: Mapping[str, Any]) -> str:
-    """The new snapshot of a changed node: ``fresh``, unless that is the table the
-    environment reads now.
+def _unshared(
+    fresh: str, node: CompiledNode, previous: Mapping[str, Any] | None, tables: Tables
+) -> str:
+    """The new snapshot of a changed node: ``fresh``, unless that table may hold rows
+    another definition wrote.
 
     That happens when a table kept through a change (forward-only, or a non-breaking
     change to an incremental table in prod) keeps the name of the definition it was
-    created with, and the SQL then goes back to that definition: the name is the
-    original's, the rows are the kept definition's. The new snapshot then gets a name of
-    its own, derived from both definitions, and is built anew.
+    created with, and the SQL then goes back to that definition, at once or after
+    other changes: the name is the original's, the rows are partly the kept
+    definition's. The new snapshot then gets a name of its own, derived from the
+    definition and the name it cannot have, and is built anew.
     """
-    if fresh != previous["snapshot"]:
-        return fresh
-    before = previous.get("fingerprint", {}).get("data", "")
-    salted = sha256_hex(f"{node.data_fingerprint}\nafter kept {before}".encode())
-    return snapshot_name(node.spec.kind, node.spec.name, salted)
+    name = fresh
+    if previous is not None and name == previous["snapshot"]:
+        # The table the environment reads now: kept through the change being undone
+        # (a state written before tables recorded their writers says no more).
+        before = previous.get("fingerprint", {}).get("data", "")
+        name = _salted(node, f"{node.data_fingerprint}\nafter kept {before}")
+    while not tables.holds_only(name, node.definition):
+        name = _salted(node, f"{node.data_fingerprint}\nafter {name}")
+    return name
+
+
+def _salted(node: CompiledNode, text: str) -> str:
+    return snapshot_name(node.spec.kind, node.spec.name, sha256_hex(text.encode()))
+
+
+class Tables:
+    """What state says wrote each snapshot's table (``definition``, ``mixed``), and
+    which ones a compile asked about: a plan kept for later compiles is still right
+    only while their answers are the same (``memo.records_digest``)."""
+
+    def __init__(self, snapshots: Mapping[str, Mapping[str, Any]]) -> None:
+        self._snapshots = snapshots
+        self.asked: dict[str, list[Any] | None] = {}
+
+    def _writer(self, name: str) -> list[Any] | None:
+        token = writer_token(self._snapshots.get(name))
+        self.asked[name] = token
+        return token
+
+    def holds_only(self, name: str, definition: str) -> bool:
+        """Whether the table ``name`` is absent, or holds rows ``definition`` wrote and
+        no others (a record older than writers being recorded is taken at its word)."""
+        token = self._writer(name)
+        return token is None or token[0] is None or (token[0] == definition and not token[1])
+
+    def last_written_by_another(self, name: str, definition: str) -> bool:
+        """Whether another definition wrote the table ``name`` last."""
+        token = self._writer(name)
+        return token is not None and token[0] is not None and token[0] != definition
 
 
 def categorize_node(
@@ -144,6 +182,7 @@ def categorize_node(
     *,
     dialect: str,
     environment: str,
+    tables: Tables,
     forward_only: bool = False,
 ) -> tuple[NodeChange, str]:
     """The node's change and the snapshot it gets.
@@ -154,6 +193,7 @@ def categorize_node(
         upstream: The changes of the node's inputs (already categorized).
         dialect: The project's SQL dialect.
         environment: The environment compiled for (forward-only keeps tables in prod only).
+        tables: What state says wrote each snapshot's table.
         forward_only: ``--forward-only``: every changed table is forward-only.
 
     Raises:
@@ -163,7 +203,9 @@ def categorize_node(
     fresh = snapshot_name(node.spec.kind, node.spec.name, node.data_fingerprint)
     every = frozenset(c.name.lower() for c in node.columns)
     if previous is None:
-        return NodeChange(ChangeCategory.ADDED, (), "", every, True, True), fresh
+        return NodeChange(ChangeCategory.ADDED, (), "", every, True, True), _unshared(
+            fresh, node, None, tables
+        )
 
     direct = _direct_change(node, previous, dialect)
     hit_columns, hit_rows = _indirect_hit(node, upstream)
@@ -201,13 +243,26 @@ def categorize_node(
         # The SQL as written is part of the metadata, so `metadata_changed` would only
         # repeat the data change here.
         change = NodeChange(category, direct.details, direct.sql_diff, changed, rows, True)
-        return change, _unshared(fresh, node, previous)
+        return change, _unshared(fresh, node, previous, tables)
 
     if hit_columns or hit_rows:
         changed = every if hit_rows else hit_columns
         return NodeChange(
             ChangeCategory.INDIRECT_BREAKING, meta_details, "", changed, hit_rows, True
-        ), _unshared(fresh, node, previous)
+        ), _unshared(fresh, node, previous, tables)
+    if kept_kind and tables.last_written_by_another(keep, node.definition):
+        # Another environment's plan took the table over (a forward-only change, or a
+        # non-breaking one kept in prod) and wrote it with its own SQL: this
+        # environment, still on the SQL it had, gets a table of its own, and neither
+        # reads nor writes rows of the other definition.
+        return NodeChange(
+            ChangeCategory.INDIRECT_BREAKING,
+            (*meta_details, ChangeDetail(EditKind.TABLE_CHANGED_ELSEWHERE)),
+            "",
+            every,
+            True,
+            True,
+        ), _unshared(fresh, node, previous, tables)
     if any(upstream[p].new_snapshot for p in node.depends_on):
         category = ChangeCategory.INDIRECT_NON_BREAKING
     elif metadata:

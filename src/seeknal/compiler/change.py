@@ -57,6 +57,8 @@ class EditKind(StrEnum):
     MATERIALIZATION_CHANGED = "materialization_changed"  # node level, never from SQL
     SQL_LOGIC_CHANGED = "sql_logic_changed"  # anything else (set operations, column order)
     METADATA_CHANGED = "metadata_changed"  # node level, never from SQL
+    # Node level: another environment's plan changed the table this one shared.
+    TABLE_CHANGED_ELSEWHERE = "table_changed_elsewhere"
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ from seeknal.state import State, open_state
 
 if TYPE_CHECKING:
     from seeknal.compiler.catalog import ScratchCatalog
-    from seeknal.compiler.categorize import NodeChange
+    from seeknal.compiler.categorize import NodeChange, Tables
     from seeknal.compiler.interval_work import Window, WorkNode
 
 
@@ -204,7 +204,7 @@ def compile_project(
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
-        result, nodes = _compile(
+        result, nodes, asked = _compile(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
@@ -235,7 +235,8 @@ def compile_project(
                 cache,
                 plan_without_work_key(options),
                 inputs,
-                records_digest(compiled_against, environment, base),
+                records_digest(compiled_against, environment, base, asked),
+                asked,
                 result.text,
                 result.warnings,
                 [node.to_json() for node in nodes],
@@ -278,8 +279,10 @@ def _compile(
     base: str,
     specs: dict[str, NodeSpec],
     diags: list[Diagnostic],
-) -> tuple[CompileResult, list[WorkNode]]:
-    from seeknal.compiler.categorize import plan_work, work_nodes
+) -> tuple[CompileResult, list[WorkNode], dict[str, list[Any] | None]]:
+    """The plan, the nodes its work list is made from, and what the compile asked of
+    state about snapshots' tables (:class:`~seeknal.compiler.categorize.Tables`)."""
+    from seeknal.compiler.categorize import Tables, plan_work, work_nodes
     from seeknal.compiler.emit import build_plan
 
     config = loaded.config
@@ -322,7 +325,10 @@ def _compile(
     previous = (record or {}).get("nodes", {})
     # Every file is read and hashed once per compile; data files can be large.
     _seed_text_hashes(loaded, hashes)
-    context = _Context(loaded, specs, sql_nodes, previous, environment, forward_only, hashes, cache)
+    tables = Tables(state.snapshots)
+    context = _Context(
+        loaded, specs, sql_nodes, previous, environment, forward_only, hashes, cache, tables
+    )
     compiled, changes = _compile_nodes(context, order, diags)
     _raise_on_errors(config.root, diags)
 
@@ -341,7 +347,7 @@ def _compile(
     )
     warnings = [d for d in diags if d.severity == "warning"]
     result = CompileResult(config, text, _with_excerpts(config.root, warnings), plan)
-    return result, nodes
+    return result, nodes, tables.asked
 
 
 def _with_new_work(
@@ -390,6 +396,7 @@ class _Context:
     forward_only: bool
     hashes: FileHashes
     cache: CompileCache
+    tables: Tables
 
 
 def _compile_nodes(
@@ -426,6 +433,7 @@ def _compile_nodes(
                     changes,
                     dialect=dialect,
                     environment=ctx.environment,
+                    tables=ctx.tables,
                     forward_only=ctx.forward_only,
                 )
                 incremental = spec.materialized is Materialized.INCREMENTAL_BY_TIME

@@ -41,6 +41,7 @@ from seeknal.compiler.load import MACROS_DIR, NODES_DIR
 from seeknal.compiler.model import Kind, Materialized, NodeSpec
 from seeknal.errors import Diagnostic, SourceLocation
 from seeknal.state import State
+from seeknal.state.base import writer_token
 
 if TYPE_CHECKING:
     from seeknal.compiler.interval_work import Window
@@ -258,14 +259,19 @@ def plan_without_work_key(options: Mapping[str, Any]) -> str:
     return content_key(_BODY, {k: v for k, v in options.items() if k != "window"})
 
 
-def records_digest(state: State, environment: str, base: str) -> str:
+def records_digest(
+    state: State, environment: str, base: str, asked: Mapping[str, Any] | None = None
+) -> str:
     """A digest of what a plan, its work aside, reads of the state: the environment's
-    record, or for a new environment its base's (see ``compile._compile``); through
+    record, or for a new environment its base's (see ``compile._compile``), through
     their hashes, which the plan's ``base_state`` and the runtime's staleness check
-    need anyway (``State`` computes each once)."""
+    need anyway (``State`` computes each once); and what state says wrote each table
+    the compile asked about (``asked``'s keys: ``categorize.Tables``), which decides
+    whether a changed node may take a snapshot name already used."""
     own = state.environment_hash(environment)
     based = state.environment_hash(base) if own is None and environment != base else None
-    return sha256_hex(json.dumps([own, based]))
+    writers = [[name, writer_token(state.snapshots.get(name))] for name in sorted(asked or ())]
+    return sha256_hex(json.dumps([own, based, writers]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +299,7 @@ def recall_without_work(
     if entry is None:
         return None
     try:
-        if entry["records"] != records_digest(state, environment, base):
+        if entry["records"] != records_digest(state, environment, base, entry["asked"]):
             return None
         remembered = _remembered(cache, key, entry, root, found)
         nodes = entry["nodes"]
@@ -322,14 +328,21 @@ def remember_without_work(
     key: str,
     inputs: Mapping[str, Any],
     records: str,
+    asked: Mapping[str, Any],
     text: str,
     warnings: list[Diagnostic],
     nodes: list[dict[str, Any]],
 ) -> None:
     """Keep ``text`` under ``key`` (:func:`plan_without_work_key`) for any state whose
-    records digest (:func:`records_digest`) is ``records``, with the nodes its work list
-    is recomputed from."""
-    entry = {"records": records, **inputs, **_text(text, warnings), "nodes": nodes}
+    records digest (:func:`records_digest`, over the tables ``asked`` about) is
+    ``records``, with the nodes its work list is recomputed from."""
+    entry = {
+        "records": records,
+        "asked": sorted(asked),
+        **inputs,
+        **_text(text, warnings),
+        "nodes": nodes,
+    }
     cache.put_memo(key, {**entry, "nodes_sha256": _nodes_digest(nodes)})
 
 

@@ -298,7 +298,9 @@ def _build_work(
     """Reuse what state already holds, build the rest; return built, reused, failures, skipped."""
     env = plan["environment"]
     present = catalog.relations
-    items = work_items(plan) + lost
+    items = [
+        item.writing_over(current.snapshots.get(item.snapshot)) for item in work_items(plan) + lost
+    ]
     to_build: dict[str, WorkItem] = {}
     reused: list[str] = []
     for item in items:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
-from seeknal.state.base import State, environment_hash, environment_record
+from seeknal.state.base import State, environment_hash, environment_record, writer_token
 
 
 def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list[str]:
@@ -27,7 +27,9 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         project_dir: The directory data file paths are relative to.
 
     Returns:
-        One sentence per reason, environment first, then data files in work order.
+        One sentence per reason: the environment first, then tables another
+        environment's plan took over (the plan would write them with other SQL), then
+        data files, in work order.
 
     Example:
         >>> stale_reasons(plan, state, Path("."))  # doctest: +SKIP
@@ -40,6 +42,18 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         reasons.append(
             f"environment '{env}' changed since this plan was compiled" + _since(plan, state)
         )
+    for item in plan["work"]:
+        node = plan["nodes"][item["node"]]
+        writer = writer_token(state.snapshots.get(item["snapshot"]))
+        if (
+            node["change"]["category"] in _KEPT
+            and writer is not None
+            and writer[0] not in (None, node["fingerprint"]["definition"])
+        ):
+            reasons.append(
+                f"{item['snapshot']} ({item['node']}) was changed in place by another "
+                "environment's plan since this plan was compiled"
+            )
     checked: set[str] = set()
     for item in plan["work"]:
         data_file = plan["nodes"][item["node"]].get("data_file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from seeknal.engines.base import BatchResult, EngineError, Materialization
@@ -32,16 +32,33 @@ class WorkItem:
     ranges: tuple[tuple[Interval, str], ...] = ()
     batch_size: int | None = None
     add_columns: bool = False
+    definition: str | None = None  # the node's definition hash: what writes the table
+    mixed: bool = False  # the table may hold rows another definition wrote
 
     def record(self, rows: int | None) -> dict[str, Any]:
         """The state record of this snapshot once built."""
-        return {
+        out = {
             "node": self.node,
             "kind": self.kind,
             "materialized": INCREMENTAL if self.binding else self.materialized.value,
             "data_version": self.data_version,
             "rows": rows,
         }
+        if self.definition is not None:
+            out["definition"] = self.definition
+        if self.mixed:
+            out["mixed"] = True
+        return out
+
+    def writing_over(self, previous: Mapping[str, Any] | None) -> WorkItem:
+        """This item as it writes a table state records as ``previous``: mixed once a
+        table holds, or held, rows another definition wrote. Sticky: a table rebuilt
+        whole by its kept definition still carries a name that is not its own."""
+        if previous is None or self.definition is None:
+            return self
+        written = previous.get("definition")
+        mixed = bool(previous.get("mixed")) or (written is not None and written != self.definition)
+        return replace(self, mixed=mixed) if mixed != self.mixed else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +104,5 @@ def work_item(
         ),
         batch_size=entry.get("batch_size", (incremental or {}).get("batch_size")),
         add_columns=bool(entry.get("add_columns")),
+        definition=node.get("fingerprint", {}).get("definition"),
     )

@@ -2,8 +2,10 @@
 
 State is one document (see ``schemas/state.schema.json``):
 
-- ``snapshots``: every snapshot built, with the ``data_version`` it was built from (and,
-  for an incremental node, its completed intervals);
+- ``snapshots``: every snapshot built, with the ``data_version`` it was built from, the
+  ``definition`` that wrote its table last, ``mixed`` once rows of more than one
+  definition may be in it (a table kept through a change), and, for an incremental
+  node, its completed intervals;
 - ``environments``: per environment, the nodes it points at (snapshot, fingerprint,
   columns, normalized SQL) — the compiler compares a new project against this;
 - ``history``: plans applied, promotions and rollbacks per environment (timestamps live
@@ -21,14 +23,14 @@ hash, so a run that failed half-way can be resumed by executing the same plan ag
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from seeknal.canonical import hash_value
 
-STATE_FORMAT_VERSION = 3
+STATE_FORMAT_VERSION = 4
 # The newest history entries among which one keeps the environment record it set: the
 # one before the newest, what `rollback` returns to (a second rollback returns to the
 # newest, whose record is the environment's own until the next change, and is copied to
@@ -98,6 +100,16 @@ class State:
 
 def empty_state() -> State:
     return State()
+
+
+def writer_token(record: Mapping[str, Any] | None) -> list[Any] | None:
+    """What a snapshot's state record says wrote its table: ``[definition, mixed]``,
+    the definition hash of the node that wrote it last (None in a record written
+    before writers were recorded) and whether rows of another definition may be in it;
+    None when state has no record of the snapshot."""
+    if record is None:
+        return None
+    return [record.get("definition"), bool(record.get("mixed"))]
 
 
 def environment_hash(record: dict[str, Any] | None) -> str | None:

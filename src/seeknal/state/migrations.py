@@ -37,8 +37,19 @@ def _v2_to_v3(doc: Document) -> Document:
     return {**doc, "format_version": 3}
 
 
+def _v3_to_v4(doc: Document) -> Document:
+    """v4 adds what wrote each snapshot's table (``definition``, ``mixed``); a v3 record
+    has neither and is taken at its word (its table holds the rows of the definition
+    that named it), so only the version changes."""
+    return {**doc, "format_version": 4}
+
+
 # format_version N -> function upgrading a version-N document to version N + 1.
-DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2, 2: _v2_to_v3}
+DOCUMENT_MIGRATIONS: dict[int, Callable[[Document], Document]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def migrate_document(
@@ -63,7 +74,7 @@ def migrate_document(
 
     Example:
         >>> migrate_document({"format_version": 1}, where="state.json")
-        {'format_version': 3, 'environment_info': {}}
+        {'format_version': 4, 'environment_info': {}}
     """
     chain = DOCUMENT_MIGRATIONS if migrations is None else migrations
     version = doc.get("format_version")

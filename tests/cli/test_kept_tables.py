@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seeknal.state.file import FileStateBackend
 from tests.cli.conftest import invoke, tables_of
 from tests.conftest import EXAMPLE, copy_project
 
@@ -116,5 +117,50 @@ def test_a_plan_that_would_write_a_table_taken_over_since_is_stale(shop: Path) -
     before = tables_of(shop / "target/warehouse.duckdb")
     result = invoke(shop, "execute", "target/dev.json")
     assert result.exit_code == 2, result.output
-    assert "was changed in place by another environment's plan" in result.output
+    assert "was written with other SQL" in " ".join(result.output.split())
     assert tables_of(shop / "target/warehouse.duckdb") == before
+
+
+def test_a_plan_going_back_to_a_table_taken_over_since_is_stale(shop: Path) -> None:
+    # dev goes back to prod's SQL: its plan names prod's table as its new snapshot (only
+    # that SQL wrote it then). Prod then takes the table over: the plan is refused, or
+    # it would write dev's rows into prod's table and dev would read prod's.
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    edit(shop, "SUM(amount) AS revenue", C)
+    ok(shop, "run", "-q", "--env", "dev", "--end", "2024-01-10")
+    edit(shop, C, "SUM(amount) AS revenue")
+    plan = compiled(shop, "--env", "dev", "--end", "2024-01-20")
+    assert plan["nodes"][DAILY]["change"]["category"] == "breaking"
+    ok(shop, "compile", "--env", "dev", "--end", "2024-01-20", "-o", "target/dev.json")
+    edit(shop, A, B)
+    ok(shop, "run", "-q", "--forward-only", "--end", "2024-01-20")
+    before = tables_of(shop / "target/warehouse.duckdb")
+    result = invoke(shop, "execute", "target/dev.json")
+    assert result.exit_code == 2, result.output
+    assert "was written with other SQL" in " ".join(result.output.split())
+    assert tables_of(shop / "target/warehouse.duckdb") == before
+    # Compiled again, dev gets a table of its own and prod's rows stay as they are.
+    edit(shop, B, A)
+    ok(shop, "run", "-q", "--env", "dev", "--end", "2024-01-20")
+    tables = tables_of(shop / "target/warehouse.duckdb")
+    assert views(tables) == views(before)
+
+
+def test_a_forward_only_plan_resumed_after_a_failure_is_not_stale(shop: Path) -> None:
+    # The plan that takes a table over writes other SQL into its environment's own
+    # table, on purpose: stopped after a batch (state then says B wrote the table, the
+    # environment still says A), executed again, it goes on.
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    edit(shop, A, B)
+    ok(shop, "compile", "--forward-only", "--end", "2024-01-20", "-o", "target/fo.json")
+    plan = json.loads((shop / "target/fo.json").read_text())
+    daily = plan["nodes"][DAILY]
+    assert daily["change"]["category"] == "forward_only"
+    backend = FileStateBackend(shop / "target/state")
+    with backend.lock():
+        record = backend.read().snapshots[daily["snapshot"]]
+        assert record["definition"] != daily["fingerprint"]["definition"]
+        record = {**record, "definition": daily["fingerprint"]["definition"], "mixed": True}
+        backend.record_snapshot(daily["snapshot"], record)
+    ok(shop, "execute", "target/fo.json")
+    ok(shop, "execute", "target/fo.json")  # applied: executing it again does nothing

@@ -42,17 +42,13 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         reasons.append(
             f"environment '{env}' changed since this plan was compiled" + _since(plan, state)
         )
+    own = (state.environment(env) or {}).get("nodes", {})
     for item in plan["work"]:
-        node = plan["nodes"][item["node"]]
-        writer = writer_token(state.snapshots.get(item["snapshot"]))
-        if (
-            node["change"]["category"] in _KEPT
-            and writer is not None
-            and writer[0] not in (None, node["fingerprint"]["definition"])
-        ):
+        if _written_by_another(plan["nodes"][item["node"]], item, state, own.get(item["node"])):
             reasons.append(
-                f"{item['snapshot']} ({item['node']}) was changed in place by another "
-                "environment's plan since this plan was compiled"
+                f"{item['snapshot']} ({item['node']}) was written with other SQL "
+                "(another environment's plan kept it through a change) since this plan "
+                "was compiled"
             )
     checked: set[str] = set()
     for item in plan["work"]:
@@ -72,6 +68,25 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         if digest != data_file["sha256"]:
             reasons.append(f"{data_file['path']} changed since this plan was compiled")
     return reasons
+
+
+def _written_by_another(
+    node: dict[str, Any], item: dict[str, Any], state: State, own: dict[str, Any] | None
+) -> bool:
+    """Whether the plan would write a table that another definition wrote last, other
+    than the one this environment's record has for the node there: a plan that keeps
+    its environment's table through a change (forward-only, or non-breaking in prod)
+    writes over its own previous definition, which is meant; any other such write
+    would mix another environment's rows into the table (it was taken over after this
+    plan was compiled, which then found it holding only this definition's rows)."""
+    writer = writer_token(state.snapshots.get(item["snapshot"]))
+    if writer is None or writer[0] in (None, node["fingerprint"]["definition"]):
+        return False
+    return not (
+        own is not None
+        and own.get("snapshot") == item["snapshot"]
+        and own.get("fingerprint", {}).get("definition") == writer[0]
+    )
 
 
 # Categories whose node keeps the snapshot the environment had when the plan was compiled.

@@ -31,9 +31,14 @@ def run_process(project: Path, *args: str, **kwargs: object) -> subprocess.Compl
 
 
 def tables_of(warehouse: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every environment view in the warehouse with all its rows, sorted."""
+    """Every environment view in the warehouse with all its rows, sorted (read as seeknal
+    reads them: relative file names from the project directory)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
+        # Sources read in place name their files relative to the project, as seeknal
+        # runs them (the warehouse is target/warehouse.duckdb).
+        project = warehouse.resolve().parent.parent
+        con.execute("SET file_search_path = ?", [str(project)])
         views = con.execute(
             "SELECT schema_name, view_name FROM duckdb_views() "
             "WHERE NOT internal AND schema_name NOT LIKE 'seeknal__%' ORDER BY 1, 2"

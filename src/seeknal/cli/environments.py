@@ -17,14 +17,23 @@ from seeknal.wording import count_of
 def project_warehouse(obj: Context) -> Iterator[tuple[Any, Any]]:
     """The project's connection (writable) and state backend, closed on the way out."""
     from seeknal.compiler import load_config
-    from seeknal.runtime.connection import open_connection, resolve_connection
+    from seeknal.runtime.connection import (
+        files_read_in_place,
+        open_connection,
+        resolve_connection,
+    )
     from seeknal.state import open_state
 
     config = load_config(obj.project)
     backend = open_state(config.state_backend, str(config.root / config.state_path))
     connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
-    # Sealed like every other connection: these commands read no file at all.
-    engine = open_connection(connection, file_search_path=config.root)
+    # Sealed like every other connection: these commands read no file but those of the
+    # sources read in place, which DuckDB reads to create a view over one.
+    engine = open_connection(
+        connection,
+        file_search_path=config.root,
+        readable_files=files_read_in_place(backend.read()),
+    )
     try:
         yield engine, backend
     finally:

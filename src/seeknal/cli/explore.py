@@ -18,12 +18,17 @@ from seeknal.errors import PlanError, SeeknalError
 def _warehouse(obj: Context) -> Iterator[Any]:
     """The project's connection, read-only and sealed off from the file system.
 
-    Without external access, SQL can read only what the warehouse holds (sources are
-    tables there): no ``read_csv('/etc/passwd')``, no ``COPY ... TO`` a file, no
-    ``ATTACH``.
+    Without external access, SQL can read only what the warehouse holds, and the data
+    files of sources read in place: no ``read_csv('/etc/passwd')``, no ``COPY ... TO`` a
+    file, no ``ATTACH``.
     """
     from seeknal.compiler import load_config
-    from seeknal.runtime.connection import open_connection, resolve_connection
+    from seeknal.compiler.compile import read_state
+    from seeknal.runtime.connection import (
+        files_read_in_place,
+        open_connection,
+        resolve_connection,
+    )
 
     config = load_config(obj.project)
     connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
@@ -33,7 +38,12 @@ def _warehouse(obj: Context) -> Iterator[Any]:
             f"no warehouse at {shown} yet",
             hint="build it first with `seeknal run`",
         )
-    engine = open_connection(connection, file_search_path=config.root, read_only=True)
+    engine = open_connection(
+        connection,
+        file_search_path=config.root,
+        read_only=True,
+        readable_files=files_read_in_place(read_state(config)),
+    )
     try:
         yield engine
     finally:

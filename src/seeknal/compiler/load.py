@@ -414,6 +414,7 @@ def _load_node(
     if kind is Kind.SOURCE:
         fmt = SourceFormat(data["source"])
         spec_args.update(source_format=fmt, table=data["table"])
+        spec_args["materialized"] = Materialized(data.get("materialized", "table"))
         spec_args["options"] = tuple(sorted((data.get("options") or {}).items()))
         if fmt is not SourceFormat.TABLE:
             # A missing file is reported; the node stays so its dependents do not cascade.

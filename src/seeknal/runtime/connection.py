@@ -31,6 +31,7 @@ from typing import Any
 from seeknal import schemas
 from seeknal.engines import Engine, EngineError
 from seeknal.errors import PlanError, SeeknalError
+from seeknal.state import State
 
 PROFILES_FILE = "profiles.yml"
 PROFILES_ENV = "SEEKNAL_PROFILES"
@@ -240,6 +241,13 @@ def open_ahead(
         )
     except Exception:  # whatever it is, the run's own open reports it
         return None
+
+
+def files_read_in_place(state: State) -> list[str]:
+    """The data files the warehouse's sources read in place (``materialized: view``), as
+    state recorded them when it built their views: what commands other than a run may
+    let SQL read (creating or querying a view over such a source reads its file)."""
+    return sorted({r["reads"] for r in state.snapshots.values() if isinstance(r.get("reads"), str)})
 
 
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:

@@ -34,6 +34,7 @@ class WorkItem:
     add_columns: bool = False
     definition: str | None = None  # the node's definition hash: what writes the table
     mixed: bool = False  # the table may hold rows another definition wrote
+    reads: str | None = None  # a source read in place: its data file, as its SQL names it
 
     def record(self, rows: int | None) -> dict[str, Any]:
         """The state record of this snapshot once built."""
@@ -48,6 +49,8 @@ class WorkItem:
             out["definition"] = self.definition
         if self.mixed:
             out["mixed"] = True
+        if self.reads is not None:
+            out["reads"] = self.reads
         return out
 
     def writing_over(self, previous: Mapping[str, Any] | None) -> WorkItem:
@@ -105,4 +108,7 @@ def work_item(
         batch_size=entry.get("batch_size", (incremental or {}).get("batch_size")),
         add_columns=bool(entry.get("add_columns")),
         definition=node.get("fingerprint", {}).get("definition"),
+        reads=node["data_file"]["path"]
+        if node["kind"] == "source" and node["materialized"] == "view" and "data_file" in node
+        else None,
     )

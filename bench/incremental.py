@@ -37,6 +37,11 @@ run also compiles, checks and promotes everything else.
 Usage::
 
     python bench/incremental.py [--per-day 200000] [--repeat 5] [--work DIR] [--beside 1000]
+    python bench/incremental.py --growing [--per-day 200000] [--repeat 5]
+
+With ``--growing`` the source file grows by one day before each run, as an event log
+does: ``seeknal run`` with the source loaded (the default) against read in place
+(``materialized: view``), and plain DuckDB doing the day straight from the file.
 """
 
 from __future__ import annotations
@@ -199,9 +204,11 @@ def timing_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str, str]:
+def _run(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, str, str]:
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, cwd=cwd)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed:\n{done.stdout}{done.stderr}")
@@ -304,10 +311,16 @@ def _day_sql(warehouse: Path, plan_path: Path, begin: datetime, env: dict[str, s
 
 
 def _plain_job(
-    warehouse: Path, plan_path: Path, work: Path, begin: datetime, env: dict[str, str]
+    warehouse: Path,
+    plan_path: Path,
+    work: Path,
+    begin: datetime,
+    env: dict[str, str],
+    cwd: Path | None = None,
 ) -> tuple[float, float]:
     """Plain DuckDB replacing the day ``begin`` in a copy of ``warehouse``: the process's
-    seconds, and those from opening the warehouse to closing it."""
+    seconds, and those from opening the warehouse to closing it. ``cwd``: where relative
+    data file names resolve (a source read in place names its file so)."""
     node = json.loads(plan_path.read_text(encoding="utf-8"))["nodes"][NODE]
     schema, _, name = node["snapshot"].partition(".")
     table = f'"{schema}"."{name}"'
@@ -324,8 +337,86 @@ def _plain_job(
     end = begin + timedelta(days=1)
     argv = [sys.executable, "-c", PLAIN_JOB, str(copy), table, f'"{column}"']
     argv += [begin.isoformat(), end.isoformat(), node["sql"]["engine"]]
-    elapsed, out, _ = _run(argv, env)
+    elapsed, out, _ = _run(argv, env, cwd)
     return elapsed, float(_last_json(out)["work"])
+
+
+# A growing source: days timed, after a warm-up day.
+GROWING_SERIES = ("table_runs", "view_runs", "plain_file_jobs")
+
+
+def measure_growing(
+    seeknal: str | list[str],
+    work: Path,
+    per_day: int,
+    repeat: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One new day arriving in a source file that grows: before each run the file is
+    written again with one more day, as an event log grows. Timed as whole processes:
+    ``seeknal run`` with the source loaded (``materialized: table``, the default: the
+    file is loaded again, whole) and read in place (``materialized: view``), and a plain
+    DuckDB job doing the day straight from the file (open, replace the day, close)."""
+    if not 1 <= repeat <= DAYS - FILLED_UNTIL.day - 1:
+        raise ValueError(f"repeat must be between 1 and {DAYS - FILLED_UNTIL.day - 1}")
+    env = timing_env(env)
+    full = write_project(work / "growing-full", per_day)
+    month = full / "data/events.parquet"
+    base = [seeknal] if isinstance(seeknal, str) else list(seeknal)
+    projects = {}
+    for mode in ("table", "view"):
+        root = work / f"growing-{mode}"
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(full, root)
+        if mode == "view":
+            source = root / "seeknal/sources/events.yml"
+            source.write_text(source.read_text() + "materialized: view\n")
+        _write_until(month, root / "data/events.parquet", FILLED_UNTIL)
+        _run([*base, "--project", str(root), "run", "-q", "--end", FILLED_UNTIL.isoformat()], env)
+        projects[mode] = root
+    figures: dict[str, list[float]] = {k: [] for k in GROWING_SERIES}
+    for index in range(repeat + 1):
+        day = FILLED_UNTIL + timedelta(days=index + 1)
+        for mode, root in projects.items():
+            _write_until(month, root / "data/events.parquet", day)
+            argv = [*base, "--project", str(root), "run", "-q", "--end", day.isoformat()]
+            elapsed = _run(argv, env)[0]
+            if index:  # the first day warms up
+                figures[f"{mode}_runs"].append(elapsed)
+        view = projects["view"]
+        begin = datetime(day.year, day.month, day.day)
+        plain = _plain_job(
+            view / "target/warehouse.duckdb", view / "target/plan.json", work, begin, env, view
+        )[0]
+        if index:
+            figures["plain_file_jobs"].append(plain)
+    return {
+        "per_day": per_day,
+        **figures,
+        "medians": {k: statistics.median(v) for k, v in figures.items()},
+    }
+
+
+def _write_until(month: Path, out: Path, last: date) -> None:
+    """The events of ``month`` up to the end of day ``last``, as the file would be then."""
+    end = (last + timedelta(days=1)).isoformat()
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_parquet('{month.as_posix()}') WHERE event_at < "
+        f"TIMESTAMP '{end}' ORDER BY event_at) TO '{out.as_posix()}' (FORMAT parquet)"
+    )
+
+
+def describe_growing(result: dict[str, Any]) -> str:
+    med = result["medians"]
+    return "\n".join(
+        [
+            f"incremental, one new day of {result['per_day']:,} events arriving in a "
+            "growing source file, medians:",
+            f"  seeknal run, source loaded (table)       {med['table_runs']:8.3f}s",
+            f"  seeknal run, source read in place (view) {med['view_runs']:8.3f}s",
+            f"  plain DuckDB job, the day from the file  {med['plain_file_jobs']:8.3f}s",
+        ]
+    )
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -368,7 +459,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=BENCH / ".work")
     parser.add_argument("--seeknal", default=str(Path(sys.executable).parent / "seeknal"))
     parser.add_argument("--beside", type=int, default=0, help="other transforms in the project")
+    parser.add_argument(
+        "--growing", action="store_true", help="a source file that grows by a day each run"
+    )
     args = parser.parse_args(argv)
+    if args.growing:
+        grown = measure_growing(args.seeknal, args.work, args.per_day, args.repeat)
+        print(describe_growing(grown))
+        return 0
     result = measure(args.seeknal, args.work, args.per_day, args.repeat, beside=args.beside)
     print(describe(result))
     return 0

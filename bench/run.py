@@ -22,7 +22,10 @@ day): ``seeknal run`` against a plain DuckDB process doing the same day, twenty 
 whatever ``--repeat`` says (a few milliseconds decide it); the target is seeknal's work
 (after its imports) within 1.10x of the plain job's. The same day is also
 shown in a project of ``--beside`` other transforms (1,000 by default): what a day costs
-in a real project, where every run also compiles and checks everything else.
+in a real project, where every run also compiles and checks everything else. And the
+same day arriving in a source file that grows by a day before each run (six days): the
+source loaded (the default) against read in place (``materialized: view``), beside a
+plain DuckDB job doing the day straight from the file; shown, with no target.
 
 Prints a table with ratios against plain DuckDB and the targets, compares with the
 previous ``bench/results.json``, and writes it again. A time budget (``--budget``,
@@ -95,6 +98,13 @@ INCREMENTAL = {
     "day_sql": "incremental: that day's SQL alone in DuckDB",
     "start_up": "incremental: python start + import duckdb",
 }
+GROWING = {
+    "table_runs": "incremental: seeknal run, one new day, source loaded",
+    "view_runs": "incremental: seeknal run, one new day, source read in place",
+    "plain_file_jobs": "incremental: plain DuckDB job, the day from the file",
+}
+GROWING_UNIT = "events a day, growing source file"
+GROWING_DAYS = 6
 
 
 @dataclass
@@ -391,6 +401,31 @@ def bench_incremental(
     return list(results.values())
 
 
+def bench_growing(bench: Bench, work: Path, per_day: int) -> list[Measurement]:
+    """One new day arriving in a source file that grows (bench/incremental.py
+    ``measure_growing``): the source loaded against read in place, and plain DuckDB."""
+    results = {
+        key: Measurement(name, size=per_day, unit=GROWING_UNIT) for key, name in GROWING.items()
+    }
+    try:
+        figures = incremental.measure_growing(
+            bench.seeknal, work, per_day, GROWING_DAYS, env=bench.env
+        )
+    except (
+        RuntimeError,
+        ValueError,
+        OSError,
+        subprocess.TimeoutExpired,
+        subprocess.CalledProcessError,
+    ) as exc:
+        for m in results.values():
+            m.error = str(exc)
+        return list(results.values())
+    for key, m in results.items():
+        m.times = list(figures[key])
+    return list(results.values())
+
+
 def incremental_unit(beside: int) -> str:
     """How the incremental measurements of a project with ``beside`` other transforms
     are labelled: ``events a day`` alone, else with the project's size."""
@@ -652,6 +687,12 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             results += bench_incremental(bench, args.work, INCREMENTAL_DAYS, days[0], beside)
+        if days:
+            print(
+                f"benchmarking one new day of {days[0]:,} events in a growing source file ...",
+                file=sys.stderr,
+            )
+            results += bench_growing(bench, args.work, days[0])
     meta["seconds"] = round(time.perf_counter() - bench.started, 1)
     meta["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 

@@ -82,3 +82,25 @@ def test_a_ratio_without_a_positive_denominator_is_shown_as_such() -> None:
     lines = {" ".join(line.split()) for line in text.splitlines()}
     assert "(run - start-up) / (job - start-up) n/a (whole processes)" in lines
     assert "(run - start-up) / day's SQL n/a" in lines
+
+
+def test_a_growing_source_is_measured_loaded_and_read_in_place(tmp_path: Path) -> None:
+    result = incremental.measure_growing(SEEKNAL, tmp_path, per_day=300, repeat=1)
+    for key in incremental.GROWING_SERIES:
+        assert len(result[key]) == 1 and result[key][0] > 0, key
+    assert "read in place (view)" in incremental.describe_growing(result)
+    # Both projects processed the same days from the same grown file: the same rows.
+    tables = []
+    for mode in ("table", "view"):
+        root = tmp_path / f"growing-{mode}"
+        with duckdb.connect(str(root / "target/warehouse.duckdb"), read_only=True) as con:
+            con.execute("SET file_search_path = ?", [str(root)])
+            tables.append(
+                con.execute("SELECT * FROM transform.daily_events ORDER BY ALL").fetchall()
+            )
+    assert tables[0] == tables[1]
+    done = incremental.FILLED_UNTIL + timedelta(days=2)
+    assert max(row[0] for row in tables[0]) == done
+    events = (tmp_path / "growing-view/data/events.parquet").as_posix()
+    ((last,),) = duckdb.sql(f"SELECT max(event_at) FROM read_parquet('{events}')").fetchall()
+    assert last.date() == done

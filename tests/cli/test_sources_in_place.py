@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from seeknal.state.file import FileStateBackend
 from tests.cli.conftest import invoke, tables_of
 from tests.conftest import EXAMPLE, copy_project
 
@@ -118,3 +121,73 @@ def test_environments_over_a_source_read_in_place(shop: Path) -> None:
     ok(shop, "env", "delete", "dev")
     ok(shop, "janitor")
     assert "visit" in ok(shop, "show", "source.events", "--limit", "3")
+
+
+def test_a_file_in_the_working_directory_does_not_stand_in_for_the_projects(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_place(shop, EVENTS)
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data").mkdir(parents=True)
+    (elsewhere / "data/events.csv").write_text(
+        "event_id,customer_id,event_at,event_type,amount\n1,1,2024-01-01 00:00:00,visit,0\n"
+    )
+    monkeypatch.chdir(elsewhere)
+    for args in (("query", "SELECT count(*) FROM source.events"), ("promote", "prod", "dev")):
+        result = invoke(shop, *args)
+        assert result.exit_code == 2, result.output
+        assert "would be loaded instead of the project's" in " ".join(result.output.split())
+
+
+def test_only_files_inside_the_project_are_read_in_place(shop: Path, tmp_path: Path) -> None:
+    in_place(shop, EVENTS)
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\nsecret\n")
+    # The data file swapped for a link out of the project after the run.
+    events = shop / "data/events.csv"
+    events.unlink()
+    events.symlink_to(secret)
+    result = invoke(shop, "query", f"SELECT * FROM read_csv('{secret}')")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "data/events.csv, read in place by source.events, leads outside the project" in text
+    assert "secret" not in text.replace(str(secret), "")
+    # A record naming a file outside the project (a hand-edited plan's) grants nothing.
+    events.unlink()
+    backend = FileStateBackend(shop / "target/state")
+    with backend.lock():
+        name, record = next((k, v) for k, v in backend.read().snapshots.items() if v.get("reads"))
+        backend.record_snapshot(name, {**record, "reads": str(secret)})
+    result = invoke(shop, "query", f"SELECT * FROM read_csv('{secret}')")
+    assert result.exit_code == 2, result.output
+    assert "is not a file of the project" in " ".join(result.output.split())
+
+
+def test_a_missing_file_read_in_place_is_named(shop: Path) -> None:
+    in_place(shop, EVENTS)
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    (shop / "data/events.csv").unlink()
+    for args in (("show", "source.events"), ("promote", "prod", "dev")):
+        result = invoke(shop, *args)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "data/events.csv, read in place by source.events, no longer exists" in text
+    # Commands that create no view over it still work.
+    ok(shop, "env", "list")
+
+
+def test_a_saved_plan_is_stale_when_a_file_read_in_place_changed(shop: Path) -> None:
+    # The work reads the file through the source's view, which is not itself in the
+    # work: executed over another file, its tables would be recorded as the plan's.
+    in_place(shop, ORDERS)
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    append(shop, "data/orders.csv", "9001,3,2024-03-01,completed,99.50\n")
+    ok(shop, "compile", "--end", "2024-01-10")
+    append(shop, "data/orders.csv", "9002,4,2024-03-02,completed,10.00\n")
+    before = tables_of(shop / "target/warehouse.duckdb")
+    result = invoke(shop, "execute")
+    assert result.exit_code == 2, result.output
+    assert "data/orders.csv changed since this plan was compiled" in result.output
+    assert tables_of(shop / "target/warehouse.duckdb") == before

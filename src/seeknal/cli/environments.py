@@ -14,8 +14,12 @@ from seeknal.wording import count_of
 
 
 @contextlib.contextmanager
-def project_warehouse(obj: Context) -> Iterator[tuple[Any, Any]]:
-    """The project's connection (writable) and state backend, closed on the way out."""
+def project_warehouse(obj: Context, *, creates_views: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The project's connection (writable) and state backend, closed on the way out.
+
+    ``creates_views``: the command points views at snapshots (``promote``,
+    ``rollback``), which reads the files of sources read in place: each must be there.
+    """
     from seeknal.compiler import load_config
     from seeknal.runtime.connection import (
         files_read_in_place,
@@ -32,7 +36,7 @@ def project_warehouse(obj: Context) -> Iterator[tuple[Any, Any]]:
     engine = open_connection(
         connection,
         file_search_path=config.root,
-        readable_files=files_read_in_place(backend.read()),
+        readable_files=files_read_in_place(backend.read(), config.root, strict=creates_views),
     )
     try:
         yield engine, backend
@@ -52,7 +56,7 @@ def promote(obj: Context, source: str, target: str) -> None:
     """
     from seeknal.runtime.environments import promote as promote_environment
 
-    with project_warehouse(obj) as (engine, backend):
+    with project_warehouse(obj, creates_views=True) as (engine, backend):
         views = promote_environment(engine, backend, source, target)
     click.echo(
         f"environment '{target}' now points at the snapshots of '{source}' "
@@ -71,7 +75,7 @@ def rollback(obj: Context, environment: str) -> None:
     """
     from seeknal.runtime.environments import rollback as rollback_environment
 
-    with project_warehouse(obj) as (engine, backend):
+    with project_warehouse(obj, creates_views=True) as (engine, backend):
         views = rollback_environment(engine, backend, environment)
     click.echo(
         f"environment '{environment}' rolled back ({count_of(len(views), 'view')} repointed)"

@@ -42,7 +42,7 @@ def _warehouse(obj: Context) -> Iterator[Any]:
         connection,
         file_search_path=config.root,
         read_only=True,
-        readable_files=files_read_in_place(read_state(config)),
+        readable_files=files_read_in_place(read_state(config), config.root),
     )
     try:
         yield engine

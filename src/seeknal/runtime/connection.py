@@ -243,11 +243,59 @@ def open_ahead(
         return None
 
 
-def files_read_in_place(state: State) -> list[str]:
+def files_read_in_place(state: State, project_dir: Path, *, strict: bool = True) -> list[str]:
     """The data files the warehouse's sources read in place (``materialized: view``), as
     state recorded them when it built their views: what commands other than a run may
-    let SQL read (creating or querying a view over such a source reads its file)."""
-    return sorted({r["reads"] for r in state.snapshots.values() if isinstance(r.get("reads"), str)})
+    let SQL read (creating or querying a view over such a source reads its file).
+
+    Only a regular file inside the project, named relative to it, is granted, and only
+    when no file of the same name in the working directory would be read instead (as
+    for a run, :func:`declared_data_files`).
+
+    Raises:
+        PlanError: with ``strict``, the file of a source an environment uses is
+            missing, not a regular file, or leads outside the project (then no SQL
+            could read it, or should); any other such file is left out. A shadowed file
+            is an error either way.
+    """
+    granted: set[str] = set()
+    root = project_dir.resolve()
+    used = {
+        node.get("snapshot")
+        for record in state.environments.values()
+        for node in record.get("nodes", {}).values()
+    }
+    for snapshot, record in state.snapshots.items():
+        name = record.get("reads")
+        if not isinstance(name, str):
+            continue
+        why = _unreadable(name, root)
+        if why is not None:
+            if strict and snapshot in used:
+                raise PlanError(
+                    f"{name}, read in place by {record.get('node', 'a source')}, {why}",
+                    hint="restore the file, or run `seeknal run` to build the project as it is now",
+                )
+            continue
+        granted.add(name)
+    _refuse_shadowed(sorted(granted), project_dir)
+    return sorted(granted)
+
+
+def _unreadable(name: str, root: Path) -> str | None:
+    """Why the project's data file ``name`` must not be read in place, or None."""
+    path = Path(name)
+    if path.is_absolute() or ".." in path.parts:
+        return "is not a file of the project"
+    try:
+        real = (root / path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "no longer exists"
+    if not real.is_relative_to(root):
+        return "leads outside the project"
+    if not real.is_file():
+        return "is not a regular file"
+    return None
 
 
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:
@@ -267,10 +315,16 @@ def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]
     names = sorted(
         {node["data_file"]["path"] for node in plan["nodes"].values() if "data_file" in node}
     )
+    _refuse_shadowed(names, project_dir)
+    return names
+
+
+def _refuse_shadowed(names: list[str], project_dir: Path) -> None:
+    """Refuse data file names a file of the working directory would stand in for."""
     try:
         here = Path.cwd()
     except OSError:  # the working directory was deleted: nothing in it can shadow
-        return names
+        return
     for name in names:
         local = here / name
         if Path(name).is_absolute() or here == project_dir or not local.exists():
@@ -281,7 +335,6 @@ def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]
                 "project's",
                 hint=f"run seeknal from the project directory: cd {project_dir}",
             )
-    return names
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -161,7 +161,8 @@ def execute_plan(
     )
     with contextlib.nullcontext() if session is not None else state.lock():
         current = session.state if session is not None else state.read()
-        reasons = stale_reasons(plan, current, project_dir)
+        # A run compiled its plan under this lock, hashing every data file it reads.
+        reasons = stale_reasons(plan, current, project_dir, read_in_place=session is None)
         if reasons and not force:
             raise StaleError(
                 "plan is stale: " + "; ".join(reasons), hint="compile again, or pass --force"

@@ -15,7 +15,9 @@ from seeknal.canonical import file_sha256
 from seeknal.state.base import State, environment_hash, environment_record, writer_token
 
 
-def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list[str]:
+def stale_reasons(
+    plan: dict[str, Any], state: State, project_dir: Path, *, read_in_place: bool = True
+) -> list[str]:
     """Why ``plan`` is stale against ``state`` and the project's files; empty when fresh.
 
     Re-executing a plan that was already applied is not stale: the environment then
@@ -25,11 +27,14 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         plan: A verified plan.
         state: The current state.
         project_dir: The directory data file paths are relative to.
+        read_in_place: Also check the files of sources read in place that the work
+            reads (their views read the file as it is when the work runs). ``seeknal
+            run`` checks them as it compiles, under the same lock, moments before.
 
     Returns:
         One sentence per reason: the environment first, then tables another
         environment's plan took over (the plan would write them with other SQL), then
-        data files, in work order.
+        data files, in work order (then those of sources read in place upstream).
 
     Example:
         >>> stale_reasons(plan, state, Path("."))  # doctest: +SKIP
@@ -51,8 +56,12 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
                 "was compiled"
             )
     checked: set[str] = set()
-    for item in plan["work"]:
-        data_file = plan["nodes"][item["node"]].get("data_file")
+    nodes = plan["nodes"]
+    read = [item["node"] for item in plan["work"]]
+    if read_in_place:
+        read += [n for n in _upstream(plan, read) if nodes[n].get("materialized") == "view"]
+    for node_id in read:
+        data_file = nodes[node_id].get("data_file")
         if data_file is None or data_file["path"] in checked:
             continue
         checked.add(data_file["path"])
@@ -60,7 +69,7 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         try:
             digest = file_sha256(path)
         except FileNotFoundError:
-            reasons.append(f"{data_file['path']} no longer exists (node {item['node']})")
+            reasons.append(f"{data_file['path']} no longer exists (node {node_id})")
             continue
         except OSError as exc:
             reasons.append(f"{data_file['path']} cannot be read: {exc.strerror}")
@@ -68,6 +77,18 @@ def stale_reasons(plan: dict[str, Any], state: State, project_dir: Path) -> list
         if digest != data_file["sha256"]:
             reasons.append(f"{data_file['path']} changed since this plan was compiled")
     return reasons
+
+
+def _upstream(plan: dict[str, Any], nodes: list[str]) -> list[str]:
+    """Every node ``nodes`` read, directly or not, in sorted order."""
+    seen: set[str] = set()
+    stack = [d for n in nodes for d in plan["nodes"][n].get("depends_on", ())]
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(plan["nodes"][node].get("depends_on", ()))
+    return sorted(seen)
 
 
 def _written_by_another(

@@ -84,3 +84,29 @@ def test_a_data_file_in_the_working_directory_cannot_stand_in(tmp_path: Path) ->
     assert not (project / "target/warehouse.duckdb").exists()
     # From the project directory, or any directory without such a file, it runs.
     assert run_process(project, "execute", cwd=tmp_path).returncode == 0
+
+
+def test_a_hand_edited_plan_cannot_declare_a_file_outside_the_project(tmp_path: Path) -> None:
+    """The compiler declares only the project's data files (and those under
+    allow_external_data): one elsewhere was written by hand, and is refused before the
+    warehouse is opened."""
+    project = copy_project(FIXTURES / "minimal", tmp_path / "minimal")
+    secret = tmp_path / "secret.csv"
+    secret.write_text("order_id,customer_id,amount\n1,1,1.0\n")
+    plan = compiled(project)
+    node = plan["nodes"]["source.orders"]
+    for name in (str(secret), "../secret.csv"):
+        node["data_file"]["path"] = name
+        node["sql"]["engine"] = f"SELECT * FROM read_csv('{name}')"
+        path = resealed(plan, tmp_path / "edited.json")
+        result = invoke(project, "execute", "--force", str(path))
+        assert result.exit_code == 2, result.output
+        assert f"the plan declares the data file {name}, outside the project" in " ".join(
+            result.output.split()
+        )
+        assert not (project / "target/warehouse.duckdb").exists()
+    # Listed under allow_external_data in the project file, it is the project's choice.
+    config = project / "seeknal_project.yml"
+    config.write_text(config.read_text() + f"allow_external_data: ['{tmp_path}']\n")
+    result = invoke(project, "execute", "--force", str(path))
+    assert result.exit_code == 0, result.output

@@ -301,12 +301,17 @@ def _unreadable(name: str, root: Path) -> str | None:
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:
     """The data files the plan's nodes load: the only files its SQL may read.
 
+    Each must lie in the project or in a directory the project file's
+    ``allow_external_data`` lists, as the compiler declares them: a file elsewhere
+    comes from a plan edited by hand.
+
     DuckDB looks a relative name up in the working directory before the project, so a
     ``data/orders.csv`` in the current directory would be loaded instead of the
     project's (and not the file whose hash the plan checked): refused.
 
     Raises:
-        PlanError: a data file of the plan is shadowed by one in the working directory.
+        PlanError: a data file of the plan is outside the project and its allowed
+            directories, or shadowed by one in the working directory.
 
     Example:
         >>> declared_data_files(load_plan("target/plan.json"), Path("."))  # doctest: +SKIP
@@ -315,8 +320,44 @@ def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]
     names = sorted(
         {node["data_file"]["path"] for node in plan["nodes"].values() if "data_file" in node}
     )
+    _refuse_outside(names, project_dir)
     _refuse_shadowed(names, project_dir)
     return names
+
+
+def _refuse_outside(names: list[str], project_dir: Path) -> None:
+    """Refuse a data file outside the project and every directory the project file's
+    ``allow_external_data`` lists: the compiler never declares one, so the plan was
+    edited by hand, and would load any file the user may read."""
+    root = project_dir.resolve()
+    allowed: list[Path] | None = None
+    for name in names:
+        real = (root / name).resolve()
+        if real.is_relative_to(root):
+            continue
+        if allowed is None:
+            allowed = _external_directories(root)
+        if not any(real.is_relative_to(d) for d in allowed):
+            raise PlanError(
+                f"the plan declares the data file {name}, outside the project and every "
+                "directory its allow_external_data lists",
+                hint="compile the plan again from the project; a plan edited by hand is "
+                "run like code, so review it as code",
+            )
+
+
+def _external_directories(root: Path) -> list[Path]:
+    """The resolved directories of the project file's ``allow_external_data`` (none when
+    the file cannot be read: then no data file outside the project is allowed)."""
+    import yaml
+
+    try:
+        text = (root / "seeknal_project.yml").read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        entries = data.get("allow_external_data") or [] if isinstance(data, dict) else []
+        return [(root / str(entry)).resolve() for entry in entries if isinstance(entry, str)]
+    except (OSError, ValueError, yaml.YAMLError, TypeError):
+        return []
 
 
 def _refuse_shadowed(names: list[str], project_dir: Path) -> None:

@@ -381,11 +381,21 @@ def bench_incremental(
     """One new day of ``per_day`` events through seeknal, and the same day in plain DuckDB
     (see bench/incremental.py); with ``beside`` other transforms in the project."""
     unit = incremental_unit(beside)
-    results = {key: Measurement(name, size=per_day, unit=unit) for key, name in INCREMENTAL.items()}
-    try:
-        figures = incremental.measure(
+    return _filled(
+        {key: Measurement(name, size=per_day, unit=unit) for key, name in INCREMENTAL.items()},
+        lambda: incremental.measure(
             bench.seeknal, work, per_day, repeat, env=bench.env, beside=beside
-        )
+        ),
+    )
+
+
+def _filled(
+    results: dict[str, Measurement], measure: Callable[[], dict[str, Any]]
+) -> list[Measurement]:
+    """``results`` with the series ``measure`` returns under their keys, or each with
+    the error that stopped it."""
+    try:
+        figures = measure()
     except (
         RuntimeError,
         ValueError,
@@ -404,26 +414,12 @@ def bench_incremental(
 def bench_growing(bench: Bench, work: Path, per_day: int) -> list[Measurement]:
     """One new day arriving in a source file that grows (bench/incremental.py
     ``measure_growing``): the source loaded against read in place, and plain DuckDB."""
-    results = {
-        key: Measurement(name, size=per_day, unit=GROWING_UNIT) for key, name in GROWING.items()
-    }
-    try:
-        figures = incremental.measure_growing(
+    return _filled(
+        {key: Measurement(name, size=per_day, unit=GROWING_UNIT) for key, name in GROWING.items()},
+        lambda: incremental.measure_growing(
             bench.seeknal, work, per_day, GROWING_DAYS, env=bench.env
-        )
-    except (
-        RuntimeError,
-        ValueError,
-        OSError,
-        subprocess.TimeoutExpired,
-        subprocess.CalledProcessError,
-    ) as exc:
-        for m in results.values():
-            m.error = str(exc)
-        return list(results.values())
-    for key, m in results.items():
-        m.times = list(figures[key])
-    return list(results.values())
+        ),
+    )
 
 
 def incremental_unit(beside: int) -> str:

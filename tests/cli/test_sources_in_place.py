@@ -162,20 +162,25 @@ def test_only_files_inside_the_project_are_read_in_place(shop: Path, tmp_path: P
         backend.record_snapshot(name, {**record, "reads": str(secret)})
     result = invoke(shop, "query", f"SELECT * FROM read_csv('{secret}')")
     assert result.exit_code == 2, result.output
-    assert "is not a file of the project" in " ".join(result.output.split())
+    assert "leads outside the project and the directories allow_external_data lists" in " ".join(
+        result.output.split()
+    )
 
 
 def test_a_missing_file_read_in_place_is_named(shop: Path) -> None:
     in_place(shop, EVENTS)
     ok(shop, "run", "-q", "--end", "2024-01-10")
+    ok(shop, "promote", "prod", "staging")
     (shop / "data/events.csv").unlink()
+    ok(shop, "env", "delete", "staging")
     for args in (("show", "source.events"), ("promote", "prod", "dev")):
         result = invoke(shop, *args)
         assert result.exit_code == 2, result.output
         text = " ".join(result.output.split())
         assert "data/events.csv, read in place by source.events, no longer exists" in text
-    # Commands that create no view over it still work.
+    # Commands that create no view over it still work: dropping a view reads nothing.
     ok(shop, "env", "list")
+    ok(shop, "janitor")
 
 
 def test_a_saved_plan_is_stale_when_a_file_read_in_place_changed(shop: Path) -> None:
@@ -191,3 +196,20 @@ def test_a_saved_plan_is_stale_when_a_file_read_in_place_changed(shop: Path) -> 
     assert result.exit_code == 2, result.output
     assert "data/orders.csv changed since this plan was compiled" in result.output
     assert tables_of(shop / "target/warehouse.duckdb") == before
+
+
+def test_a_source_read_in_place_from_an_allowed_external_directory(
+    shop: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shop / "data/events.csv").rename(shared / "events.csv")
+    config = shop / "seeknal_project.yml"
+    config.write_text(config.read_text() + "allow_external_data: ['../shared']\n")
+    path = shop / EVENTS
+    path.write_text(path.read_text().replace("data/events.csv", "../shared/events.csv"))
+    in_place(shop, EVENTS)
+    ok(shop, "run", "-q", "--end", "2024-01-10")
+    assert "visit" in ok(shop, "show", "source.events", "--limit", "3")
+    ok(shop, "promote", "prod", "dev")
+    assert "1 row" in ok(shop, "query", "SELECT count(*) FROM transform__dev.daily_events")

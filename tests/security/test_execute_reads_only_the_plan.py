@@ -105,8 +105,14 @@ def test_a_hand_edited_plan_cannot_declare_a_file_outside_the_project(tmp_path: 
             result.output.split()
         )
         assert not (project / "target/warehouse.duckdb").exists()
-    # Listed under allow_external_data in the project file, it is the project's choice.
+    # A string where the project file needs a list of directories allows nothing (read
+    # a character at a time, "/" would allow every file).
     config = project / "seeknal_project.yml"
-    config.write_text(config.read_text() + f"allow_external_data: ['{tmp_path}']\n")
+    original = config.read_text()
+    config.write_text(original + f"allow_external_data: '{tmp_path}'\n")
+    result = invoke(project, "execute", "--force", str(path))
+    assert result.exit_code == 2, result.output
+    # Listed under allow_external_data in the project file, it is the project's choice.
+    config.write_text(original + f"allow_external_data: ['{tmp_path}']\n")
     result = invoke(project, "execute", "--force", str(path))
     assert result.exit_code == 0, result.output

@@ -18,7 +18,8 @@ def project_warehouse(obj: Context, *, creates_views: bool = False) -> Iterator[
     """The project's connection (writable) and state backend, closed on the way out.
 
     ``creates_views``: the command points views at snapshots (``promote``,
-    ``rollback``), which reads the files of sources read in place: each must be there.
+    ``rollback``), which reads the files of sources read in place: each one an
+    environment uses must be there.
     """
     from seeknal.compiler import load_config
     from seeknal.runtime.connection import (
@@ -31,12 +32,13 @@ def project_warehouse(obj: Context, *, creates_views: bool = False) -> Iterator[
     config = load_config(obj.project)
     backend = open_state(config.state_backend, str(config.root / config.state_path))
     connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
-    # Sealed like every other connection: these commands read no file but those of the
-    # sources read in place, which DuckDB reads to create a view over one.
+    # Sealed like every other connection: these commands read no file, but for those of
+    # the sources read in place when they create views (DuckDB reads a source's file to
+    # create a view over it); dropping one reads nothing.
     engine = open_connection(
         connection,
         file_search_path=config.root,
-        readable_files=files_read_in_place(backend.read(), config.root, strict=creates_views),
+        readable_files=files_read_in_place(backend.read(), config.root) if creates_views else (),
     )
     try:
         yield engine, backend

@@ -131,8 +131,8 @@ def _unshared(
     change to an incremental table in prod) keeps the name of the definition it was
     created with, and the SQL then goes back to that definition, at once or after
     other changes: the name is the original's, the rows are partly the kept
-    definition's. The new snapshot then gets a name of its own, derived from the
-    definition and the name it cannot have, and is built anew.
+    definition's. The new snapshot then gets a name of its own, derived from the data
+    fingerprint and the name it cannot have, and is built anew.
     """
     name = fresh
     if previous is not None and name == previous["snapshot"]:

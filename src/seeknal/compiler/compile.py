@@ -204,7 +204,7 @@ def compile_project(
         loaded = load_project(root, untrusted=untrusted, cache=cache, settings=settings)
         diags = loaded.diagnostics
         specs = {spec.id: spec for spec in loaded.nodes}
-        result, nodes, asked = _compile(
+        result, nodes, asked, compiled_against = _compile(
             loaded, cache, hashes, environment, state, forward_only, window, base, specs, diags
         )
         complete = True
@@ -221,7 +221,6 @@ def compile_project(
             else None
         )
         if inputs is not None:
-            compiled_against = state if state is not None else read_state(loaded.config)
             if keepable(window, specs.values()) and not (executes and result.plan["work"]):
                 remember(
                     cache,
@@ -279,9 +278,10 @@ def _compile(
     base: str,
     specs: dict[str, NodeSpec],
     diags: list[Diagnostic],
-) -> tuple[CompileResult, list[WorkNode], dict[str, list[Any] | None]]:
-    """The plan, the nodes its work list is made from, and what the compile asked of
-    state about snapshots' tables (:class:`~seeknal.compiler.categorize.Tables`)."""
+) -> tuple[CompileResult, list[WorkNode], dict[str, list[Any] | None], State]:
+    """The plan, the nodes its work list is made from, what the compile asked of state
+    about snapshots' tables (:class:`~seeknal.compiler.categorize.Tables`), and the
+    state it compiled against (read here when not given)."""
     from seeknal.compiler.categorize import Tables, plan_work, work_nodes
     from seeknal.compiler.emit import build_plan
 
@@ -347,7 +347,7 @@ def _compile(
     )
     warnings = [d for d in diags if d.severity == "warning"]
     result = CompileResult(config, text, _with_excerpts(config.root, warnings), plan)
-    return result, nodes, tables.asked
+    return result, nodes, tables.asked, state
 
 
 def _with_new_work(

@@ -40,6 +40,7 @@ from seeknal.compiler.yamlfile import (
 )
 from seeknal.errors import Diagnostic, ProjectError, SourceLocation
 from seeknal.naming import IDENTIFIER_HINT, is_identifier
+from seeknal.paths import external_directories, inside
 from seeknal.state.file import HASHES_FILE, JOURNAL_FILE, STATE_FILE
 
 __all__ = ["LoadedProject", "did_you_mean", "load_project", "read_text", "schema_diagnostic"]
@@ -67,19 +68,6 @@ def relpath(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def inside(path: Path, directory: Path) -> str | None:
-    """``path`` relative to ``directory`` (both resolved) when it is inside, else None.
-
-    Example:
-        >>> inside(Path("/p/data/x.csv"), Path("/p")), inside(Path("/etc/passwd"), Path("/p"))
-        ('data/x.csv', None)
-    """
-    try:
-        return path.relative_to(directory).as_posix()
-    except ValueError:
-        return None
-
-
 def load_project(
     root: Path,
     *,
@@ -104,7 +92,7 @@ def load_project(
         config, diags = settings[0], list(settings[1])
     loaded = LoadedProject(config=config, diagnostics=diags)
     loaded.files[PROJECT_FILE] = root / PROJECT_FILE
-    loaded.external = tuple((root / d).resolve() for d in config.allow_external_data)
+    loaded.external = external_directories(root, config.allow_external_data)
     if any(d.severity == "error" for d in diags):
         return loaded
 

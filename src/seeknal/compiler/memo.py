@@ -260,18 +260,23 @@ def plan_without_work_key(options: Mapping[str, Any]) -> str:
 
 
 def records_digest(
-    state: State, environment: str, base: str, asked: Mapping[str, Any] | None = None
+    state: State, environment: str, base: str, writers: Mapping[str, Any] | None = None
 ) -> str:
     """A digest of what a plan, its work aside, reads of the state: the environment's
     record, or for a new environment its base's (see ``compile._compile``), through
     their hashes, which the plan's ``base_state`` and the runtime's staleness check
-    need anyway (``State`` computes each once); and what state says wrote each table
-    the compile asked about (``asked``'s keys: ``categorize.Tables``), which decides
+    need anyway (``State`` computes each once); and ``writers``, what state said wrote
+    each table the compile asked about (``categorize.Tables.asked``), which decides
     whether a changed node may take a snapshot name already used."""
     own = state.environment_hash(environment)
     based = state.environment_hash(base) if own is None and environment != base else None
-    writers = [[name, writer_token(state.snapshots.get(name))] for name in sorted(asked or ())]
-    return sha256_hex(json.dumps([own, based, writers]))
+    return sha256_hex(json.dumps([own, based, sorted((writers or {}).items())]))
+
+
+def writers_now(state: State, names: Any) -> dict[str, Any]:
+    """What ``state`` says wrote each of the tables ``names`` (a remembered plan's
+    ``asked``), to compare with what the compile was told."""
+    return {name: writer_token(state.snapshots.get(name)) for name in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +304,8 @@ def recall_without_work(
     if entry is None:
         return None
     try:
-        if entry["records"] != records_digest(state, environment, base, entry["asked"]):
+        writers = writers_now(state, entry["asked"])
+        if entry["records"] != records_digest(state, environment, base, writers):
             return None
         remembered = _remembered(cache, key, entry, root, found)
         nodes = entry["nodes"]

@@ -31,6 +31,7 @@ from typing import Any
 from seeknal import schemas
 from seeknal.engines import Engine, EngineError
 from seeknal.errors import PlanError, SeeknalError
+from seeknal.paths import data_file_allowed, external_directories, inside
 from seeknal.state import State
 
 PROFILES_FILE = "profiles.yml"
@@ -243,20 +244,19 @@ def open_ahead(
         return None
 
 
-def files_read_in_place(state: State, project_dir: Path, *, strict: bool = True) -> list[str]:
+def files_read_in_place(state: State, project_dir: Path) -> list[str]:
     """The data files the warehouse's sources read in place (``materialized: view``), as
     state recorded them when it built their views: what commands other than a run may
     let SQL read (creating or querying a view over such a source reads its file).
 
-    Only a regular file inside the project, named relative to it, is granted, and only
-    when no file of the same name in the working directory would be read instead (as
-    for a run, :func:`declared_data_files`).
+    Only a regular file in the project or a directory ``allow_external_data`` lists is
+    granted, and only when no file of the same name in the working directory would be
+    read instead (as for a run, :func:`declared_data_files`).
 
     Raises:
-        PlanError: with ``strict``, the file of a source an environment uses is
-            missing, not a regular file, or leads outside the project (then no SQL
-            could read it, or should); any other such file is left out. A shadowed file
-            is an error either way.
+        PlanError: The file of a source an environment uses is missing, not a regular
+            file, or elsewhere (no SQL could read it, or should; any other such file is
+            left out), or a file of the working directory would be read instead.
     """
     granted: set[str] = set()
     root = project_dir.resolve()
@@ -265,13 +265,14 @@ def files_read_in_place(state: State, project_dir: Path, *, strict: bool = True)
         for record in state.environments.values()
         for node in record.get("nodes", {}).values()
     }
+    external = _LazyExternal(root)
     for snapshot, record in state.snapshots.items():
         name = record.get("reads")
         if not isinstance(name, str):
             continue
-        why = _unreadable(name, root)
+        why = _unreadable(name, root, external)
         if why is not None:
-            if strict and snapshot in used:
+            if snapshot in used:
                 raise PlanError(
                     f"{name}, read in place by {record.get('node', 'a source')}, {why}",
                     hint="restore the file, or run `seeknal run` to build the project as it is now",
@@ -282,20 +283,31 @@ def files_read_in_place(state: State, project_dir: Path, *, strict: bool = True)
     return sorted(granted)
 
 
-def _unreadable(name: str, root: Path) -> str | None:
-    """Why the project's data file ``name`` must not be read in place, or None."""
-    path = Path(name)
-    if path.is_absolute() or ".." in path.parts:
-        return "is not a file of the project"
+def _unreadable(name: str, root: Path, external: _LazyExternal) -> str | None:
+    """Why the data file ``name`` must not be read in place, or None."""
     try:
-        real = (root / path).resolve(strict=True)
+        real = (root / name).resolve(strict=True)
     except (OSError, RuntimeError):
         return "no longer exists"
-    if not real.is_relative_to(root):
-        return "leads outside the project"
+    if not data_file_allowed(real, root, external.directories()):
+        return "leads outside the project and the directories allow_external_data lists"
     if not real.is_file():
         return "is not a regular file"
     return None
+
+
+class _LazyExternal:
+    """The project file's ``allow_external_data`` directories, read when first needed
+    (only a data file outside the project needs them)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._directories: tuple[Path, ...] | None = None
+
+    def directories(self) -> tuple[Path, ...]:
+        if self._directories is None:
+            self._directories = external_directories(self._root, _allow_external_data(self._root))
+        return self._directories
 
 
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:
@@ -330,14 +342,12 @@ def _refuse_outside(names: list[str], project_dir: Path) -> None:
     ``allow_external_data`` lists: the compiler never declares one, so the plan was
     edited by hand, and would load any file the user may read."""
     root = project_dir.resolve()
-    allowed: list[Path] | None = None
+    external = _LazyExternal(root)
     for name in names:
         real = (root / name).resolve()
-        if real.is_relative_to(root):
+        if inside(real, root) is not None:
             continue
-        if allowed is None:
-            allowed = _external_directories(root)
-        if not any(real.is_relative_to(d) for d in allowed):
+        if not data_file_allowed(real, root, external.directories()):
             raise PlanError(
                 f"the plan declares the data file {name}, outside the project and every "
                 "directory its allow_external_data lists",
@@ -346,18 +356,20 @@ def _refuse_outside(names: list[str], project_dir: Path) -> None:
             )
 
 
-def _external_directories(root: Path) -> list[Path]:
-    """The resolved directories of the project file's ``allow_external_data`` (none when
-    the file cannot be read: then no data file outside the project is allowed)."""
+def _allow_external_data(root: Path) -> list[str]:
+    """``allow_external_data`` as the project file writes it: a list of directories (none
+    when the file cannot be read or the value is not a list of strings, as the
+    compiler would refuse it)."""
     import yaml
 
     try:
-        text = (root / "seeknal_project.yml").read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        entries = data.get("allow_external_data") or [] if isinstance(data, dict) else []
-        return [(root / str(entry)).resolve() for entry in entries if isinstance(entry, str)]
-    except (OSError, ValueError, yaml.YAMLError, TypeError):
+        data = yaml.safe_load((root / "seeknal_project.yml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
         return []
+    entries = data.get("allow_external_data") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        return []
+    return entries
 
 
 def _refuse_shadowed(names: list[str], project_dir: Path) -> None:

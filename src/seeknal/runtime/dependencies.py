@@ -59,17 +59,17 @@ def gate_on_rules(plan: dict[str, Any], upstream: dict[str, set[str]]) -> dict[s
             readers[dep].append(node_id)
     gated = {n: set(ups) for n, ups in upstream.items()}
     for rule in rules:
-        ancestors = _reachable(rule, lambda n: nodes[n].get("depends_on", ()))
+        ancestors = reachable(rule, lambda n: nodes[n].get("depends_on", ()))
         below = set()
         for checked in nodes[rule].get("depends_on", ()):
-            below |= _reachable(checked, readers.__getitem__)
+            below |= reachable(checked, readers.__getitem__)
         for node_id in below & gated.keys():
             if node_id not in ancestors and nodes[node_id]["kind"] != "rule":
                 gated[node_id].add(rule)
     return gated
 
 
-def _reachable(start: str, step: Callable[[str], Any]) -> set[str]:
+def reachable(start: str, step: Callable[[str], Any]) -> set[str]:
     """Every node reached from ``start`` by ``step`` (``start`` itself excluded)."""
     seen: set[str] = set()
     frontier = list(step(start))

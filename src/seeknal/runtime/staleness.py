@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from seeknal.canonical import file_sha256
+from seeknal.runtime.dependencies import reachable
 from seeknal.state.base import State, environment_hash, environment_record, writer_token
 
 
@@ -81,14 +82,11 @@ def stale_reasons(
 
 def _upstream(plan: dict[str, Any], nodes: list[str]) -> list[str]:
     """Every node ``nodes`` read, directly or not, in sorted order."""
-    seen: set[str] = set()
-    stack = [d for n in nodes for d in plan["nodes"][n].get("depends_on", ())]
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(plan["nodes"][node].get("depends_on", ()))
-    return sorted(seen)
+
+    def inputs(node: str) -> Any:
+        return plan["nodes"][node].get("depends_on", ())
+
+    return sorted(set().union(*(reachable(node, inputs) for node in nodes)))
 
 
 def _written_by_another(

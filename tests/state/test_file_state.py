@@ -563,3 +563,21 @@ def test_a_reader_racing_a_fold_reads_again(
     monkeypatch.setattr(FileStateBackend, "_read_journal_with_bytes", fold_meanwhile)
     assert backend.read() == expected
     assert raced and file_module._READ_ATTEMPTS > 1
+
+
+def test_an_older_document_is_written_in_this_format_before_the_first_record(
+    backend: FileStateBackend,
+) -> None:
+    """A record of this format beside an older document would make the older seeknal
+    that wrote it call the journal corrupt; with the document rewritten first, it says
+    "upgrade"."""
+    old = {"format_version": STATE_FORMAT_VERSION - 1, "snapshots": {}, "environments": {}}
+    write_doc(backend, old)
+    with backend.lock():
+        backend.read()
+        assert json.loads(backend.file.read_text())["format_version"] == STATE_FORMAT_VERSION - 1
+        backend.record_snapshot(SNAPSHOT, {**RECORD, "definition": "d" * 64})
+        assert json.loads(backend.file.read_text())["format_version"] == STATE_FORMAT_VERSION
+        backend.record_snapshot(SNAPSHOT, RECORD)  # once: the journal is not folded again
+        assert backend.journal.read_text().count("\n") == 2
+    assert backend.read().snapshots[SNAPSHOT] == RECORD

@@ -76,12 +76,15 @@ class FileStateBackend:
         ...     backend.record_snapshot("seeknal__source.orders__0123456789ab", record)
     """
 
-    __slots__ = ("_held", "_write_lock", "path")
+    __slots__ = ("_held", "_outdated", "_write_lock", "path")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._write_lock = threading.Lock()
         self._held = False  # this object holds the run lock
+        # The lock holder read a document of an older format: it is written in this one
+        # before the first record of this format goes to the journal.
+        self._outdated = False
 
     @property
     def file(self) -> Path:
@@ -116,6 +119,7 @@ class FileStateBackend:
             if _identity(self.file) == before:
                 break
         environments = doc["environments"]
+        self._outdated = self._held and data is not None and stored_version != STATE_FORMAT_VERSION
         state = _state_of(_replayed(doc, journal))
         # What was read, byte for byte: the compile's plan memo keys on it (hashing the
         # bytes costs a fraction of serializing the state again).
@@ -179,6 +183,13 @@ class FileStateBackend:
         """
         entry = {"snapshot": name, "record": dict(record)}
         _validate_snapshot_record(entry)
+        if self._outdated:
+            # Beside a document an older seeknal can read, a record of this format
+            # would make that seeknal call the journal corrupt; written in this format
+            # first, the document makes it say "upgrade" instead. Two threads doing it
+            # at once write the same document twice.
+            self._outdated = False
+            self._update(lambda doc: None)
         line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
         with self._write_lock:
             self.path.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,17 @@ def test_a_warm_incremental_run_imports_no_compiler_library(shop: Path) -> None:
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
 
 
+def test_a_source_file_a_day_longer_needs_no_sql_parser(shop: Path) -> None:
+    """An event log that grew keeps its columns: the source's load SQL comes from the
+    cache, and the run parses no SQL (sqlglot costs more to import than the day)."""
+    events = shop / "seeknal/sources/events.yml"
+    events.write_text(events.read_text() + "materialized: view\n")
+    assert run_process(shop, "run", "-q", "--end", "2024-06-10").returncode == 0
+    with (shop / "data/events.csv").open("a", encoding="utf-8") as fh:
+        fh.write("90001,7,2024-06-11 09:30:00,purchase,42.00\n")
+    assert _imports_of(shop, "run", "-q", "--end", "2024-06-11") == []
+
+
 def test_a_changed_project_file_is_read_again(shop: Path) -> None:
     assert invoke(shop, "compile").exit_code == 0
     project_file = shop / "seeknal_project.yml"

@@ -548,6 +548,7 @@ class _LazyCatalog:
 
 _SQL = "sql"
 _SOURCE = "source"
+_SOURCE_SQL = "source_sql"
 
 
 def _compile_sql(
@@ -624,7 +625,7 @@ def _compile_source(
         load = SourceLoad.from_entry(ctx.cache.get(_SOURCE, key))
     fresh: _Fresh = None
     if load is None:
-        load = _load_source(spec, config, catalog)
+        load = _load_source(spec, config, catalog, ctx.cache)
         fresh = (_SOURCE, key, load.to_entry())
     definition: dict[str, Any] = {
         "kind": spec.kind.value,
@@ -656,20 +657,45 @@ def _compile_source(
     return node, fresh
 
 
-def _load_source(spec: NodeSpec, config: ProjectConfig, catalog: _LazyCatalog) -> SourceLoad:
-    """Read the source's columns (from the file's header when undeclared) and its load SQL."""
+def _load_source(
+    spec: NodeSpec, config: ProjectConfig, catalog: _LazyCatalog, cache: CompileCache
+) -> SourceLoad:
+    """Read the source's columns (from the file's header when undeclared) and its load SQL.
+
+    The load SQL follows from the columns and how the file is read, not from its rows:
+    a data file that changed but kept its columns (an event log a day longer) takes it
+    from the cache, without sqlglot.
+    """
     from seeknal.compiler.sources import SourceError, load_sql, source_columns
 
     try:
         columns = source_columns(spec, config.root, catalog.open())
     except SourceError as exc:
         raise _NodeFailed(exc.diagnostics) from None
-    sql = load_sql(spec, columns, config.dialect)
-    engine = sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb")
     typed = []
     for column in columns:
         assert column.type is not None  # declared columns need a type; a file gives one
         typed.append((column.name, column.type))
+    key = content_key(
+        _SOURCE_SQL,
+        config.dialect,
+        spec.kind.value,
+        None if spec.source_format is None else spec.source_format.value,
+        spec.table,
+        spec.data_path,
+        [list(option) for option in spec.options],
+        [list(column) for column in typed],
+    )
+    cached = cache.get(_SOURCE_SQL, key) if cache.enabled else None
+    if (
+        cached is not None
+        and isinstance(cached.get("sql"), str)
+        and isinstance(cached.get("engine"), str)
+    ):
+        return SourceLoad(tuple(typed), cached["sql"], cached["engine"])
+    sql = load_sql(spec, columns, config.dialect)
+    engine = sql if config.dialect == "duckdb" else load_sql(spec, columns, "duckdb")
+    cache.put(_SOURCE_SQL, key, {"sql": sql, "engine": engine})
     return SourceLoad(tuple(typed), sql, engine)
 
 

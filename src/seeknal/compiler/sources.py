@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-
 from seeknal.compiler.catalog import BindError, ScratchCatalog
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.model import DeclaredColumn, Kind, NodeSpec, SourceFormat
@@ -178,5 +176,9 @@ def load_sql(spec: NodeSpec, columns: Iterable[DeclaredColumn], dialect: str) ->
         for c in columns
     )
     text = f"SELECT\n  {items}\nFROM {reader_sql(spec)}"
-    # Round-trip through sqlglot so the text is canonical in the target dialect.
+    # Round-trip through sqlglot so the text is canonical in the target dialect. Imported
+    # here: a source whose data file changed needs its columns again, and its load SQL
+    # only when they changed (``compile._load_source``).
+    import sqlglot
+
     return sqlglot.transpile(text, read="duckdb", write=dialect, pretty=True)[0]

@@ -166,3 +166,23 @@ def test_kill_while_restating_then_a_plain_run_finishes_it(kill_at: int, tmp_pat
     assert tables_of(project / "target/warehouse.duckdb") == tables_of(
         clean / "target/warehouse.duckdb"
     )
+
+
+@pytest.mark.slow
+def test_kill_while_filling_from_a_source_read_in_place(
+    tmp_path: Path, reference: dict[str, list[tuple[object, ...]]]
+) -> None:
+    """The same with the events read in place (``materialized: view``): a run up to
+    2024-12-30 killed after some batches, then a plain run, leave every table as one
+    uninterrupted run that loads the events would."""
+    project = slow_shop(tmp_path / "shop")
+    source = project / "seeknal/sources/events.yml"
+    source.write_text(source.read_text() + "materialized: view\n")
+    killed = kill_when(project, ["--end", "2024-12-30"], lambda done: done >= 140)
+    assert killed, "the run finished before it could be killed"
+    assert days_done(project) < 365
+    rerun = run_process(project, "run", "--threads", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    # Loaded whole or read in place, every view holds the same rows.
+    assert tables_of(project / "target/warehouse.duckdb") == reference
+    assert "nothing to do" in run_process(project, "run").stdout

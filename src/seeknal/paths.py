@@ -29,9 +29,3 @@ def external_directories(root: Path, entries: Iterable[str]) -> tuple[Path, ...]
     """The directories ``allow_external_data`` lists, resolved (relative to ``root``, or
     absolute as written)."""
     return tuple((root / entry).resolve() for entry in entries)
-
-
-def data_file_allowed(real: Path, root: Path, external: Iterable[Path]) -> bool:
-    """Whether the resolved data file ``real`` lies in the project ``root`` (resolved) or
-    in one of the ``external`` directories."""
-    return inside(real, root) is not None or any(inside(real, d) is not None for d in external)

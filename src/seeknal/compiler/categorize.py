@@ -48,7 +48,7 @@ from seeknal.compiler.model import CompiledNode, Kind, Materialized
 from seeknal.errors import Diagnostic, SeeknalError
 from seeknal.naming import PROD, snapshot_name
 from seeknal.state import State
-from seeknal.state.base import writer_token
+from seeknal.state.base import writer_token, written_by_another
 
 # Edits a forward-only change may not make: the kept table would lose or reinterpret data.
 DESTRUCTIVE = frozenset({EditKind.COLUMN_REMOVED, EditKind.COLUMN_RENAMED})
@@ -171,8 +171,7 @@ class Tables:
 
     def last_written_by_another(self, name: str, definition: str) -> bool:
         """Whether another definition wrote the table ``name`` last."""
-        token = self._writer(name)
-        return token is not None and token[0] is not None and token[0] != definition
+        return written_by_another(self._writer(name), definition)
 
 
 def categorize_node(

@@ -31,7 +31,7 @@ from typing import Any
 from seeknal import schemas
 from seeknal.engines import Engine, EngineError
 from seeknal.errors import PlanError, SeeknalError
-from seeknal.paths import data_file_allowed, external_directories, inside
+from seeknal.paths import external_directories, inside
 from seeknal.state import State
 
 PROFILES_FILE = "profiles.yml"
@@ -289,7 +289,7 @@ def _unreadable(name: str, root: Path, external: _LazyExternal) -> str | None:
         real = (root / name).resolve(strict=True)
     except (OSError, RuntimeError):
         return "no longer exists"
-    if not data_file_allowed(real, root, external.directories()):
+    if not external.allows(real):
         return "leads outside the project and the directories allow_external_data lists"
     if not real.is_file():
         return "is not a regular file"
@@ -297,17 +297,21 @@ def _unreadable(name: str, root: Path, external: _LazyExternal) -> str | None:
 
 
 class _LazyExternal:
-    """The project file's ``allow_external_data`` directories, read when first needed
-    (only a data file outside the project needs them)."""
+    """Where the project's data files may be: the project, and the project file's
+    ``allow_external_data`` directories, read when first needed (only a data file
+    outside the project needs them)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
         self._directories: tuple[Path, ...] | None = None
 
-    def directories(self) -> tuple[Path, ...]:
+    def allows(self, real: Path) -> bool:
+        """Whether the resolved data file ``real`` may be read."""
+        if inside(real, self._root) is not None:
+            return True
         if self._directories is None:
             self._directories = external_directories(self._root, _allow_external_data(self._root))
-        return self._directories
+        return any(inside(real, d) is not None for d in self._directories)
 
 
 def declared_data_files(plan: Mapping[str, Any], project_dir: Path) -> list[str]:
@@ -344,10 +348,7 @@ def _refuse_outside(names: list[str], project_dir: Path) -> None:
     root = project_dir.resolve()
     external = _LazyExternal(root)
     for name in names:
-        real = (root / name).resolve()
-        if inside(real, root) is not None:
-            continue
-        if not data_file_allowed(real, root, external.directories()):
+        if not external.allows((root / name).resolve()):
             raise PlanError(
                 f"the plan declares the data file {name}, outside the project and every "
                 "directory its allow_external_data lists",

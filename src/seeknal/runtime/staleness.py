@@ -13,7 +13,13 @@ from typing import Any
 
 from seeknal.canonical import file_sha256
 from seeknal.runtime.dependencies import reachable
-from seeknal.state.base import State, environment_hash, environment_record, writer_token
+from seeknal.state.base import (
+    State,
+    environment_hash,
+    environment_record,
+    writer_token,
+    written_by_another,
+)
 
 
 def stale_reasons(
@@ -99,7 +105,7 @@ def _written_by_another(
     would mix another environment's rows into the table (it was taken over after this
     plan was compiled, which then found it holding only this definition's rows)."""
     writer = writer_token(state.snapshots.get(item["snapshot"]))
-    if writer is None or writer[0] in (None, node["fingerprint"]["definition"]):
+    if writer is None or not written_by_another(writer, node["fingerprint"]["definition"]):
         return False
     return not (
         own is not None

@@ -9,6 +9,7 @@ from typing import Any
 from seeknal.engines.base import BatchResult, EngineError, Materialization
 from seeknal.intervals import Interval, parse_time
 from seeknal.runtime.incremental import INCREMENTAL, Batch, TimeBinding
+from seeknal.state.base import writer_token, written_by_another
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,8 @@ class WorkItem:
         whole by its kept definition still carries a name that is not its own."""
         if previous is None or self.definition is None:
             return self
-        written = previous.get("definition")
-        mixed = bool(previous.get("mixed")) or (written is not None and written != self.definition)
+        token = writer_token(previous)
+        mixed = bool(token and token[1]) or written_by_another(token, self.definition)
         return replace(self, mixed=mixed) if mixed != self.mixed else self
 
 

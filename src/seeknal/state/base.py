@@ -112,6 +112,13 @@ def writer_token(record: Mapping[str, Any] | None) -> list[Any] | None:
     return [record.get("definition"), bool(record.get("mixed"))]
 
 
+def written_by_another(token: list[Any] | None, definition: str | None) -> bool:
+    """Whether a :func:`writer_token` says a definition other than ``definition`` wrote
+    the table last (a record written before writers were recorded is taken at its word:
+    its table holds the rows of the definition that named it)."""
+    return token is not None and token[0] is not None and token[0] != definition
+
+
 def environment_hash(record: dict[str, Any] | None) -> str | None:
     """The staleness key: sha256 of an environment's canonical record (None if absent)."""
     return None if record is None else hash_value(record)

@@ -68,17 +68,28 @@ def test_help_imports_no_compiler_or_engine_library(tmp_path: Path) -> None:
 
 def _imports_of(project: Path, *args: str) -> list[str]:
     """The libraries (of a known heavy few) a seeknal process imported to run ``args``."""
+    # The entry point may end the process itself (os._exit, seeknal/process.py): the
+    # modules are listed on the way out either way.
     code = (
-        "import sys\n"
+        "import os, sys\n"
         "from seeknal.cli.main import main\n"
         f"sys.argv = ['seeknal', '--project', {str(project)!r}, *{list(args)!r}]\n"
+        "def report():\n"
+        "    heavy = ('sqlglot', 'jinja2', 'jsonschema', 'yaml', 'croniter', 'zoneinfo',\n"
+        "             'sqlalchemy', 'rich')\n"
+        "    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+        "    sys.stderr.flush()\n"
+        "exit_now = os._exit\n"
+        "def exiting(code):\n"
+        "    assert not code, code\n"
+        "    report()\n"
+        "    exit_now(code)\n"
+        "os._exit = exiting\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('sqlglot', 'jinja2', 'jsonschema', 'yaml', 'croniter', 'zoneinfo',\n"
-        "         'sqlalchemy', 'rich')\n"
-        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+        "report()\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return list(eval(done.stderr.strip().splitlines()[-1]))  # a printed list of names

@@ -171,8 +171,21 @@ def environment_option(help: str = "Target environment.") -> Any:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="seeknal")
+    """Console-script entry point.
+
+    The process ends with its command: a run leaves its checkpointed warehouse, and the
+    lock it ran under, for the kernel to release instead of tearing them down
+    (``seeknal/process.py``).
+    """
+    from seeknal import process
+
+    process.arm()
+    try:
+        cli(prog_name="seeknal")
+    except SystemExit as exc:
+        if process.left():
+            process.end(exc.code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from seeknal import process
 from seeknal.engines import duckdb_catalog
 from seeknal.engines.base import (
     BatchResult,
@@ -532,6 +533,11 @@ class DuckDBEngine:
         is False (a run that did not finish: the memory is removed) or the session was
         interrupted.
 
+        In a command-line process (``seeknal.process``), a finished session is
+        checkpointed and its database left open for the process's end, which follows at
+        once: the file then holds everything and no write-ahead log, as after a close,
+        and the kernel releases it and its lock without DuckDB's teardown.
+
         Closing while a statement still runs (an interrupted run shutting down) must not
         fail: such a statement is interrupted, and a connection DuckDB still calls busy
         is left to be released when the process ends.
@@ -539,45 +545,63 @@ class DuckDBEngine:
         if self._closed:
             return
         try:
-            self._remember_catalog(remember)
+            checkpointed = self._remember_catalog(remember)
+            leaving = remember and not self._interrupted and process.leaving()
+            if leaving and (self._read_only or checkpointed or self._checkpoint()):
+                self._closed = True
+                process.leave(self)
         finally:
-            self._closed = True
-            with self._cursors_lock:
-                cursors, self._cursors = self._cursors, []
-            released = True
-            for cursor in cursors:
-                try:
-                    cursor.close()
-                except duckdb.Error:
-                    released = False
-                    with contextlib.suppress(duckdb.Error):
-                        cursor.interrupt()
+            if not self._closed:
+                self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        released = True
+        for cursor in cursors:
             try:
-                self._con.close()
+                cursor.close()
             except duckdb.Error:
                 released = False
-            held, self._held = self._held, None
-            if held is not None and released:
-                # DuckDB's lock went with the database. A database still busy keeps
-                # the file, and its lock, until the process ends: so does the
-                # descriptor (closing it would drop the lock).
-                os.close(held)
+                with contextlib.suppress(duckdb.Error):
+                    cursor.interrupt()
+        try:
+            self._con.close()
+        except duckdb.Error:
+            released = False
+        held, self._held = self._held, None
+        if held is not None and released:
+            # DuckDB's lock went with the database. A database still busy keeps
+            # the file, and its lock, until the process ends: so does the
+            # descriptor (closing it would drop the lock).
+            os.close(held)
 
-    def _remember_catalog(self, remember: bool) -> None:
+    def _checkpoint(self) -> bool:
+        """Fold the write-ahead log into the file; whether that succeeded."""
+        try:
+            self._con.execute("CHECKPOINT")
+        except Exception:  # the close that follows checkpoints, or reports
+            return False
+        return True
+
+    def _remember_catalog(self, remember: bool) -> bool:
         """Remember the catalog for the next session (``duckdb_catalog.py``): read again
         if a statement may have changed it, checkpointed, and the file identified while
-        this session still holds it (no other process can write in between)."""
+        this session still holds it (no other process can write in between). Whether
+        the database was checkpointed."""
         if self._memory is None or self._held is None:
-            return
+            return False
         if not remember or self._interrupted:
             duckdb_catalog.forget(self._memory)
-            return
-        remembered = False
+            return False
+        remembered = checkpointed = False
         try:
             catalog = self.catalog()  # the one known, or a query after changes
             with self._known_lock:
                 digest = self._recalled if self._known is catalog else None
             self._con.execute("CHECKPOINT")
+            checkpointed = True
             duckdb_catalog.remember(self._memory, self._database, self._held, catalog, digest)
             remembered = True
         except Exception:  # closing never fails: the memory is only a cache
@@ -585,6 +609,7 @@ class DuckDBEngine:
         finally:
             if not remembered:  # a failure, or Ctrl-C meanwhile
                 duckdb_catalog.forget(self._memory)
+        return checkpointed
 
     @contextlib.contextmanager
     def _changing_catalog(self) -> Iterator[None]:

@@ -44,7 +44,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any
 
-from seeknal import schemas
+from seeknal import process, schemas
 from seeknal.canonical import canonical_json
 from seeknal.errors import StateError
 from seeknal.state.base import ROLLBACK_DEPTH, STATE_FORMAT_VERSION, State, environment_hash
@@ -166,9 +166,17 @@ class FileStateBackend:
                 yield
             finally:
                 self._held = False
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                if process.left():
+                    # A database was left open for the process's end (a command-line
+                    # run): the lock goes with it, so that no run starts while the
+                    # warehouse is still held.
+                    process.leave(fd)
+                    fd = -1
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def exists(self) -> bool:
         """Whether the state directory exists (``lock`` creates it)."""

@@ -52,9 +52,14 @@ def end(code: int | str | None) -> NoReturn:
     """Flush the standard streams and end the process with ``code`` (as ``sys.exit``
     reads it), without the interpreter's teardown."""
     if isinstance(code, str):
-        sys.stderr.write(code + "\n")
+        if sys.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(code + "\n")
         code = 1
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader gone, a stream closed
-            stream.flush()
+        # None when the process started with that descriptor closed; a reader gone, a
+        # stream closed: as at the interpreter's own exit, nothing more to tell.
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
     os._exit(code or 0)

@@ -9,11 +9,12 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 
-from tests.cli.conftest import invoke, run_process, tables_of
+from tests.cli.conftest import SEEKNAL, invoke, run_process, tables_of
 
 
 def _wal(project: Path) -> Path:
@@ -84,3 +85,28 @@ def test_the_end_reads_an_exit_code_as_sys_exit_does() -> None:
             text=True,
         )
         assert (done.returncode, done.stdout, done.stderr) == (expected, "out\n", stderr), code
+
+
+def test_output_a_reader_has_not_taken_yet_holds_no_warehouse(shop: Path) -> None:
+    """``query`` prints after it closed the warehouse (only a run, whose last lines are
+    short, leaves its warehouse to the process's end): a reader that waits does not keep
+    a run from starting."""
+    assert run_process(shop, "run", "--end", "2024-06-10").returncode == 0
+    sql = "SELECT range AS n, repeat('x', 100) AS pad FROM range(50000)"
+    argv = [SEEKNAL, "--project", str(shop), "query", "--json", "--limit", "50000", sql]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
+        assert reader.stdout is not None
+        first = reader.stdout.read(1)  # the query ran and is printing; the pipe is full
+        time.sleep(0.5)
+        done = run_process(shop, "run", "--end", "2024-06-11")
+        rest = reader.stdout.read()
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(first + rest)) == 50000
+
+
+def test_a_run_with_its_standard_streams_closed_exits_0(shop: Path) -> None:
+    for closed in (">&-", "2>&-", ">&- 2>&-"):
+        done = subprocess.run(
+            f"{SEEKNAL} --project {shop} run -q --end 2024-06-10 {closed}", shell=True
+        )
+        assert done.returncode == 0, closed

@@ -207,11 +207,13 @@ class Engine(Protocol):
         """
         ...
 
-    def close(self, *, remember: bool = True) -> None:
+    def close(self, *, remember: bool = True, leave: bool = False) -> None:
         """Release every connection; the engine cannot be used afterwards.
 
         Never fails, even while statements still run (an interrupted run shutting down).
         ``remember``: whether what the session knows of the warehouse (its catalog) may
-        be kept for the next one; False when the run did not finish.
+        be kept for the next one; False when the run did not finish. ``leave``: a
+        finished session whose process ends next (``seeknal.process``) may make its
+        writes durable and leave the connection for the process's end to release.
         """
         ...

@@ -526,17 +526,19 @@ class DuckDBEngine:
             with contextlib.suppress(duckdb.Error):
                 cursor.interrupt()
 
-    def close(self, *, remember: bool = True) -> None:
+    def close(self, *, remember: bool = True, leave: bool = False) -> None:
         """Close every cursor, then the connection (idempotent).
 
         With ``remember_catalog``, the catalog is remembered first, unless ``remember``
         is False (a run that did not finish: the memory is removed) or the session was
         interrupted.
 
-        In a command-line process (``seeknal.process``), a finished session is
-        checkpointed and its database left open for the process's end, which follows at
-        once: the file then holds everything and no write-ahead log, as after a close,
-        and the kernel releases it and its lock without DuckDB's teardown.
+        With ``leave`` (a run that finished), in a command-line process that ends next
+        (``seeknal.process``), the database is checkpointed and left open for the
+        process's end instead: the file then holds everything and no write-ahead log,
+        as after a close, and the kernel releases it and its lock without DuckDB's
+        teardown. A database that spilled to its temporary directory is closed, which
+        removes that directory.
 
         Closing while a statement still runs (an interrupted run shutting down) must not
         fail: such a statement is interrupted, and a connection DuckDB still calls busy
@@ -546,7 +548,13 @@ class DuckDBEngine:
             return
         try:
             checkpointed = self._remember_catalog(remember)
-            leaving = remember and not self._interrupted and process.leaving()
+            leaving = (
+                leave
+                and remember
+                and not self._interrupted
+                and process.leaving()
+                and not os.path.lexists(self._database + ".tmp")
+            )
             if leaving and (self._read_only or checkpointed or self._checkpoint()):
                 self._closed = True
                 process.leave(self)

@@ -199,7 +199,7 @@ def execute_plan(
             promoted = promote_environment(engine, state, plan, current, catalog.views)
             finished = True
         finally:
-            engine.close(remember=finished)
+            engine.close(remember=finished, leave=finished)
         # Still under the lock: the run's records folded into the document once many
         # have gathered (every batch of an incremental model adds one).
         unfolded = _compact(state)

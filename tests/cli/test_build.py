@@ -350,3 +350,22 @@ def test_seeknals_threads_have_the_stack_a_deep_query_needs(shop: Path) -> None:
     result = subprocess.run([sys.executable, "-c", query], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "│ 1 │" in result.stdout, result.stdout
+
+
+def test_a_run_after_the_project_moved_its_warehouse_builds_the_new_one(shop: Path) -> None:
+    """A run starts on the warehouse and state the last run used (left in the user's
+    cache); the project file now names others: the old ones are left as they were."""
+    assert run_process(shop, "run", "--end", "2024-06-10").returncode == 0
+    old = shop / "target/warehouse.duckdb"
+    before = old.read_bytes()
+    project_file = shop / "seeknal_project.yml"
+    text = project_file.read_text().replace("target/warehouse.duckdb", "target/moved.duckdb")
+    project_file.write_text(text.replace("  backend: file\n", "  backend: file\n  path: moved\n"))
+    moved = run_process(shop, "run", "--end", "2024-06-10")
+    assert moved.returncode == 0, moved.stderr
+    assert "built 13" in moved.stdout
+    assert old.read_bytes() == before
+    assert tables_of(shop / "target/moved.duckdb") == tables_of(old)
+    again = run_process(shop, "run", "--end", "2024-06-11")
+    assert again.returncode == 0, again.stderr
+    assert old.read_bytes() == before

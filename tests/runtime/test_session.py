@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,12 +16,15 @@ from typing import Any
 import duckdb
 import pytest
 
+from seeknal.canonical import canonical_json
 from seeknal.engines import EngineError
 from seeknal.engines.duckdb import DuckDBEngine, open_database
-from seeknal.errors import StaleError
+from seeknal.errors import PlanError, StaleError, StateError
 from seeknal.runtime import execute_plan
 from seeknal.runtime.connection import connection_of, open_ahead
-from seeknal.runtime.session import held_compile
+from seeknal.runtime.execute import prepare_execution
+from seeknal.runtime.session import held_compile, held_run, recall_target, remember_target
+from seeknal.state import open_state
 from seeknal.state.base import State
 from tests.conftest import opens_for_writing
 from tests.runtime.plans import STATE_DIR, WAREHOUSE, standard_plan, write_project
@@ -246,10 +252,188 @@ def test_ctrl_c_as_the_compile_ends_does_not_hang_the_run() -> None:
             raise KeyboardInterrupt
 
         try:
-            session._overlapped(lambda: "state", lambda s: "value", open_)
+            session._overlapped(lambda: ("state", "value"), open_)
         except KeyboardInterrupt:
             print("stopped")
         """
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "stopped", done.stderr
+
+
+def _settled(target: dict[str, Any]) -> Any:
+    """A ``settle`` giving ``target`` (the settings themselves are this test's string)."""
+    return lambda: ("settings", target)
+
+
+def test_a_run_that_left_its_target_locks_and_opens_before_reading_the_settings(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    order: list[str] = []
+
+    def settle() -> tuple[str, dict[str, Any]]:
+        # Already held: the lock was taken on the target the last run left.
+        with (
+            pytest.raises(StateError, match="another seeknal run holds the state lock"),
+            open_state("file", str(project / STATE_DIR)).lock(),
+        ):
+            pass  # pragma: no cover
+        order.append("settings")
+        return "settings", ran["target"]
+
+    def prepare(state: State | None, settings: str) -> str:
+        order.append(f"compile with {settings}")
+        return "compiled"
+
+    remember_target(project.resolve(), ran["target"])
+    with held_run(project, settle, prepare, lambda state, value: f"ready {value}") as (
+        session,
+        value,
+    ):
+        assert (value, order) == ("compiled", ["settings", "compile with settings"])
+        assert session is not None and session.opened is not None
+        assert session.prepared == "ready compiled"
+        assert session.opened.opens(str(project / WAREHOUSE), False, False)
+        assert not opens_for_writing(project / WAREHOUSE)
+        result = execute_plan(ran, project, session=session)
+    assert not result.built
+    assert opens_for_writing(project / WAREHOUSE)
+
+
+def test_a_run_leaves_its_target_for_the_next(project: Path, ran: dict[str, Any]) -> None:
+    assert recall_target(project.resolve()) is None
+    with held_run(project, _settled(ran["target"]), lambda state, settings: None):
+        pass
+    assert recall_target(project.resolve()) == ran["target"]
+    assert recall_target(project.resolve() / "elsewhere") is None
+    with held_run(project, _settled(ran["target"]), lambda s, x: None, use_hint=False):
+        pass
+
+
+def test_a_target_that_moved_closes_what_was_opened_for_the_old_one(
+    project: Path, ran: dict[str, Any], tmp_path: Path
+) -> None:
+    """The project file now names another warehouse and state: the old ones are left
+    as they were, unlocked, and the run holds the new target."""
+    remember_target(project.resolve(), ran["target"])
+    moved = {**ran["target"], "warehouse": "target/other.duckdb"}
+    moved["state"] = {**ran["target"]["state"], "path": "target/other-state"}
+    other = open_state("file", str(project / "target/other-state"))
+    with other.lock():
+        pass  # the new state exists
+    before = fingerprint(project / WAREHOUSE)
+    with held_run(project, _settled(moved), lambda state, settings: "compiled") as (session, _):
+        assert session is not None and session.target == moved
+        assert session.opened is None  # the new warehouse does not exist yet
+        assert opens_for_writing(project / WAREHOUSE)
+        with open_state("file", str(project / STATE_DIR)).lock():
+            pass  # the old state is not locked
+        with (
+            pytest.raises(StateError, match="another seeknal run holds the state lock"),
+            other.lock(),
+        ):
+            pass  # pragma: no cover
+    assert fingerprint(project / WAREHOUSE) == before
+    assert recall_target(project.resolve()) == moved
+
+
+def test_a_project_file_with_errors_locks_nothing_even_with_a_target_left(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    remember_target(project.resolve(), ran["target"])
+    before = fingerprint(project / WAREHOUSE)
+    with held_run(project, lambda: ("broken", None), lambda state, settings: state) as (
+        session,
+        value,
+    ):
+        assert (session, value) == (None, None)  # compiled without a state, unlocked
+        with open_state("file", str(project / STATE_DIR)).lock():
+            pass
+        assert opens_for_writing(project / WAREHOUSE)
+    assert fingerprint(project / WAREHOUSE) == before
+
+
+def test_a_state_another_run_holds_is_reported_with_a_target_left(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    remember_target(project.resolve(), ran["target"])
+    with (
+        open_state("file", str(project / STATE_DIR)).lock(),
+        pytest.raises(StateError, match="another seeknal run holds the state lock"),
+        held_run(project, _settled(ran["target"]), lambda state, settings: None),
+    ):
+        pass  # pragma: no cover
+    assert opens_for_writing(project / WAREHOUSE)
+
+
+def test_a_failed_compile_with_a_target_left_releases_everything(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    remember_target(project.resolve(), ran["target"])
+    before = fingerprint(project / WAREHOUSE)
+
+    def prepare(state: State | None, settings: str) -> None:
+        raise ValueError("the project has errors")
+
+    with (
+        pytest.raises(ValueError, match="the project has errors"),
+        held_run(project, _settled(ran["target"]), prepare),
+    ):
+        pass  # pragma: no cover
+    assert opens_for_writing(project / WAREHOUSE)
+    assert fingerprint(project / WAREHOUSE) == before
+    with open_state("file", str(project / STATE_DIR)).lock():
+        pass
+
+
+def test_a_damaged_target_left_behind_is_ignored(project: Path, ran: dict[str, Any]) -> None:
+    remember_target(project.resolve(), ran["target"])
+    (left,) = (Path(os.environ["SEEKNAL_CACHE_DIR"]) / "runs").iterdir()
+    for damaged in ("{", "[]", '{"project": 1}', json.dumps({"project": str(project.resolve())})):
+        left.write_text(damaged)
+        assert recall_target(project.resolve()) is None
+        with held_run(project, _settled(ran["target"]), lambda s, x: "ok") as (session, value):
+            assert session is not None and value == "ok"
+    assert recall_target(project.resolve()) == ran["target"]
+
+
+def test_the_execution_uses_what_the_helper_prepared_only_for_its_own_text(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    text = canonical_json(ran)
+    with held_compile(
+        ran["target"],
+        project,
+        lambda state: text,
+        lambda state, value: prepare_execution(value, state, project),
+    ) as (session, value):
+        assert session is not None and session.prepared is not None
+        assert session.prepared.plan == ran and session.prepared.reasons == []
+        # A stale reason the helper found is the execution's.
+        session.prepared = dataclasses.replace(session.prepared, reasons=["a reason"])
+        with pytest.raises(StaleError, match="a reason"):
+            execute_plan(None, project, text=value, session=session)
+    with held_compile(
+        ran["target"],
+        project,
+        lambda state: text,
+        lambda state, value: prepare_execution(value, state, project),
+    ) as (session, value):
+        assert session is not None and session.prepared is not None
+        session.prepared = dataclasses.replace(session.prepared, reasons=["a reason"])
+        # Another text (an equal copy) is verified and checked by the execution itself.
+        assert not execute_plan(None, project, text="".join(value), session=session).built
+
+
+def test_an_execution_the_helper_could_not_prepare_reports_in_its_turn(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    with held_compile(
+        ran["target"],
+        project,
+        lambda state: "{",
+        lambda state, value: prepare_execution(value, state, project),
+    ) as (session, value):
+        assert session is not None and session.prepared is None
+        with pytest.raises(PlanError, match="plan is not valid JSON"):
+            execute_plan(None, project, text=value, session=session)

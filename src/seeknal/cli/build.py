@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -363,14 +362,20 @@ def run(
         project_settings,
         write_plan,
     )
-    from seeknal.runtime.session import held_compile
+    from seeknal.runtime.execute import prepare_execution
+    from seeknal.runtime.session import held_run
 
     window = make_window(start, end, restate, backfill)
     path = plan_destination(obj.project, DEFAULT_PLAN)
-    settings = project_settings(obj.project, use_cache=not no_cache)
-    config, problems = settings
 
-    def compiled(state: Any) -> CompileResult:
+    def settle() -> tuple[Any, dict[str, Any] | None]:
+        settings = project_settings(obj.project, use_cache=not no_cache)
+        config, problems = settings
+        # A project file with errors is reported by the compile, before anything is locked.
+        errors = any(d.severity == "error" for d in problems)
+        return settings, None if errors else plan_target(config)
+
+    def compiled(state: Any, settings: Any) -> CompileResult:
         result = compile_project(
             obj.project,
             environment=environment,
@@ -386,11 +391,12 @@ def run(
 
     # The run holds the state lock from before it compiles: the plan is compiled against
     # the state it runs on, read once, while the warehouse opens (runtime/session.py).
-    # A project file with errors is reported by the compile, before anything is locked.
-    held = (
-        contextlib.nullcontext((None, compiled(None)))
-        if any(d.severity == "error" for d in problems)
-        else held_compile(plan_target(config), obj.project, compiled)
+    held = held_run(
+        obj.project,
+        settle,
+        compiled,
+        lambda state, result: prepare_execution(result.text, state, obj.project),
+        use_hint=not no_cache,
     )
     with held as (session, result):
         echo_warnings(result.warnings)

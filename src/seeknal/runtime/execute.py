@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,12 @@ from seeknal.errors import (
     StateError,
 )
 from seeknal.runtime.artifact import verify_plan, verify_plan_text
-from seeknal.runtime.connection import connection_of, declared_data_files, open_connection
+from seeknal.runtime.connection import (
+    Connection,
+    connection_of,
+    declared_data_files,
+    open_connection,
+)
 from seeknal.runtime.dependencies import expand_jobs, gate_on_rules, work_upstream
 from seeknal.runtime.events import Event, EventKind, RunResult
 from seeknal.runtime.incremental import Batch, Ledger, prepare
@@ -125,10 +131,15 @@ def execute_plan(
     """
     if threads < 1:
         raise SeeknalError(f"threads must be at least 1, not {threads}")
+    # What a held run's helper thread worked out for this very text while the warehouse
+    # opened (prepare_execution); otherwise each step runs here, in its turn.
+    ready = None if session is None else session.prepared
+    if ready is not None and (plan is not None or ready.text is not text):
+        ready = None
     if plan is None:
         if text is None:
             raise SeeknalError("execute_plan needs the plan or its text")
-        plan = verify_plan_text(text, where=where)
+        plan = verify_plan_text(text, where=where) if ready is None else ready.plan
     else:
         plan = verify_plan(plan, text=text)
     if environment is not None and plan["environment"] != environment:
@@ -145,8 +156,8 @@ def execute_plan(
     target = plan["target"]
     # Before anything is opened, and locked unless a held run (`seeknal run`) locked an
     # existing state already: a missing profile or variable changes no state or table.
-    connection = connection_of(plan, project_dir)
-    data_files = declared_data_files(plan, project_dir)
+    connection = connection_of(plan, project_dir) if ready is None else ready.connection
+    data_files = declared_data_files(plan, project_dir) if ready is None else ready.data_files
     if session is not None and (
         dict(session.target) != target or session.project_dir != project_dir
     ):
@@ -162,7 +173,11 @@ def execute_plan(
     with contextlib.nullcontext() if session is not None else state.lock():
         current = session.state if session is not None else state.read()
         # A run compiled its plan under this lock, hashing every data file it reads.
-        reasons = stale_reasons(plan, current, project_dir, read_in_place=session is None)
+        reasons = (
+            stale_reasons(plan, current, project_dir, read_in_place=session is None)
+            if ready is None
+            else ready.reasons
+        )
         if reasons and not force:
             raise StaleError(
                 "plan is stale: " + "; ".join(reasons), hint="compile again, or pass --force"
@@ -239,6 +254,38 @@ def execute_plan(
         promoted=promoted,
         seconds=seconds,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedExecution:
+    """The first steps of :func:`execute_plan` for a held run's plan text, worked out
+    by :func:`prepare_execution`."""
+
+    text: str
+    plan: dict[str, Any]
+    connection: Connection
+    data_files: list[str]
+    reasons: list[str]
+
+
+def prepare_execution(text: str, state: State, project_dir: Path) -> PreparedExecution | None:
+    """What :func:`execute_plan` does first for a held run (``session.py``) that compiled
+    ``text`` against ``state``: the plan verified, its connection resolved, its data
+    files declared, its staleness decided. A held run does it in its helper thread while
+    the warehouse opens. None when any of it fails: the execution then does it all
+    itself and reports the error in its turn."""
+    try:
+        plan = verify_plan_text(text)
+        project_dir = Path(project_dir).resolve()
+        return PreparedExecution(
+            text,
+            plan,
+            connection_of(plan, project_dir),
+            declared_data_files(plan, project_dir),
+            stale_reasons(plan, state, project_dir, read_in_place=False),
+        )
+    except Exception:
+        return None
 
 
 def sql_excerpt(sql: str, lines: int = EXCERPT_LINES) -> str:

@@ -19,6 +19,8 @@ refused, it is closed unused, which leaves the file as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -26,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from seeknal.cachedir import cache_disabled_by_environment, usable_cache_directory, write_cache_file
+from seeknal.errors import StateError
 from seeknal.runtime.connection import open_ahead
 from seeknal.runtime.scheduler import thread_stack
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 # While the compile and DuckDB's start overlap, the thread that finished its part gets
 # the GIL back within this many seconds instead of Python's usual 5 ms (a waiting
@@ -50,6 +55,8 @@ class RunSession:
         state: The state, read under the lock.
         opened: The warehouse opened while the plan compiled (``open_ahead``), until
             the execution takes it (:meth:`take_opened`); closed with the session.
+        prepared: What ``ready`` returned (the execution's first steps, worked out in
+            the helper thread: ``execute.prepare_execution``), or None.
     """
 
     target: Mapping[str, Any]
@@ -57,6 +64,7 @@ class RunSession:
     backend: StateBackend
     state: State
     opened: Any = None
+    prepared: Any = None
 
     def take_opened(self) -> Any:
         """The warehouse opened ahead (or None), now the caller's to close."""
@@ -69,6 +77,7 @@ def held_compile(
     target: Mapping[str, Any],
     project_dir: Path,
     prepare: Callable[[State | None], T],
+    ready: Callable[[State, T], Any] | None = None,
 ) -> Iterator[tuple[RunSession | None, T]]:
     """Lock the state of ``target`` (a plan's ``target`` section, from the project's
     settings), read it and run ``prepare(state)`` (the compile) under the lock; yield
@@ -97,10 +106,16 @@ def held_compile(
         yield None, prepare(None)
         return
     with backend.lock():
-        state, value, opened = _overlapped(
-            backend.read, prepare, lambda start: open_ahead(target, project_dir, start)
+
+        def work() -> tuple[State, T, Any]:
+            state = backend.read()
+            value = prepare(state)
+            return state, value, None if ready is None else ready(state, value)
+
+        (state, value, prepared), opened = _overlapped(
+            work, lambda start: open_ahead(target, project_dir, start)
         )
-        session = RunSession(dict(target), project_dir, backend, state, opened)
+        session = RunSession(dict(target), project_dir, backend, state, opened, prepared)
         try:
             yield session, value
         finally:
@@ -109,15 +124,128 @@ def held_compile(
                 left.close()
 
 
+@contextlib.contextmanager
+def held_run(
+    project_dir: Path,
+    settle: Callable[[], tuple[S, Mapping[str, Any] | None]],
+    prepare: Callable[[State | None, S], T],
+    ready: Callable[[State, T], Any] | None = None,
+    *,
+    use_hint: bool = True,
+) -> Iterator[tuple[RunSession | None, T]]:
+    """:func:`held_compile` for a run that has not read its project's settings yet.
+
+    ``settle()`` reads them: the settings, and the plan ``target`` they give (None when
+    the project file has errors, which the compile reports without locking anything);
+    ``prepare(state, settings)`` compiles; ``ready(state, compiled)``, when given, then
+    works out what it can of the execution, in the helper thread too (the session's
+    ``prepared``).
+
+    The last run of the project left its target behind (:func:`recall_target`, in the
+    user's cache). With it, the state lock is taken and the warehouse starts opening at
+    once, while the helper thread reads the settings, then the state, and compiles: the
+    settings' 1-2 ms come off the run's critical path too. When the settings give
+    another target (the project file changed, or has errors), the warehouse is closed
+    unused, the lock released, and the run goes on as :func:`held_compile`, with the
+    settings already read. A lock another run holds is reported that way too, once
+    the settings are read.
+
+    Raises:
+        StateError: Another run holds the lock, or the state is unreadable.
+        Exception: Whatever ``settle`` or ``prepare`` raised (nothing stays open).
+    """
+    project_dir = Path(project_dir).resolve()
+    hint = recall_target(project_dir) if use_hint else None
+    settled: list[tuple[S, Mapping[str, Any] | None]] = []
+    if hint is not None:
+        backend = open_state(hint["state"]["backend"], str(project_dir / hint["state"]["path"]))
+        with contextlib.ExitStack() as locked:
+            held = False
+            if backend.exists():
+                try:
+                    locked.enter_context(backend.lock())
+                    held = True
+                except StateError:
+                    pass  # the settings' own target is tried, and its error reported
+            if held:
+
+                def work() -> tuple[State, T, Any] | None:
+                    settled.append(settle())
+                    if settled[0][1] != hint:
+                        return None
+                    state = backend.read()
+                    value = prepare(state, settled[0][0])
+                    return state, value, None if ready is None else ready(state, value)
+
+                outcome, opened = _overlapped(
+                    work, lambda start: open_ahead(hint, project_dir, start)
+                )
+                if outcome is not None:
+                    state, value, prepared = outcome
+                    session = RunSession(dict(hint), project_dir, backend, state, opened, prepared)
+                    try:
+                        yield session, value
+                    finally:
+                        left = session.take_opened()
+                        if left is not None:
+                            left.close()
+                    return
+                if opened is not None:
+                    opened.close()
+    settings, target = settled[0] if settled else settle()
+    if target is None:
+        yield None, prepare(None, settings)
+        return
+    if use_hint and target != hint:
+        remember_target(project_dir, target)
+    with held_compile(target, project_dir, lambda state: prepare(state, settings), ready) as pair:
+        yield pair
+
+
+def _hint_file(project_dir: Path) -> Path | None:
+    if cache_disabled_by_environment():
+        return None
+    directory = usable_cache_directory()
+    if directory is None:
+        return None
+    digest = hashlib.sha256(str(project_dir).encode("utf-8")).hexdigest()[:32]
+    return directory / "runs" / f"{digest}.json"
+
+
+def recall_target(project_dir: Path) -> dict[str, Any] | None:
+    """The plan target the last run of the project at ``project_dir`` (resolved) used,
+    kept in the user's cache; None if there is none, or it is unreadable. Only a guess
+    at where to start: :func:`held_run` checks it against the settings."""
+    path = _hint_file(project_dir)
+    if path is None:
+        return None
+    try:
+        entry = json.loads(path.read_bytes())
+        if entry["project"] == str(project_dir) and isinstance(entry["target"], dict):
+            target: dict[str, Any] = entry["target"]
+            state = target["state"]
+            if isinstance(state["backend"], str) and isinstance(state["path"], str):
+                return target
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def remember_target(project_dir: Path, target: Mapping[str, Any]) -> None:
+    """Keep ``target`` as the one the project's runs use (a cache: failures are quiet)."""
+    path = _hint_file(project_dir)
+    if path is not None:
+        write_cache_file(path, json.dumps({"project": str(project_dir), "target": target}))
+
+
 def _overlapped(
-    read: Callable[[], State],
-    prepare: Callable[[State], T],
+    work: Callable[[], T],
     open_: Callable[[Callable[[], None]], Any],
-) -> tuple[State, T, Any]:
-    """``prepare(read())`` in a helper thread while this thread runs ``open_(start)``,
-    which calls ``start()`` (starting the helper) just before DuckDB starts the
-    database: its own Python runs first, without the helper competing for the GIL. When
-    ``open_`` opens nothing (it never calls ``start``), the work runs in this thread.
+) -> tuple[T, Any]:
+    """``work()`` in a helper thread while this thread runs ``open_(start)``, which
+    calls ``start()`` (starting the helper) just before DuckDB starts the database: its
+    own Python runs first, without the helper competing for the GIL. When ``open_``
+    opens nothing (it never calls ``start``), the work runs in this thread.
 
     Ctrl-C (a ``KeyboardInterrupt`` in this thread) is raised in the helper too, and
     waited for: the compile stops where it is, as it would in this thread, and no
@@ -132,10 +260,9 @@ def _overlapped(
     def helper() -> None:
         try:
             try:
-                state = read()
-                outcome.append((state, prepare(state)))
+                outcome.append(work())
             except BaseException as exc:  # handed to the calling thread
-                outcome.append(exc)
+                outcome.append(_Raised(exc))
             finally:
                 done.set()
         except BaseException:  # a forwarded Ctrl-C that arrived as the work ended
@@ -168,12 +295,17 @@ def _overlapped(
         raise
     finally:
         sys.setswitchinterval(previous)
-    if isinstance(outcome[0], BaseException):
+    if isinstance(outcome[0], _Raised):
         if opened is not None:
             opened.close()
-        raise outcome[0]
-    state, value = outcome[0]
-    return state, value, opened
+        raise outcome[0].exception
+    value: T = outcome[0]
+    return value, opened
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    exception: BaseException
 
 
 def _raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:

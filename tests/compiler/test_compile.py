@@ -75,6 +75,26 @@ def test_every_error_is_reported_in_one_run(shop: Path) -> None:
     assert any("materialised" in m for m in messages)
 
 
+def test_a_node_file_reported_invalid_is_not_reported_again_where_it_is_read(
+    shop: Path,
+) -> None:
+    """Its nodes' refs to it are consequences; a ref to no node at all is still an error."""
+    daily = shop / "seeknal/transforms/daily_events.yml"
+    daily.write_text(daily.read_text() + "materialised: view\n")
+    (shop / "seeknal/transforms/late.yml").write_text(
+        "kind: transform\nname: late\ntransform: SELECT * FROM {{ ref('transform.daly_events') }}\n"
+    )
+    with pytest.raises(CompileFailed) as info:
+        compile_project(shop)
+    located = [(d.location.path if d.location else "", d.message) for d in info.value.errors]
+    assert len(located) == 2, located
+    assert located[0][0] == "seeknal/transforms/daily_events.yml"
+    assert located[1] == (
+        "seeknal/transforms/late.yml",
+        "unknown ref 'transform.daly_events'",
+    )
+
+
 def test_inline_sql_error_points_at_yaml_line(shop: Path) -> None:
     path = shop / "seeknal/transforms/payment_methods.yml"
     lines = path.read_text().splitlines()

@@ -301,7 +301,7 @@ def _compile(
                 hint="a node cannot read itself, directly or through other nodes; break the cycle",
             )
         )
-    _raise_on_errors(config.root, diags)
+    _raise_on_errors(config.root, diags, loaded.unloaded)
     _check_restate(window, specs)
 
     order = order_nodes(edges)
@@ -330,7 +330,7 @@ def _compile(
         loaded, specs, sql_nodes, previous, environment, forward_only, hashes, cache, tables
     )
     compiled, changes = _compile_nodes(context, order, diags)
-    _raise_on_errors(config.root, diags)
+    _raise_on_errors(config.root, diags, loaded.unloaded)
 
     ordered = [compiled[node_id] for node_id in order]
     removed = {node_id: rec for node_id, rec in previous.items() if node_id not in compiled}
@@ -724,9 +724,13 @@ def _with_excerpts(root: Path, diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def _raise_on_errors(root: Path, diags: list[Diagnostic]) -> None:
+def _raise_on_errors(root: Path, diags: list[Diagnostic], unloaded: set[str]) -> None:
+    """Raise the errors, if any, leaving out the refs to node files reported invalid
+    (``LoadedProject.unloaded``): each would repeat that file's error elsewhere."""
     if any(d.severity == "error" for d in diags):
-        raise CompileFailed(_with_excerpts(root, _sorted(diags)))
+        consequences = {f"unknown ref '{node_id}'" for node_id in unloaded}
+        kept = [d for d in diags if d.message not in consequences]
+        raise CompileFailed(_with_excerpts(root, _sorted(kept)))
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:

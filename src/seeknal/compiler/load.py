@@ -21,6 +21,7 @@ from seeknal.compiler.cache import CompileCache, content_key
 from seeknal.compiler.hints import did_you_mean
 from seeknal.compiler.incremental import incremental_config, normalize_yaml_times
 from seeknal.compiler.model import (
+    NODE_KINDS,
     DeclaredColumn,
     Kind,
     Materialized,
@@ -62,6 +63,9 @@ class LoadedProject:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # Resolved directories of `allow_external_data` (empty when compiling untrusted).
     external: tuple[Path, ...] = ()
+    # The ids of node files reported invalid whose `kind` and `name` could be read: a
+    # ref to one of them is a consequence of that report, not an error of its own.
+    unloaded: set[str] = field(default_factory=set)
 
 
 def relpath(root: Path, path: Path) -> str:
@@ -379,7 +383,7 @@ def _load_node(
         key = content_key(_NODE_FILE, rel, text)
         doc = document_from_entry(rel, text, cache.get(_NODE_FILE, key))
     if doc is None:
-        doc = _parse_node_file(rel, text, diags)
+        doc = _parse_node_file(rel, text, diags, loaded.unloaded)
         if doc is None:
             return None
         if key is not None and cache is not None:
@@ -469,8 +473,11 @@ _PROJECT_FILE = "project-file"
 _PROJECT_FILE_SIDE = "project-file.json"
 
 
-def _parse_node_file(rel: str, text: str, diags: list[Diagnostic]) -> YamlDocument | None:
-    """A node file's document, when it is YAML and valid against the node schema."""
+def _parse_node_file(
+    rel: str, text: str, diags: list[Diagnostic], unloaded: set[str]
+) -> YamlDocument | None:
+    """A node file's document, when it is YAML and valid against the node schema; the id
+    of one that is not, if its `kind` and `name` can be read, goes to ``unloaded``."""
     try:
         doc = parse_yaml(rel, text)
     except YamlSyntaxError as exc:
@@ -490,6 +497,9 @@ def _parse_node_file(rel: str, text: str, diags: list[Diagnostic]) -> YamlDocume
     if errors:
         # One useful error per file beats a cascade of consequences.
         diags.append(schema_diagnostic(doc, most_useful(errors), "node"))
+        kind, name = doc.data.get("kind"), doc.data.get("name")
+        if kind in NODE_KINDS and isinstance(name, str):
+            unloaded.add(f"{kind}.{name}")
         return None
     return doc
 

@@ -401,28 +401,45 @@ def test_the_execution_uses_what_the_helper_prepared_only_for_its_own_text(
     project: Path, ran: dict[str, Any]
 ) -> None:
     text = canonical_json(ran)
+
+    def held() -> Any:
+        return held_compile(
+            ran["target"],
+            project,
+            lambda state: text,
+            lambda state, value: prepare_execution(value, project),
+        )
+
+    with held() as (session, value):
+        assert session is not None and session.prepared is not None
+        assert session.prepared.plan == ran
+        assert session.prepared.connection == connection_of(ran, project)
+        # What the helper prepared for this very text is what the execution runs.
+        session.prepared = dataclasses.replace(
+            session.prepared, plan={**session.prepared.plan, "environment": "elsewhere"}
+        )
+        assert execute_plan(None, project, text=value, session=session).environment == "elsewhere"
+    with held() as (session, value):
+        assert session is not None and session.prepared is not None
+        session.prepared = dataclasses.replace(
+            session.prepared, plan={**session.prepared.plan, "environment": "elsewhere"}
+        )
+        # Another text (an equal copy) is verified by the execution itself.
+        copy = "".join(value)
+        assert execute_plan(None, project, text=copy, session=session).environment == "prod"
+
+
+def test_staleness_is_decided_by_the_execution_after_the_warehouse_opened(
+    project: Path, ran: dict[str, Any]
+) -> None:
+    text = canonical_json(ran)
     with held_compile(
-        ran["target"],
-        project,
-        lambda state: text,
-        lambda state, value: prepare_execution(value, state, project),
+        ran["target"], project, lambda state: text, lambda s, v: prepare_execution(v, project)
     ) as (session, value):
         assert session is not None and session.prepared is not None
-        assert session.prepared.plan == ran and session.prepared.reasons == []
-        # A stale reason the helper found is the execution's.
-        session.prepared = dataclasses.replace(session.prepared, reasons=["a reason"])
-        with pytest.raises(StaleError, match="a reason"):
+        (project / "data/orders.csv").write_text("order_id,customer,amount\n9,dave,1\n")
+        with pytest.raises(StaleError, match="changed"):
             execute_plan(None, project, text=value, session=session)
-    with held_compile(
-        ran["target"],
-        project,
-        lambda state: text,
-        lambda state, value: prepare_execution(value, state, project),
-    ) as (session, value):
-        assert session is not None and session.prepared is not None
-        session.prepared = dataclasses.replace(session.prepared, reasons=["a reason"])
-        # Another text (an equal copy) is verified and checked by the execution itself.
-        assert not execute_plan(None, project, text="".join(value), session=session).built
 
 
 def test_an_execution_the_helper_could_not_prepare_reports_in_its_turn(
@@ -432,8 +449,64 @@ def test_an_execution_the_helper_could_not_prepare_reports_in_its_turn(
         ran["target"],
         project,
         lambda state: "{",
-        lambda state, value: prepare_execution(value, state, project),
+        lambda state, value: prepare_execution(value, project),
     ) as (session, value):
         assert session is not None and session.prepared is None
         with pytest.raises(PlanError, match="plan is not valid JSON"):
             execute_plan(None, project, text=value, session=session)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"backend": "s3", "path": "target/state"},
+        {"backend": "file", "path": "../elsewhere"},
+        {"backend": "file", "path": "/tmp"},
+        {"backend": "file", "path": 7},
+    ],
+)
+def test_a_target_left_that_the_project_file_could_not_name_is_ignored(
+    project: Path, ran: dict[str, Any], state: dict[str, Any]
+) -> None:
+    remember_target(project.resolve(), {**ran["target"], "state": state})
+    assert recall_target(project.resolve()) is None
+    before = sorted(p.name for p in project.parent.iterdir())
+    with held_run(project, _settled(ran["target"]), lambda s, x: "ok") as (session, _):
+        assert session is not None and session.target == ran["target"]
+    assert sorted(p.name for p in project.parent.iterdir()) == before
+    assert recall_target(project.resolve()) == ran["target"]  # repaired
+
+
+def test_a_state_directory_now_a_symlink_out_of_the_project_is_not_locked(
+    project: Path, ran: dict[str, Any], tmp_path: Path
+) -> None:
+    remember_target(project.resolve(), ran["target"])
+    outside = tmp_path / "outside"
+    (project / STATE_DIR).rename(outside)
+    (project / STATE_DIR).symlink_to(outside)
+    (outside / ".lock").unlink(missing_ok=True)
+    assert recall_target(project.resolve()) is None
+    with held_run(project, lambda: ("broken", None), lambda s, x: "reported"):
+        pass
+    assert not (outside / ".lock").exists()
+
+
+def test_a_lock_that_cannot_be_taken_early_is_left_to_the_run_to_report(
+    project: Path, ran: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeknal.state.file import FileStateBackend
+
+    remember_target(project.resolve(), ran["target"])
+    real = FileStateBackend.lock
+    calls: list[str] = []
+
+    def lock(self: FileStateBackend) -> Any:
+        calls.append(str(self.path))
+        if len(calls) == 1:
+            raise PermissionError("read-only state directory")
+        return real(self)
+
+    monkeypatch.setattr(FileStateBackend, "lock", lock)
+    with held_run(project, _settled(ran["target"]), lambda s, x: "ok") as (session, value):
+        assert session is not None and value == "ok"
+    assert len(calls) == 2  # the early try, then the run's own lock

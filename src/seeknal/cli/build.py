@@ -395,7 +395,7 @@ def run(
         obj.project,
         settle,
         compiled,
-        lambda state, result: prepare_execution(result.text, state, obj.project),
+        lambda state, result: prepare_execution(result.text, obj.project),
         use_hint=not no_cache,
     )
     with held as (session, result):

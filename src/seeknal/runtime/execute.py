@@ -173,11 +173,7 @@ def execute_plan(
     with contextlib.nullcontext() if session is not None else state.lock():
         current = session.state if session is not None else state.read()
         # A run compiled its plan under this lock, hashing every data file it reads.
-        reasons = (
-            stale_reasons(plan, current, project_dir, read_in_place=session is None)
-            if ready is None
-            else ready.reasons
-        )
+        reasons = stale_reasons(plan, current, project_dir, read_in_place=session is None)
         if reasons and not force:
             raise StaleError(
                 "plan is stale: " + "; ".join(reasons), hint="compile again, or pass --force"
@@ -265,24 +261,20 @@ class PreparedExecution:
     plan: dict[str, Any]
     connection: Connection
     data_files: list[str]
-    reasons: list[str]
 
 
-def prepare_execution(text: str, state: State, project_dir: Path) -> PreparedExecution | None:
+def prepare_execution(text: str, project_dir: Path) -> PreparedExecution | None:
     """What :func:`execute_plan` does first for a held run (``session.py``) that compiled
-    ``text`` against ``state``: the plan verified, its connection resolved, its data
-    files declared, its staleness decided. A held run does it in its helper thread while
-    the warehouse opens. None when any of it fails: the execution then does it all
-    itself and reports the error in its turn."""
+    ``text``: the plan verified, its connection resolved, its data files declared. A
+    held run does it in its helper thread while the warehouse opens. None when any of
+    it fails: the execution then does it all itself and reports the error in its turn.
+    Staleness is left to the execution, as late as it can be decided: a data file
+    changed while the warehouse opened is still caught."""
     try:
         plan = verify_plan_text(text)
         project_dir = Path(project_dir).resolve()
         return PreparedExecution(
-            text,
-            plan,
-            connection_of(plan, project_dir),
-            declared_data_files(plan, project_dir),
-            stale_reasons(plan, state, project_dir, read_in_place=False),
+            text, plan, connection_of(plan, project_dir), declared_data_files(plan, project_dir)
         )
     except Exception:
         return None

@@ -29,11 +29,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from seeknal.cachedir import cache_disabled_by_environment, usable_cache_directory, write_cache_file
-from seeknal.errors import StateError
+from seeknal.paths import inside
 from seeknal.runtime.connection import open_ahead
 from seeknal.runtime.scheduler import thread_stack
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
+from seeknal.state.file import HASHES_FILE, JOURNAL_FILE, LOCK_FILE, STATE_FILE, FileStateBackend
+
+# What a run opens or creates in its state directory.
+STATE_FILE_NAMES = (STATE_FILE, JOURNAL_FILE, HASHES_FILE, LOCK_FILE)
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -158,15 +162,15 @@ def held_run(
     hint = recall_target(project_dir) if use_hint else None
     settled: list[tuple[S, Mapping[str, Any] | None]] = []
     if hint is not None:
-        backend = open_state(hint["state"]["backend"], str(project_dir / hint["state"]["path"]))
+        backend = FileStateBackend(str(project_dir / hint["state"]["path"]))
         with contextlib.ExitStack() as locked:
             held = False
-            if backend.exists():
-                try:
+            try:
+                if backend.exists():
                     locked.enter_context(backend.lock())
                     held = True
-                except StateError:
-                    pass  # the settings' own target is tried, and its error reported
+            except Exception:  # held by another run, unwritable, ...: the settings' own
+                pass  # target is tried, and whatever is wrong with it reported as before
             if held:
 
                 def work() -> tuple[State, T, Any] | None:
@@ -224,11 +228,24 @@ def recall_target(project_dir: Path) -> dict[str, Any] | None:
         if entry["project"] == str(project_dir) and isinstance(entry["target"], dict):
             target: dict[str, Any] = entry["target"]
             state = target["state"]
-            if isinstance(state["backend"], str) and isinstance(state["path"], str):
+            if state["backend"] == "file" and _inside_project(state["path"], project_dir):
                 return target
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     return None
+
+
+def _inside_project(state_path: Any, project_dir: Path) -> bool:
+    """Whether a state directory and the files a run writes there stay in the project
+    once symlinks are followed, as the project file's own must (``compiler.load``): a
+    guess from the cache must not lock or create anything the settings could not."""
+    if not isinstance(state_path, str):
+        return False
+    directory = project_dir / state_path
+    return all(
+        inside(path.resolve(), project_dir) is not None
+        for path in (directory, *(directory / name for name in STATE_FILE_NAMES))
+    )
 
 
 def remember_target(project_dir: Path, target: Mapping[str, Any]) -> None:

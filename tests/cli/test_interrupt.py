@@ -145,3 +145,34 @@ def test_ctrl_c_while_a_run_compiles_stops_it_at_once_and_changes_nothing(tmp_pa
     assert "terminate called" not in stderr, stderr
     assert tree_state(project / "target") == before
     assert "built 400" in run_process(project, "run").stdout  # the lock was released
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_lone_build_and_the_next_run_resumes(tmp_path: Path) -> None:
+    # A run with one thing to build (a daily run's one batch) still builds it in a
+    # worker thread: in the main thread, DuckDB does not stop a long query on Ctrl-C
+    # (tried: the run went on past 10 s).
+    project = slow_project(tmp_path / "slow")
+    slow = project / "seeknal/transforms/slow.yml"
+    fast = SLOW.replace(", source.nums d, source.nums e", "").replace(" + d.n + e.n", "")
+    slow.write_text(fast)
+    assert run_process(project, "run").returncode == 0
+    slow.write_text(SLOW)  # only transform.slow changed: one build
+    before = tree_state(project / "target/state")
+    proc = started(project, "run", "--json")
+    assert proc.stdout is not None
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "node_started":
+            break
+    assert events[-1].get("node") == "transform.slow", events
+    time.sleep(0.5)  # the query is running now
+
+    stderr = interrupt(proc, "Ctrl-C did not stop the lone build")
+    assert "internal error" not in stderr
+    assert tree_state(project / "target/state") == before  # nothing recorded
+    slow.write_text(fast.replace("a.n + b.n", "b.n + a.n"))
+    rerun = run_process(project, "run")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "built 1, reused 1" in rerun.stdout

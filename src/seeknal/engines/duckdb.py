@@ -372,7 +372,9 @@ class DuckDBEngine:
         The query runs once, into a temporary table of this session; its rows outside
         ``[bounds[0], bounds[1])`` (or without a time) are counted and left out, so a
         batch can never write into another interval. Delete, then insert by column
-        name (a kept table may have gained columns in another order).
+        name (a kept table may have gained columns in another order). The temporary
+        table stays until this thread's next batch replaces it, or the session ends: a
+        statement less per batch.
 
         Raises:
             EngineError: DuckDB refused a statement (the transaction was rolled back).
@@ -388,7 +390,6 @@ class DuckDBEngine:
                 (f"CREATE OR REPLACE TEMPORARY TABLE {staged} AS\n{body}", dict(parameters)),
                 (f"DELETE FROM {table} WHERE {inside}", guard),
                 (f"INSERT INTO {table} BY NAME SELECT * FROM {staged} WHERE {inside}", guard),
-                f"DROP TABLE {staged}",
             ]
         )
         returned, deleted, inserted = (int(row[0]) if row else 0 for row in results[:3])

@@ -34,10 +34,7 @@ from seeknal.runtime.connection import open_ahead
 from seeknal.runtime.scheduler import thread_stack
 from seeknal.state import open_state
 from seeknal.state.base import State, StateBackend
-from seeknal.state.file import HASHES_FILE, JOURNAL_FILE, LOCK_FILE, STATE_FILE, FileStateBackend
-
-# What a run opens or creates in its state directory.
-STATE_FILE_NAMES = (STATE_FILE, JOURNAL_FILE, HASHES_FILE, LOCK_FILE)
+from seeknal.state.file import LOCK_FILE, FileStateBackend
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -236,15 +233,16 @@ def recall_target(project_dir: Path) -> dict[str, Any] | None:
 
 
 def _inside_project(state_path: Any, project_dir: Path) -> bool:
-    """Whether a state directory and the files a run writes there stay in the project
-    once symlinks are followed, as the project file's own must (``compiler.load``): a
-    guess from the cache must not lock or create anything the settings could not."""
+    """Whether a state directory and its lock file stay in the project once symlinks
+    are followed, as the project file's own must (``compiler.load``): a guess from the
+    cache must not lock or create anything the settings could not. (The state itself is
+    read only once the settings, checked in full, give the same target.)"""
     if not isinstance(state_path, str):
         return False
     directory = project_dir / state_path
     return all(
         inside(path.resolve(), project_dir) is not None
-        for path in (directory, *(directory / name for name in STATE_FILE_NAMES))
+        for path in (directory, directory / LOCK_FILE)
     )
 
 

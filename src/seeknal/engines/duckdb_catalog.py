@@ -137,7 +137,8 @@ def remember(
     if identity is None:
         forget(memory)
         return
-    if digest is None or not _catalog_file(memory, digest).is_file():
+    written = digest is None or not _catalog_file(memory, digest).is_file()
+    if written:
         content = json.dumps(
             {
                 "relations": sorted(catalog.relations),
@@ -158,6 +159,8 @@ def remember(
     }
     if not write_cache_file(memory, json.dumps(entry, separators=(",", ":"))):
         raise OSError(f"cannot write {memory}")
+    if not written:
+        return  # the catalog is the one kept: older ones went when it was written
     kept = _catalog_file(memory, digest).name
     for old in memory.parent.glob(f"{memory.stem}-*{_CATALOG_SUFFIX}"):
         if old.name != kept:

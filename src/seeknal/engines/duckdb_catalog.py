@@ -137,8 +137,8 @@ def remember(
     if identity is None:
         forget(memory)
         return
-    written = digest is None or not _catalog_file(memory, digest).is_file()
-    if written:
+    kept = digest if digest is not None and _catalog_file(memory, digest).is_file() else None
+    if digest is None or kept is None:
         content = json.dumps(
             {
                 "relations": sorted(catalog.relations),
@@ -159,11 +159,11 @@ def remember(
     }
     if not write_cache_file(memory, json.dumps(entry, separators=(",", ":"))):
         raise OSError(f"cannot write {memory}")
-    if not written:
+    if kept is not None:
         return  # the catalog is the one kept: older ones went when it was written
-    kept = _catalog_file(memory, digest).name
+    name = _catalog_file(memory, digest).name
     for old in memory.parent.glob(f"{memory.stem}-*{_CATALOG_SUFFIX}"):
-        if old.name != kept:
+        if old.name != name:
             with contextlib.suppress(OSError):
                 old.unlink()
 

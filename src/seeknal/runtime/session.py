@@ -117,12 +117,8 @@ def held_compile(
             work, lambda start: open_ahead(target, project_dir, start)
         )
         session = RunSession(dict(target), project_dir, backend, state, opened, prepared)
-        try:
+        with _closing_what_is_left(session):
             yield session, value
-        finally:
-            left = session.take_opened()
-            if left is not None:
-                left.close()
 
 
 @contextlib.contextmanager
@@ -184,12 +180,8 @@ def held_run(
                 if outcome is not None:
                     state, value, prepared = outcome
                     session = RunSession(dict(hint), project_dir, backend, state, opened, prepared)
-                    try:
+                    with _closing_what_is_left(session):
                         yield session, value
-                    finally:
-                        left = session.take_opened()
-                        if left is not None:
-                            left.close()
                     return
                 if opened is not None:
                     opened.close()
@@ -201,6 +193,17 @@ def held_run(
         remember_target(project_dir, target)
     with held_compile(target, project_dir, lambda state: prepare(state, settings), ready) as pair:
         yield pair
+
+
+@contextlib.contextmanager
+def _closing_what_is_left(session: RunSession) -> Iterator[None]:
+    """The warehouse opened ahead and never taken over is closed with the session."""
+    try:
+        yield
+    finally:
+        left = session.take_opened()
+        if left is not None:
+            left.close()
 
 
 def _hint_file(project_dir: Path) -> Path | None:

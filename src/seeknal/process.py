@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 _armed = False
 _left: list[Any] = []
+_kept: list[Any] = []
 
 
 def arm() -> None:
@@ -46,6 +47,15 @@ def leave(*resources: Any) -> None:
 def left() -> bool:
     """Whether anything was left for the process's end."""
     return bool(_left)
+
+
+def keep(*objects: Any) -> None:
+    """In an armed process, keep ``objects`` (a run's plan and state, megabytes of
+    Python objects in a large project) referenced until the process ends: freeing them
+    one by one as the command returns is work nobody waits for (about 7 ms at 1,000
+    nodes). Nothing, unarmed."""
+    if _armed:
+        _kept.extend(objects)
 
 
 def end(code: int | str | None) -> NoReturn:

@@ -110,3 +110,21 @@ def test_a_run_with_its_standard_streams_closed_exits_0(shop: Path) -> None:
             f"{SEEKNAL} --project {shop} run -q --end 2024-06-10 {closed}", shell=True
         )
         assert done.returncode == 0, closed
+
+
+def test_objects_are_kept_for_the_end_only_in_an_armed_process() -> None:
+    code = (
+        "import gc, sys, weakref\n"
+        "from seeknal import process\n"
+        "class Plan: pass\n"
+        "def kept():\n"
+        "    plan = Plan()\n"
+        "    process.keep(plan)\n"
+        "    return weakref.ref(plan)\n"
+        "before = kept(); gc.collect()\n"
+        "process.arm()\n"
+        "after = kept(); gc.collect()\n"
+        "print(before() is None, after() is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "True"], done.stderr

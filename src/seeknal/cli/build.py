@@ -355,6 +355,7 @@ def run(
     up to the last complete one, plus their lookback; --start/--end limit that window,
     and --restate reprocesses intervals already done.
     """
+    from seeknal import process
     from seeknal.compiler import (
         CompileResult,
         compile_project,
@@ -415,3 +416,4 @@ def run(
             use_cache=not no_cache,
             on_plan=None if quiet or as_json else lambda plan: printer.line(_summary(plan, None)),
         )
+        process.keep(result, session)  # the command ends the process next

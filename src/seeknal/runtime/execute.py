@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seeknal import process
 from seeknal.canonical import file_sha256
 from seeknal.engines.base import (
     BatchResult,
@@ -242,6 +243,7 @@ def execute_plan(
     if unfolded:
         summary += f" (the state journal was not folded, the next run tries again: {unfolded})"
     seconds = _finish(emit, env, started, summary)
+    process.keep(plan, current)  # a command-line process ends next: nothing to free
     return RunResult(
         environment=env,
         plan_id=plan["plan_id"],

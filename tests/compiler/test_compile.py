@@ -10,7 +10,7 @@ from tests.conftest import EXAMPLE, FIXTURES, applied, copy_project
 
 from seeknal.canonical import canonical_json, compute_plan_id
 from seeknal.compiler import compile_project
-from seeknal.errors import CompileFailed
+from seeknal.errors import CompileFailed, SourceLocation
 from seeknal.schemas import iter_errors
 
 BROKEN = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("broken_"))
@@ -223,3 +223,28 @@ def test_environment_names_are_checked_by_the_compiler_too(minimal: Path) -> Non
 
     with pytest.raises(SeeknalError, match="environment"):
         compile_project(minimal, environment="my env")
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message", "col"),
+    [
+        ("GROUP BY customer_idx", "unknown column 'customer_idx' (not in source.events)", 12),
+        ("GROUP BY BY 1", "SQL syntax error: unexpected '1'", 15),
+    ],
+)
+def test_an_error_below_a_time_parameter_points_at_its_own_line(
+    shop: Path, replacement: str, message: str, col: int
+) -> None:
+    """sqlglot counts the newlines after a `$name` parameter twice; the error must still
+    point at the line and column it is about."""
+    daily = shop / "seeknal/transforms/daily_events.yml"
+    lines = daily.read_text().splitlines()
+    where = next(i for i, line in enumerate(lines) if line.strip() == "GROUP BY 1")
+    assert "{{ end_ts }}" in lines[where - 1]
+    lines[where] = lines[where].replace("GROUP BY 1", replacement)
+    daily.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CompileFailed) as info:
+        compile_project(shop)
+    (error,) = info.value.errors
+    assert error.message == message
+    assert error.location == SourceLocation("seeknal/transforms/daily_events.yml", where + 1, col)

@@ -41,21 +41,26 @@ def _token_words(text: str) -> str:
     return "the end of the query" if text == "SENTINEL" else f"'{text}'"
 
 
-def syntax_diagnostic(exc: ParseError | TokenError, rendered: str, origin: SqlText) -> Diagnostic:
+def syntax_diagnostic(
+    exc: ParseError | TokenError, rendered: str, origin: SqlText, dialect: str | None = None
+) -> Diagnostic:
     """A parse or tokenize error at the start of the token it is about."""
     if isinstance(exc, TokenError):
         return _token_diagnostic(exc, rendered, origin)
     first = exc.errors[0] if exc.errors else {}
     description = str(first.get("description") or exc)
     highlight = str(first.get("highlight") or "")
+    true = _TruePositions(rendered, dialect)
     line, col = first.get("line"), first.get("col")
+    if isinstance(line, int) and isinstance(col, int):
+        line, col = true.of(line, col)
     if col is not None and highlight and "\n" not in highlight:
         col = max(1, col - len(highlight) + 1)  # sqlglot points at the token's end
     token = _TOKEN.search(description)
     if token and token.group("text") != "SENTINEL":
         # The message names the offending token: point at it, not at sqlglot's cursor.
-        line = int(token.group("line"))
-        col = max(1, int(token.group("col")) - len(token.group("text")) + 1)
+        line, col = true.of(int(token.group("line")), int(token.group("col")))
+        col = max(1, col - len(token.group("text")) + 1)
     message = _syntax_message(description, highlight)
     return Diagnostic(f"SQL syntax error: {message}", origin.locate(line, col), hint=_SYNTAX_HINT)
 
@@ -111,6 +116,44 @@ def _token_diagnostic(exc: TokenError, rendered: str, origin: SqlText) -> Diagno
         where or origin.locate(1, 1),
         hint=_SYNTAX_HINT,
     )
+
+
+class _TruePositions:
+    """Where the token sqlglot places at (line, col) really is.
+
+    sqlglot's tokenizer (30.x, DuckDB's and PostgreSQL's dialects) counts every newline
+    after a ``$name`` parameter twice, so every line and column it reports below one is
+    wrong, while the token's offsets are right: an incremental node's
+    ``{{ end_ts }}`` would move its errors below the end of the file. The tokens are
+    read again (an error is being reported) and each placed by its offsets.
+    """
+
+    def __init__(self, rendered: str, dialect: str | None) -> None:
+        self._where: dict[tuple[int, int], tuple[int, int]] = {}
+        if "$" not in rendered:
+            return
+        import sqlglot
+
+        try:
+            tokens = sqlglot.tokenize(rendered, read=dialect)
+        except Exception:  # already failing: keep sqlglot's own positions
+            return
+        for token in tokens:
+            self._where[(token.line, token.col)] = _line_col(rendered, token.end)
+
+    def of(self, line: int, col: int) -> tuple[int, int]:
+        return self._where.get((line, col), (line, col))
+
+
+def true_positions(tree: exp.Expr, rendered: str) -> None:
+    """Give every node of ``tree`` the line and column of its offsets in ``rendered``
+    (see :class:`_TruePositions`; only SQL with a ``$name`` is affected)."""
+    if "$" not in rendered:
+        return
+    for node in tree.walk():
+        meta = node._meta
+        if meta and isinstance(meta.get("end"), int) and "line" in meta:
+            meta["line"], meta["col"] = _line_col(rendered, meta["end"])
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -393,10 +436,11 @@ def parse_one_query(sql: str, dialect: str, origin: SqlText) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
-        raise NotOneQuery("a syntax error", syntax_diagnostic(exc, sql, origin)) from None
+        raise NotOneQuery("a syntax error", syntax_diagnostic(exc, sql, origin, dialect)) from None
     except RecursionError:
         raise NotOneQuery("a query nested too deeply", too_deep(origin)) from None
     if len(statements) == 1 and isinstance(statements[0], exp.Query):
+        true_positions(statements[0], sql)
         return statements[0]
     if not statements:
         raise NotOneQuery("no statement")

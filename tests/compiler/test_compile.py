@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import EXAMPLE, FIXTURES, applied, copy_project
@@ -75,12 +76,23 @@ def test_every_error_is_reported_in_one_run(shop: Path) -> None:
     assert any("materialised" in m for m in messages)
 
 
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda text: text + "materialised: view\n",  # a key the schema does not know
+        lambda text: text.replace("kind: transform", "kind: transfrom"),
+        lambda text: text.replace("name: daily_events\n", ""),
+        lambda text: text.replace("kind: transform\n", ""),
+        lambda text: text.replace("tags: [growth, daily]", "tags: [growth, daily"),  # YAML
+    ],
+    ids=["unknown key", "invalid kind", "no name", "no kind", "yaml syntax"],
+)
 def test_a_node_file_reported_invalid_is_not_reported_again_where_it_is_read(
-    shop: Path,
+    shop: Path, breakage: Any
 ) -> None:
     """Its nodes' refs to it are consequences; a ref to no node at all is still an error."""
     daily = shop / "seeknal/transforms/daily_events.yml"
-    daily.write_text(daily.read_text() + "materialised: view\n")
+    daily.write_text(breakage(daily.read_text()))
     (shop / "seeknal/transforms/late.yml").write_text(
         "kind: transform\nname: late\ntransform: SELECT * FROM {{ ref('transform.daly_events') }}\n"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from seeknal import schemas
@@ -63,8 +63,8 @@ class LoadedProject:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # Resolved directories of `allow_external_data` (empty when compiling untrusted).
     external: tuple[Path, ...] = ()
-    # The ids of node files reported invalid whose `kind` and `name` could be read: a
-    # ref to one of them is a consequence of that report, not an error of its own.
+    # The ids node files reported invalid may define (``_meant_ids``): a ref to one of
+    # them is a consequence of that report, not an error of its own.
     unloaded: set[str] = field(default_factory=set)
 
 
@@ -433,6 +433,7 @@ def _load_node(
                     "seeknal compiles offline and cannot look into the warehouse",
                 )
             )
+            loaded.unloaded.add(f"{kind.value}.{data['name']}")
             return None
     elif kind is Kind.SEED:
         data_path = _data_file(loaded, rel, data["path"], doc, ("path",), diags)
@@ -482,6 +483,7 @@ def _parse_node_file(
         doc = parse_yaml(rel, text)
     except YamlSyntaxError as exc:
         diags.append(exc.diagnostic)
+        unloaded.update(_meant_ids(rel, None))
         return None
     if not isinstance(doc.data, dict):
         diags.append(
@@ -491,17 +493,27 @@ def _parse_node_file(
                 hint="start the file with `kind: transform` and `name: my_node`",
             )
         )
+        unloaded.update(_meant_ids(rel, None))
         return None
     normalize_yaml_times(doc.data)
     errors = schemas.iter_errors("node", doc.data)
     if errors:
         # One useful error per file beats a cascade of consequences.
         diags.append(schema_diagnostic(doc, most_useful(errors), "node"))
-        kind, name = doc.data.get("kind"), doc.data.get("name")
-        if kind in NODE_KINDS and isinstance(name, str):
-            unloaded.add(f"{kind}.{name}")
+        unloaded.update(_meant_ids(rel, doc.data))
         return None
     return doc
+
+
+def _meant_ids(rel: str, data: dict[str, Any] | None) -> set[str]:
+    """The ids a node file reported invalid may define: its `kind` (any kind when that
+    cannot be read) with its `name` (the file's own name when that cannot be read)."""
+    data = data or {}
+    kind, name = data.get("kind"), data.get("name")
+    kinds = [kind] if kind in NODE_KINDS else sorted(NODE_KINDS)
+    if not isinstance(name, str):
+        name = PurePosixPath(rel).stem
+    return {f"{k}.{name}" for k in kinds}
 
 
 def _declared_columns(columns: dict[str, Any]) -> list[DeclaredColumn]:

@@ -247,17 +247,24 @@ def test_project_directory_with_a_comma_is_refused(tmp_path: Path) -> None:
         DuckDBEngine(tmp_path / "w.duckdb", file_search_path=tmp_path / "a,b")
 
 
-def test_warehouse_open_by_another_process_is_an_engine_error(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("read_only", "hint"),
+    [(False, "another process has it open for writing"), (True, "another process is reading it")],
+)
+def test_warehouse_open_by_another_process_is_an_engine_error(
+    project: Path, read_only: bool, hint: str
+) -> None:
     import subprocess
     import sys
 
     path = project / "w.duckdb"
+    DuckDBEngine(path, file_search_path=project).close()
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('open', flush=True);"
-            " sys.stdin.readline()",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}, read_only={read_only});"
+            " print('open', flush=True); sys.stdin.readline()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -267,7 +274,7 @@ def test_warehouse_open_by_another_process_is_an_engine_error(project: Path) -> 
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         with pytest.raises(EngineError, match="cannot open the DuckDB warehouse") as info:
             DuckDBEngine(path, file_search_path=project)
-        assert info.value.hint and "another process" in info.value.hint
+        assert info.value.hint and info.value.hint.startswith(hint)
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")

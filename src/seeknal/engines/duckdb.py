@@ -676,6 +676,11 @@ def _open_hint(exc: duckdb.Error) -> str:
             "snapshot from the plan and its data files"
         )
     if "Could not set lock" in text or "Conflicting lock" in text:
+        if "read-only mode" in text:  # the holder only reads it
+            return (
+                "another process is reading it (a `seeknal show` or `query`, a DuckDB "
+                "session); wait for it to finish, or close it, and run again"
+            )
         return "another process has it open for writing; close it and run again"
     return (
         "check that it is a DuckDB database file this version of DuckDB reads, "

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.cli.conftest import SEEKNAL, invoke, run_process, tables_of
 
@@ -128,3 +129,19 @@ def test_objects_are_kept_for_the_end_only_in_an_armed_process() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_device_is_the_machines_error_not_seeknals(shop: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [SEEKNAL, "--project", str(shop), "run", "--end", "2024-06-10"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: No space left on device (writing the output)")
+    assert "internal error" not in done.stderr
+    again = run_process(shop, "run", "--end", "2024-06-10")
+    assert again.returncode == 0, again.stderr

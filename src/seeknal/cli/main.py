@@ -5,6 +5,7 @@ Commands import the compiler and runtime lazily, so `seeknal --help` stays fast.
 
 from __future__ import annotations
 
+import errno
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,10 @@ import click
 from seeknal import __version__
 
 INTERNAL_ERROR = 70
+USER_ERROR = 2
+# Errors of the machine rather than of seeknal: no space, no quota, a read-only file
+# system, an I/O error.
+_DEVICE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
 PROJECT_FILE = "seeknal_project.yml"
 
@@ -127,6 +132,16 @@ class SeeknalGroup(click.Group):
         except Exception as exc:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
+            if isinstance(exc, OSError) and exc.errno in _DEVICE_ERRORS:
+                # A full disk, a read-only file system: the machine's, not seeknal's.
+                where = f" ({exc.filename})" if exc.filename else " (writing the output)"
+                click.echo(
+                    f"error: {exc.strerror or exc}{where}\n"
+                    "hint: make room, or make it writable, then run again: what was "
+                    "committed and recorded is kept, and the next run resumes",
+                    err=True,
+                )
+                ctx.exit(USER_ERROR)
             click.echo(
                 f"internal error: {type(exc).__name__}: {exc}\n"
                 "hint: this is a bug in seeknal; run again with --debug for the traceback",

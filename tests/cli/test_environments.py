@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from seeknal.runtime.environments import find_garbage
 from seeknal.state.file import FileStateBackend
@@ -266,3 +268,34 @@ def test_a_run_with_a_broken_project_file_reports_it_without_locking(shop: Path)
     assert result.returncode == 2
     assert "seeknal_project.yml:2:1: error:" in result.stderr
     assert not (shop / "target" / "state").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["janitor"],
+        ["janitor", "--apply"],
+        ["rollback", "prod"],
+        ["promote", "dev", "prod"],
+        ["env", "delete", "dev"],
+    ],
+)
+def test_environment_commands_on_a_project_never_run_create_nothing(
+    shop: Path, command: list[str]
+) -> None:
+    done = run_process(shop, *command)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: no warehouse at target/warehouse.duckdb yet",
+        "hint: build it first with `seeknal run`",
+    ]
+    assert not (shop / "target").exists()
+
+
+def test_environment_commands_without_the_state_create_none(shop: Path) -> None:
+    assert run_process(shop, "run", "--end", "2024-06-10").returncode == 0
+    shutil.rmtree(shop / "target/state")
+    done = run_process(shop, "janitor")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: no state at target/state yet")
+    assert not (shop / "target/state").exists()

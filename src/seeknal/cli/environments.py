@@ -21,6 +21,7 @@ def project_warehouse(obj: Context, *, creates_views: bool = False) -> Iterator[
     ``rollback``), which reads the files of sources read in place: each one an
     environment uses must be there.
     """
+    from seeknal.cli.explore import require_warehouse
     from seeknal.compiler import load_config
     from seeknal.runtime.connection import (
         files_read_in_place,
@@ -32,6 +33,7 @@ def project_warehouse(obj: Context, *, creates_views: bool = False) -> Iterator[
     config = load_config(obj.project)
     backend = open_state(config.state_backend, str(config.root / config.state_path))
     connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
+    require_warehouse(config, connection, state=backend)  # creates neither
     # Sealed like every other connection: these commands read no file, but for those of
     # the sources read in place when they create views (DuckDB reads a source's file to
     # create a view over it); dropping one reads nothing.

@@ -14,6 +14,23 @@ from seeknal.cli.output import print_table
 from seeknal.errors import PlanError, SeeknalError
 
 
+def require_warehouse(config: Any, connection: Any, *, state: Any = None) -> None:
+    """Refuse a project that was never run: its warehouse file (and, given its
+    ``state`` backend, its state) must be there already. Commands other than a run only
+    read or change what a run built; opening a missing file would create it.
+
+    Raises:
+        PlanError: The warehouse or the state does not exist yet.
+    """
+    if connection.database != ":memory:" and not Path(connection.database).exists():
+        shown = config.warehouse if connection.origin == "seeknal_project.yml" else connection.shown
+        raise PlanError(f"no warehouse at {shown} yet", hint="build it first with `seeknal run`")
+    if state is not None and not state.exists():
+        raise PlanError(
+            f"no state at {config.state_path} yet", hint="build it first with `seeknal run`"
+        )
+
+
 @contextmanager
 def _warehouse(obj: Context) -> Iterator[Any]:
     """The project's connection, read-only and sealed off from the file system.
@@ -32,12 +49,7 @@ def _warehouse(obj: Context) -> Iterator[Any]:
 
     config = load_config(obj.project)
     connection = resolve_connection(config.root, config.connection, warehouse=config.warehouse)
-    if connection.database != ":memory:" and not Path(connection.database).exists():
-        shown = config.warehouse if connection.origin == "seeknal_project.yml" else connection.shown
-        raise PlanError(
-            f"no warehouse at {shown} yet",
-            hint="build it first with `seeknal run`",
-        )
+    require_warehouse(config, connection)
     engine = open_connection(
         connection,
         file_search_path=config.root,

@@ -7,6 +7,7 @@ pull request commits can plant an entry.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -47,6 +48,25 @@ def cache_disabled_by_environment() -> bool:
     """``SEEKNAL_NO_CACHE`` set to anything but empty, ``0``, ``false`` or ``no``."""
     value = os.environ.get(ENV_DISABLE, "").strip().lower()
     return value not in ("", "0", "false", "no")
+
+
+def keyed_file(kind: str, key: str) -> Path | None:
+    """``<cache directory>/<kind>/<sha256 of key>.json``: the one file of that kind kept
+    for ``key`` (a path); None when caches are off (``SEEKNAL_NO_CACHE``) or there is no
+    cache directory to use.
+
+    Example:
+        >>> os.environ["SEEKNAL_CACHE_DIR"] = "/tmp/cache"
+        >>> keyed_file("runs", "/home/me/shop")  # doctest: +ELLIPSIS
+        PosixPath('/tmp/cache/runs/....json')
+    """
+    if cache_disabled_by_environment():
+        return None
+    directory = usable_cache_directory()
+    if directory is None:
+        return None
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return directory / kind / f"{digest}.json"
 
 
 def write_cache_file(path: Path, content: str | bytes) -> bool:

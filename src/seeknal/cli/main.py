@@ -16,7 +16,6 @@ import click
 from seeknal import __version__
 
 INTERNAL_ERROR = 70
-USER_ERROR = 2
 # Errors of the machine rather than of seeknal: no space, no quota, a read-only file
 # system, an I/O error.
 _DEVICE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
@@ -109,7 +108,7 @@ class SeeknalGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        from seeknal.errors import SeeknalError
+        from seeknal.errors import USER_ERROR, SeeknalError
 
         try:
             return super().invoke(ctx)

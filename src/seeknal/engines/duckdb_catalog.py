@@ -43,11 +43,7 @@ from typing import Any
 
 import duckdb
 
-from seeknal.cachedir import (
-    cache_disabled_by_environment,
-    usable_cache_directory,
-    write_cache_file,
-)
+from seeknal.cachedir import keyed_file, write_cache_file
 from seeknal.engines.base import Catalog
 
 # Bump when the catalog's shape or normalization changes (``DuckDBEngine._query_catalog``):
@@ -78,14 +74,9 @@ def memory_file(database: str) -> Path | None:
     The entry (the file's identity and the catalog's digest) is this file; the catalog
     itself lies beside it, named by its digest, and is rewritten only when it changes.
     """
-    if database == ":memory:" or cache_disabled_by_environment():
+    if database == ":memory:":
         return None
-    directory = usable_cache_directory()
-    if directory is None:
-        return None
-    resolved = os.path.realpath(database)
-    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:32]
-    return directory / "warehouses" / f"{digest}.json"
+    return keyed_file("warehouses", os.path.realpath(database))
 
 
 def recall(memory: Path, database: str, held: int) -> Remembered | None:

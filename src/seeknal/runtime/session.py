@@ -19,7 +19,6 @@ refused, it is closed unused, which leaves the file as it was.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sys
 import threading
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from seeknal.cachedir import cache_disabled_by_environment, usable_cache_directory, write_cache_file
+from seeknal.cachedir import keyed_file, write_cache_file
 from seeknal.paths import inside
 from seeknal.runtime.connection import open_ahead
 from seeknal.runtime.scheduler import thread_stack
@@ -206,21 +205,11 @@ def _closing_what_is_left(session: RunSession) -> Iterator[None]:
             left.close()
 
 
-def _hint_file(project_dir: Path) -> Path | None:
-    if cache_disabled_by_environment():
-        return None
-    directory = usable_cache_directory()
-    if directory is None:
-        return None
-    digest = hashlib.sha256(str(project_dir).encode("utf-8")).hexdigest()[:32]
-    return directory / "runs" / f"{digest}.json"
-
-
 def recall_target(project_dir: Path) -> dict[str, Any] | None:
     """The plan target the last run of the project at ``project_dir`` (resolved) used,
     kept in the user's cache; None if there is none, or it is unreadable. Only a guess
     at where to start: :func:`held_run` checks it against the settings."""
-    path = _hint_file(project_dir)
+    path = keyed_file("runs", str(project_dir))
     if path is None:
         return None
     try:
@@ -251,7 +240,7 @@ def _inside_project(state_path: Any, project_dir: Path) -> bool:
 
 def remember_target(project_dir: Path, target: Mapping[str, Any]) -> None:
     """Keep ``target`` as the one the project's runs use (a cache: failures are quiet)."""
-    path = _hint_file(project_dir)
+    path = keyed_file("runs", str(project_dir))
     if path is not None:
         write_cache_file(path, json.dumps({"project": str(project_dir), "target": target}))
 
